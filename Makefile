@@ -1,0 +1,106 @@
+# llmspell.storage -- build, test, demo, install.
+#
+#   make demo     install missing Debian packages, build, run examples/quickstart.lua
+#   make test     install missing packages, build, run the whole busted suite
+#                 against a throwaway PostgreSQL (or $LLMSPELL_TEST_PG_URL)
+#   make asan     the same suite with AddressSanitizer + UBSan
+#   make bench    benchmarks against real peers (prints ratios)
+#   make install  PREFIX=/usr/local DESTDIR=
+
+LUA       ?= lua5.4
+LUA_INC   ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+PG_INC    ?= -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+LUA_LDIR  := $(DESTDIR)$(PREFIX)/share/lua/5.4
+LUA_CDIR  := $(DESTDIR)$(PREFIX)/lib/lua/5.4
+
+CC        ?= cc
+WARN      := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
+CFLAGS    ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
+             $(LUA_INC) $(PG_INC) $(EXTRA_CFLAGS)
+LIBS      := -lsqlite3 -lpq -lpthread -lm
+
+BUILD     ?= build
+SRC       := $(wildcard csrc/*.c)
+OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
+SO        := $(BUILD)/llmspell/storage/core.so
+
+# Debian packages the build, the tests and the demo need.
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson
+PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system
+PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
+
+export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
+
+BUSTED := $(LUA) /usr/bin/busted
+
+.PHONY: all build demo test test-only asan bench install uninstall deps deps-test \
+        deps-bench lint clean
+
+all: build
+
+build: $(SO)
+
+$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj:
+	mkdir -p $@ $(BUILD)/llmspell/storage
+
+$(SO): $(OBJ)
+	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LIBS)
+
+deps:
+	@scripts/install-deps.sh $(PKGS_BUILD)
+
+deps-test:
+	@scripts/install-deps.sh $(PKGS_TEST)
+
+deps-bench:
+	@scripts/install-deps.sh $(PKGS_BENCH)
+
+demo: deps
+	$(MAKE) build
+	$(LUA) examples/quickstart.lua
+
+# The whole suite; scripts/with-postgres.sh starts (and always stops) a
+# throwaway server unless LLMSPELL_TEST_PG_URL names one.
+test: deps-test
+	$(MAKE) build
+	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+
+test-only: build
+	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+
+# ASan/UBSan: the interpreter is not instrumented, so the runtime is preloaded.
+asan: deps-test
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined \
+	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" build
+	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
+	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+
+bench: deps-bench
+	$(MAKE) build
+	scripts/with-postgres.sh $(LUA) bench/kv.lua
+
+install: build
+	install -d $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
+	install -m 0755 $(SO) $(LUA_CDIR)/llmspell/storage/core.so
+	install -m 0644 lua/llmspell/storage/*.lua $(LUA_LDIR)/llmspell/storage/
+
+uninstall:
+	rm -rf $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
+
+lint:
+	luarocks lint rockspec/llmspell-storage-scm-1.rockspec
+
+clean:
+	rm -rf build build-asan

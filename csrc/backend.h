@@ -1,0 +1,213 @@
+/*
+ * backend.h -- the contract every storage backend implements.
+ *
+ * The Lua-facing core (kv.c) never talks to SQLite or libpq directly: it
+ * checks arguments, computes times, and calls through an lls_backend_vt.
+ * Backends contain no Lua code, so each can be read (and tested) alone.
+ *
+ * Conventions for every function pointer below:
+ *   - return 0 on success, -1 on failure with *err filled (lls_error_set);
+ *   - times are int64 microseconds since the Unix epoch, computed by the core
+ *     and passed in as `now`, so every backend agrees on what "expired" means;
+ *     expires_at == 0 means "never expires";
+ *   - a row is visible iff expires_at == 0 || expires_at > now;
+ *   - keys are valid UTF-8 without NUL bytes (checked by the core), ordered
+ *     by bytes (memcmp), which for UTF-8 is code point order;
+ *   - values are arbitrary bytes (NUL, invalid UTF-8, empty);
+ *   - every row belongs to the tenant given at open; a backend never reads
+ *     or writes another tenant's rows.
+ *
+ * Later features (vector collections, export/import) extend this file by
+ * appending slots to lls_backend_vt; the core treats a NULL slot as
+ * "not supported by this backend".
+ */
+#ifndef LLS_BACKEND_H
+#define LLS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* ---------------------------------------------------------------- errors */
+
+/* The documented error codes; lls_code_name gives the Lua-visible string. */
+typedef enum lls_code {
+  LLS_OK = 0,
+  LLS_ECLOSED,     /* "closed": handle used after close */
+  LLS_ENOTFOUND,   /* "not_found" */
+  LLS_ECONFLICT,   /* "conflict": constraint / uniqueness violation */
+  LLS_EBUSY,       /* "busy": lock timeout, serialisation failure */
+  LLS_EIO,         /* "io": disk, corruption, anything unexpected */
+  LLS_ECONNECTION, /* "connection": lost or refused server connection */
+  LLS_EQUOTA,      /* "quota" */
+  LLS_EFORMAT,     /* "format": malformed input data */
+  LLS_EVERSION,    /* "version": unsupported format or schema version */
+  LLS_EINVALID     /* "invalid": a request the backend cannot honour */
+} lls_code;
+
+typedef struct lls_error {
+  lls_code code;
+  char message[512];
+  char sqlstate[6];  /* PostgreSQL SQLSTATE, "" when not from PostgreSQL */
+  int sqlite_code;   /* SQLite extended result code, 0 when not from SQLite */
+} lls_error;
+
+/* Fills *err (printf-style message) and returns -1, so backends can write
+ * `return lls_error_set(err, LLS_EIO, "...")`. */
+int lls_error_set(lls_error *err, lls_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+const char *lls_code_name(lls_code code);
+
+/* ------------------------------------------------------------ open config */
+
+/* One `name = value` option from storage.open{...}, stringified by the core.
+ * A backend that consumes an option marks it used; the core rejects any
+ * option left unused, so typos are reported instead of ignored. */
+typedef struct lls_option {
+  const char *name;
+  const char *value;
+  int used;
+} lls_option;
+
+typedef struct lls_config {
+  const char *location; /* sqlite: file path or ":memory:"; postgres: conninfo */
+  const char *tenant;   /* never NULL; "default" unless the caller chose */
+  lls_option *opts;
+  size_t nopts;
+} lls_config;
+
+/* The option's value (marking it used), or NULL when absent. */
+const char *lls_config_get(lls_config *cfg, const char *name);
+
+/* Integer option in [lo, hi]; *out = def when absent. -1 + err when the
+ * value is not an integer in range. */
+int lls_config_int(lls_config *cfg, const char *name, long long def, long long lo,
+                   long long hi, long long *out, lls_error *err);
+
+/* ----------------------------------------------------------------- data */
+
+/* One key-value operation of an atomic batch. */
+typedef enum lls_op_kind { LLS_OP_SET, LLS_OP_DELETE } lls_op_kind;
+
+typedef struct lls_op {
+  lls_op_kind kind;
+  lls_str key;
+  lls_str value;      /* LLS_OP_SET only */
+  int64_t expires_at; /* LLS_OP_SET only; 0 = never */
+} lls_op;
+
+/* What stats() reports; the core adds the handle-level figures. */
+typedef struct lls_kv_stats {
+  int64_t keys;  /* visible keys of this tenant */
+  int64_t bytes; /* sum of key + value lengths of those keys */
+} lls_kv_stats;
+
+/* Static facts about a backend (characteristics()). Latencies are the
+ * nominal figures reported before a handle has measured its own. */
+typedef struct lls_traits {
+  int persistent;
+  int transactional;
+  int supports_prefix_scan;
+  int supports_atomic_ops;
+  double nominal_read_us;
+  double nominal_write_us;
+} lls_traits;
+
+/* ---------------------------------------------------------- the vtable */
+
+typedef struct lls_backend lls_backend;
+
+typedef struct lls_backend_vt {
+  const char *name; /* "memory" | "sqlite" | "postgres" */
+  lls_traits traits;
+
+  /* Opens a backend for cfg->tenant. On failure returns NULL, err filled. */
+  lls_backend *(*open)(lls_config *cfg, lls_error *err);
+
+  /* Releases everything; b is invalid afterwards. Never fails; an open
+   * transaction is rolled back. */
+  void (*close)(lls_backend *b);
+
+  /* Describes the handle for tostring(): "data/app.db", "host=... db=...". */
+  const char *(*location)(lls_backend *b);
+
+  /* Point read. *found = 0/1. On found, *out points at the value bytes and
+   * stays valid until the next call on b. */
+  int (*get)(lls_backend *b, lls_str key, int64_t now, lls_str *out, int *found,
+             lls_error *err);
+
+  /* Upsert one key. created_at is kept when a visible row already exists. */
+  int (*set)(lls_backend *b, lls_str key, lls_str value, int64_t expires_at,
+             int64_t now, lls_error *err);
+
+  /* Deletes one key; *existed = 1 when a visible row was removed. */
+  int (*del)(lls_backend *b, lls_str key, int64_t now, int *existed, lls_error *err);
+
+  /* Applies ops in order, all or nothing (a savepoint when a transaction is
+   * open, its own transaction otherwise). *deleted counts delete ops that
+   * removed a visible row. On failure the store is exactly as before. */
+  int (*apply)(lls_backend *b, const lls_op *ops, size_t n, int64_t now,
+               size_t *deleted, lls_error *err);
+
+  /* Looks up n keys; appends one row per visible key found (any order). */
+  int (*get_many)(lls_backend *b, const lls_str *keys, size_t n, int64_t now,
+                  lls_rows *out, lls_error *err);
+
+  /* Appends visible rows whose key starts with prefix (literally: no
+   * wildcards) and is > after (when after.ptr != NULL), in key order, at
+   * most limit rows (0 = no limit). keys_only: values may be left empty.
+   * Rows carry created_at/updated_at/expires_at for export. */
+  int (*scan)(lls_backend *b, lls_str prefix, lls_str after, int64_t now, size_t limit,
+              int keys_only, lls_rows *out, lls_error *err);
+
+  /* Removes every row of this tenant. */
+  int (*clear)(lls_backend *b, lls_error *err);
+
+  int (*stats)(lls_backend *b, int64_t now, lls_kv_stats *out, lls_error *err);
+
+  /* Physically removes up to `limit` expired rows (an indexed range, never
+   * a full scan); *removed says how many. Called by the core outside
+   * transactions, at most about once a second. */
+  int (*sweep)(lls_backend *b, int64_t now, size_t limit, size_t *removed,
+               lls_error *err);
+
+  /* Transactions: depth 0 is the outermost (BEGIN/COMMIT/ROLLBACK), depth
+   * d > 0 a savepoint nested d levels deep. The core guarantees proper
+   * nesting. rollback must leave the store exactly as at the matching begin,
+   * and must try its best even when the connection is broken. */
+  int (*begin)(lls_backend *b, int depth, lls_error *err);
+  int (*commit)(lls_backend *b, int depth, lls_error *err);
+  int (*rollback)(lls_backend *b, int depth, lls_error *err);
+
+  /* Appends one row per applied schema migration: key = "NNN_name",
+   * created_at = when it was applied. Memory appends nothing. */
+  int (*migrations)(lls_backend *b, lls_rows *out, lls_error *err);
+} lls_backend_vt;
+
+/* Every backend struct starts with this, so the core can find the vtable. */
+struct lls_backend {
+  const lls_backend_vt *vt;
+};
+
+extern const lls_backend_vt lls_memory_vt;
+extern const lls_backend_vt lls_sqlite_vt;
+extern const lls_backend_vt lls_postgres_vt;
+
+/* --------------------------------------------------- helpers for backends */
+
+/* Smallest string greater than every string that starts with prefix, for
+ * literal range scans (`key >= prefix AND key < upper`). The result is valid
+ * UTF-8 when prefix is (it bumps the last code point, skipping surrogates).
+ * Returns 0 and sets *has_upper = 0 when no upper bound exists (empty
+ * prefix, or only U+10FFFF code points). -1 on allocation failure. */
+int lls_prefix_upper(lls_str prefix, lls_buf *out, int *has_upper);
+
+/* 1 when s starts with prefix. */
+int lls_has_prefix(lls_str s, lls_str prefix);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * core.h -- what the Lua-facing C files (core.c, errors.c, kv.c, ...) share.
+ * Backends never include this: they see only backend.h.
+ */
+#ifndef LLS_CORE_H
+#define LLS_CORE_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "backend.h"
+
+#define LLS_HANDLE_MT "llmspell.storage.Store"
+#define LLS_ERROR_MT "llmspell.storage.Error"
+#define LLS_SCAN_MT "llmspell.storage.Scan"
+
+/* A key-value handle: the userdata behind `db`. */
+typedef struct lls_handle {
+  lls_backend *b;      /* NULL once closed */
+  const lls_backend_vt *vt;
+  char *tenant;        /* owned copy */
+  int txdepth;         /* open transaction levels (0 = none) */
+  int64_t last_sweep;  /* µs; when expired rows were last swept */
+  lls_rows rows;       /* scratch result set, reused by every call */
+  lls_buf scratch;     /* scratch for op/key arrays */
+  double read_us, write_us; /* summed latencies, for characteristics() */
+  int64_t reads, writes;
+} lls_handle;
+
+/* errors.c */
+
+/* Pushes an error object built from err and raises it. Never returns. */
+int lls_raise(lua_State *L, const lls_error *err, const char *backend);
+/* Raises an error object with code and a formatted message. */
+int lls_raisef(lua_State *L, lls_code code, const char *fmt, ...);
+/* Registers the error metatable and storage.error_codes. */
+void lls_open_errors(lua_State *L);
+
+/* kv.c */
+
+/* Checks that argument idx is an open handle; raises "closed" otherwise. */
+lls_handle *lls_check_handle(lua_State *L, int idx);
+/* Pushes a new handle around an opened backend (takes ownership of b). */
+void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
+                     const char *tenant);
+void lls_open_kv(lua_State *L);
+
+/* Microseconds since the epoch, wall clock. */
+int64_t lls_now_us(void);
+
+#endif

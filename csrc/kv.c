@@ -1,0 +1,772 @@
+/*
+ * kv.c -- the key-value handle (`db`) and its methods.
+ *
+ * Every method follows the same order: check the handle is open, check
+ * every argument (so a bad argument raises before anything is written),
+ * then make one call into the backend, then convert its result to Lua.
+ * Results come back as lls_rows in C memory and are pushed afterwards, so
+ * a Lua error never interrupts a backend mid-call.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core.h"
+
+#define MAX_KEY_LEN 1024 /* PostgreSQL btree entries must stay well under 2.7 kB */
+#define SCAN_PAGE 256    /* rows fetched per round trip by scan() */
+#define SWEEP_EVERY_US 1000000
+#define SWEEP_LIMIT 1000
+
+int64_t lls_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* ------------------------------------------------------ argument checks */
+
+/* Returns the position of the first byte that breaks UTF-8 (or is NUL), or
+ * len when s is valid. Overlongs, surrogates and > U+10FFFF are invalid. */
+static size_t utf8_bad_at(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    if (c >= 0x01 && c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n;
+    unsigned long cp, min;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (len - i < n) return i;
+    for (size_t k = 1; k < n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n;
+  }
+  return len;
+}
+
+/* Validates a key string (or prefix) already known to be a Lua string.
+ * what: "key", "prefix", "key 3"...; returns NULL when fine, else a message
+ * pushed on the stack. */
+static const char *key_problem(lua_State *L, lls_str k, const char *what) {
+  if (k.len > MAX_KEY_LEN)
+    return lua_pushfstring(L, "%s is %d bytes, at most %d allowed", what, (int)k.len,
+                           MAX_KEY_LEN);
+  size_t bad = utf8_bad_at((const unsigned char *)k.ptr, k.len);
+  if (bad < k.len)
+    return lua_pushfstring(L, "%s must be UTF-8 text without NUL bytes (bad byte at %d)",
+                           what, (int)bad + 1);
+  return NULL;
+}
+
+static lls_str check_key(lua_State *L, int arg) {
+  lls_str k;
+  if (lua_type(L, arg) != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "string key expected, got %s",
+                                          luaL_typename(L, arg)));
+  k.ptr = lua_tolstring(L, arg, &k.len);
+  const char *msg = key_problem(L, k, "key");
+  if (msg) luaL_argerror(L, arg, msg);
+  return k;
+}
+
+static lls_str opt_prefix(lua_State *L, int arg) {
+  lls_str p = {"", 0};
+  if (lua_isnoneornil(L, arg)) return p;
+  if (lua_type(L, arg) != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "string prefix expected, got %s",
+                                          luaL_typename(L, arg)));
+  p.ptr = lua_tolstring(L, arg, &p.len);
+  const char *msg = key_problem(L, p, "prefix");
+  if (msg) luaL_argerror(L, arg, msg);
+  return p;
+}
+
+static lls_str check_value(lua_State *L, int arg, const char *what) {
+  lls_str v;
+  if (lua_type(L, arg) != LUA_TSTRING)
+    luaL_argerror(L, arg, lua_pushfstring(L, "string %s expected, got %s", what,
+                                          luaL_typename(L, arg)));
+  v.ptr = lua_tolstring(L, arg, &v.len);
+  return v;
+}
+
+/* Reads a ttl from the value at the top of the stack (popped); 0 = none.
+ * ctx names the argument in messages ("ttl", "op 3: ttl"). */
+static int64_t ttl_to_expiry(lua_State *L, int arg, const char *ctx, int64_t now) {
+  int64_t exp = 0;
+  if (!lua_isnil(L, -1)) {
+    int isnum;
+    lua_Number t = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || !(t > 0) || t > 1e11 || lua_type(L, -1) != LUA_TNUMBER)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a positive number of seconds",
+                                            ctx));
+    exp = now + (int64_t)llround(t * 1e6);
+  }
+  lua_pop(L, 1);
+  return exp;
+}
+
+/* Checks that table arg has no fields except those in allowed (NULL-ended). */
+static void check_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
+                         const char *ctx) {
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    int ok = 0;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -2);
+      for (int i = 0; allowed[i]; i++)
+        if (strcmp(k, allowed[i]) == 0) ok = 1;
+    }
+    if (!ok) {
+      lua_pop(L, 1);
+      luaL_argerror(L, arg, lua_pushfstring(L, "%sunknown option '%s'", ctx,
+                                            luaL_tolstring(L, -1, NULL)));
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Optional options table with just a ttl; returns the expiry (0 = none). */
+static int64_t opt_ttl(lua_State *L, int arg, int64_t now) {
+  static const char *const allowed[] = {"ttl", NULL};
+  if (lua_isnoneornil(L, arg)) return 0;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  check_fields(L, arg, arg, allowed, "");
+  lua_getfield(L, arg, "ttl");
+  return ttl_to_expiry(L, arg, "ttl", now);
+}
+
+/* --------------------------------------------------------- the handle */
+
+lls_handle *lls_check_handle(lua_State *L, int idx) {
+  lls_handle *h = luaL_checkudata(L, idx, LLS_HANDLE_MT);
+  if (h->b == NULL) lls_raisef(L, LLS_ECLOSED, "store is closed");
+  return h;
+}
+
+void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
+                     const char *tenant) {
+  lls_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  memset(h, 0, sizeof *h);
+  luaL_setmetatable(L, LLS_HANDLE_MT);
+  h->tenant = malloc(strlen(tenant) + 1);
+  if (h->tenant == NULL) {
+    vt->close(b);
+    luaL_error(L, "out of memory");
+  }
+  strcpy(h->tenant, tenant);
+  h->vt = vt;
+  h->b = b; /* set last: __gc only closes what is fully built */
+}
+
+/* Raises err after the backend failed; the message names the backend. */
+static int fail(lua_State *L, lls_handle *h, const lls_error *err) {
+  return lls_raise(L, err, h->vt->name);
+}
+
+/* Housekeeping before writes: removes expired rows through the backend's
+ * expiry index at most once a second, never inside a transaction (a
+ * rollback must not resurrect what a sweep removed). Failures are ignored:
+ * expired rows are invisible anyway, and the write itself reports errors. */
+static void maybe_sweep(lls_handle *h, int64_t now) {
+  if (h->txdepth > 0 || now - h->last_sweep < SWEEP_EVERY_US) return;
+  h->last_sweep = now;
+  size_t removed;
+  lls_error err;
+  h->vt->sweep(h->b, now, SWEEP_LIMIT, &removed, &err);
+}
+
+static void note_read(lls_handle *h, double t0) {
+  h->read_us += mono_us() - t0;
+  h->reads++;
+}
+
+static void note_write(lls_handle *h, double t0) {
+  h->write_us += mono_us() - t0;
+  h->writes++;
+}
+
+/** db:get(key) --> value | nil */
+static int kv_get(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_str key = check_key(L, 2);
+  lls_str out;
+  int found;
+  lls_error err;
+  double t0 = mono_us();
+  if (h->vt->get(h->b, key, lls_now_us(), &out, &found, &err) != 0) return fail(L, h, &err);
+  note_read(h, t0);
+  if (found)
+    lua_pushlstring(L, out.ptr, out.len);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/** db:exists(key) --> boolean */
+static int kv_exists(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_str key = check_key(L, 2);
+  lls_str out;
+  int found;
+  lls_error err;
+  double t0 = mono_us();
+  if (h->vt->get(h->b, key, lls_now_us(), &out, &found, &err) != 0) return fail(L, h, &err);
+  note_read(h, t0);
+  lua_pushboolean(L, found);
+  return 1;
+}
+
+/** db:set(key, value [, {ttl = seconds}]) */
+static int kv_set(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_str key = check_key(L, 2);
+  lls_str val = check_value(L, 3, "value");
+  int64_t now = lls_now_us();
+  int64_t exp = opt_ttl(L, 4, now);
+  lls_error err;
+  maybe_sweep(h, now);
+  double t0 = mono_us();
+  if (h->vt->set(h->b, key, val, exp, now, &err) != 0) return fail(L, h, &err);
+  note_write(h, t0);
+  return 0;
+}
+
+/** db:delete(key) --> true if a visible key was removed */
+static int kv_delete(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_str key = check_key(L, 2);
+  int64_t now = lls_now_us();
+  int existed;
+  lls_error err;
+  double t0 = mono_us();
+  if (h->vt->del(h->b, key, now, &existed, &err) != 0) return fail(L, h, &err);
+  note_write(h, t0);
+  lua_pushboolean(L, existed);
+  return 1;
+}
+
+/** db:list_keys([prefix]) --> array of keys in byte order */
+static int kv_list_keys(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_str prefix = opt_prefix(L, 2);
+  lls_str none = {NULL, 0};
+  lls_error err;
+  lls_rows_reset(&h->rows);
+  if (h->vt->scan(h->b, prefix, none, lls_now_us(), 0, 1, &h->rows, &err) != 0)
+    return fail(L, h, &err);
+  lua_createtable(L, (int)h->rows.count, 0);
+  for (size_t i = 0; i < h->rows.count; i++) {
+    lls_str k = lls_row_key(&h->rows, i);
+    lua_pushlstring(L, k.ptr, k.len);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lls_rows_reset(&h->rows);
+  return 1;
+}
+
+/* Builds an array of n lls_str in the handle's scratch buffer. */
+static lls_str *scratch_strs(lua_State *L, lls_handle *h, size_t n) {
+  h->scratch.len = 0;
+  if (lls_buf_reserve(&h->scratch, n * sizeof(lls_str) + 1) != 0)
+    luaL_error(L, "out of memory");
+  return (lls_str *)(void *)h->scratch.data;
+}
+
+static lls_op *scratch_ops(lua_State *L, lls_handle *h, size_t n) {
+  h->scratch.len = 0;
+  if (lls_buf_reserve(&h->scratch, n * sizeof(lls_op) + 1) != 0)
+    luaL_error(L, "out of memory");
+  return (lls_op *)(void *)h->scratch.data;
+}
+
+/* Checks that arg is a proper array of keys and returns its length. */
+static size_t check_key_array(lua_State *L, int arg) {
+  luaL_checktype(L, arg, LUA_TTABLE);
+  size_t n = (size_t)lua_rawlen(L, arg);
+  for (size_t i = 1; i <= n; i++) {
+    lua_rawgeti(L, arg, (lua_Integer)i);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, arg, lua_pushfstring(L, "key %d: string expected, got %s", (int)i,
+                                            luaL_typename(L, -1)));
+    lls_str k;
+    k.ptr = lua_tolstring(L, -1, &k.len);
+    const char *msg = key_problem(L, k, lua_pushfstring(L, "key %d", (int)i));
+    if (msg) luaL_argerror(L, arg, msg);
+    lua_pop(L, 2);
+  }
+  return n;
+}
+
+/** db:get_batch{k1, k2, ...} --> { k1 = v1, ... } (missing keys absent) */
+static int kv_get_batch(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  size_t n = check_key_array(L, 2);
+  lls_str *keys = scratch_strs(L, h, n);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1); /* the array keeps the string alive */
+    keys[i].ptr = lua_tolstring(L, -1, &keys[i].len);
+    lua_pop(L, 1);
+  }
+  lls_error err;
+  lls_rows_reset(&h->rows);
+  double t0 = mono_us();
+  if (h->vt->get_many(h->b, keys, n, lls_now_us(), &h->rows, &err) != 0)
+    return fail(L, h, &err);
+  note_read(h, t0);
+  lua_createtable(L, 0, (int)h->rows.count);
+  for (size_t i = 0; i < h->rows.count; i++) {
+    lls_str k = lls_row_key(&h->rows, i), v = lls_row_value(&h->rows, i);
+    lua_pushlstring(L, k.ptr, k.len);
+    lua_pushlstring(L, v.ptr, v.len);
+    lua_rawset(L, -3);
+  }
+  lls_rows_reset(&h->rows);
+  return 1;
+}
+
+static int apply_ops(lua_State *L, lls_handle *h, const lls_op *ops, size_t n,
+                     int64_t now) {
+  size_t deleted = 0;
+  lls_error err;
+  maybe_sweep(h, now);
+  double t0 = mono_us();
+  if (n > 0 && h->vt->apply(h->b, ops, n, now, &deleted, &err) != 0)
+    return fail(L, h, &err);
+  note_write(h, t0);
+  return (int)deleted;
+}
+
+/** db:set_batch{ k1 = v1, ... } [, {ttl = seconds}] -- all or nothing */
+static int kv_set_batch(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int64_t now = lls_now_us();
+  int64_t exp = opt_ttl(L, 3, now);
+  size_t n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "string keys expected, got a %s key",
+                                          luaL_typename(L, -2)));
+    lls_str k;
+    k.ptr = lua_tolstring(L, -2, &k.len);
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "value of '%s': string expected, got %s",
+                                          k.ptr, luaL_typename(L, -1)));
+    const char *msg = key_problem(L, k, lua_pushfstring(L, "key '%s'", k.ptr));
+    if (msg) luaL_argerror(L, 2, msg);
+    lua_pop(L, 2); /* the "key '...'" label and the value */
+    n++;
+  }
+  lls_op *ops = scratch_ops(L, h, n);
+  size_t i = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    ops[i].kind = LLS_OP_SET;
+    ops[i].key.ptr = lua_tolstring(L, -2, &ops[i].key.len);
+    ops[i].value.ptr = lua_tolstring(L, -1, &ops[i].value.len);
+    ops[i].expires_at = exp;
+    i++;
+    lua_pop(L, 1);
+  }
+  apply_ops(L, h, ops, n, now);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
+/** db:delete_batch{ k1, k2, ... } --> number of keys removed; all or nothing */
+static int kv_delete_batch(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  size_t n = check_key_array(L, 2);
+  lls_op *ops = scratch_ops(L, h, n);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    ops[i].kind = LLS_OP_DELETE;
+    ops[i].key.ptr = lua_tolstring(L, -1, &ops[i].key.len);
+    lua_pop(L, 1);
+  }
+  lua_pushinteger(L, apply_ops(L, h, ops, n, lls_now_us()));
+  return 1;
+}
+
+/** db:batch{ {op="set", key=, value=, ttl=}, {op="delete", key=}, ... }
+ *  --> number of keys the delete ops removed; all or nothing */
+static int kv_batch(lua_State *L) {
+  static const char *const set_fields[] = {"op", "key", "value", "ttl", NULL};
+  static const char *const del_fields[] = {"op", "key", NULL};
+  lls_handle *h = lls_check_handle(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int64_t now = lls_now_us();
+  size_t n = (size_t)lua_rawlen(L, 2);
+  /* Validate everything before touching the store. */
+  for (size_t i = 1; i <= n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i);
+    int t = lua_gettop(L);
+    if (!lua_istable(L, t))
+      luaL_argerror(L, 2, lua_pushfstring(L, "op %d: table expected, got %s", (int)i,
+                                          luaL_typename(L, t)));
+    lua_getfield(L, t, "op");
+    const char *op = lua_tostring(L, -1);
+    int is_set = op && strcmp(op, "set") == 0;
+    if (!is_set && !(op && strcmp(op, "delete") == 0))
+      luaL_argerror(L, 2, lua_pushfstring(L, "op %d: field 'op' must be \"set\" or "
+                                             "\"delete\"", (int)i));
+    const char *ctx = lua_pushfstring(L, "op %d: ", (int)i);
+    lua_replace(L, -2);
+    check_fields(L, t, 2, is_set ? set_fields : del_fields, ctx);
+    lua_getfield(L, t, "key");
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_argerror(L, 2, lua_pushfstring(L, "op %d: string key expected, got %s", (int)i,
+                                          luaL_typename(L, -1)));
+    lls_str k;
+    k.ptr = lua_tolstring(L, -1, &k.len);
+    const char *msg = key_problem(L, k, lua_pushfstring(L, "op %d: key", (int)i));
+    if (msg) luaL_argerror(L, 2, msg);
+    if (is_set) {
+      lua_getfield(L, t, "value");
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 2, lua_pushfstring(L, "op %d: string value expected, got %s",
+                                            (int)i, luaL_typename(L, -1)));
+      const char *tctx = lua_pushfstring(L, "op %d: ttl", (int)i);
+      lua_getfield(L, t, "ttl");
+      ttl_to_expiry(L, 2, tctx, now);
+    }
+    lua_settop(L, t - 1);
+  }
+  lls_op *ops = scratch_ops(L, h, n);
+  for (size_t i = 0; i < n; i++) {
+    lua_rawgeti(L, 2, (lua_Integer)i + 1);
+    int t = lua_gettop(L);
+    lua_getfield(L, t, "op");
+    ops[i].kind = strcmp(lua_tostring(L, -1), "set") == 0 ? LLS_OP_SET : LLS_OP_DELETE;
+    /* Field strings stay alive: the op tables hold them and arg 2 holds those. */
+    lua_getfield(L, t, "key");
+    ops[i].key.ptr = lua_tolstring(L, -1, &ops[i].key.len);
+    if (ops[i].kind == LLS_OP_SET) {
+      lua_getfield(L, t, "value");
+      ops[i].value.ptr = lua_tolstring(L, -1, &ops[i].value.len);
+      lua_getfield(L, t, "ttl");
+      ops[i].expires_at = ttl_to_expiry(L, 2, "ttl", now);
+    }
+    lua_settop(L, t - 1);
+  }
+  lua_pushinteger(L, apply_ops(L, h, ops, n, now));
+  return 1;
+}
+
+/** db:clear() -- removes every key of this handle's tenant */
+static int kv_clear(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_error err;
+  if (h->vt->clear(h->b, &err) != 0) return fail(L, h, &err);
+  return 0;
+}
+
+/* ---------------------------------------------------------- transactions */
+
+/* Error handler for the transaction body: keeps the original error value
+ * untouched (tables stay tables), so it can be rethrown as it was. */
+static int keep_error(lua_State *L) {
+  (void)L;
+  return 1;
+}
+
+/** db:transaction(fn) --> fn's results. Commits when fn returns, rolls back
+ * and rethrows fn's error when it raises. Nested calls use savepoints. */
+static int kv_transaction(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lls_error err;
+  int depth = h->txdepth;
+  if (h->vt->begin(h->b, depth, &err) != 0) return fail(L, h, &err);
+  h->txdepth = depth + 1;
+  lua_settop(L, 2);
+  lua_pushcfunction(L, keep_error);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 1);
+  int status = lua_pcall(L, 1, LUA_MULTRET, 3);
+  if (h->b == NULL) {
+    /* fn closed the store: close() already rolled back. */
+    if (status != LUA_OK) return lua_error(L);
+    return lls_raisef(L, LLS_ECLOSED, "store was closed inside its transaction");
+  }
+  if (status != LUA_OK) {
+    lls_error rerr;
+    h->vt->rollback(h->b, depth, &rerr); /* best effort: fn's error wins */
+    h->txdepth = depth;
+    return lua_error(L);
+  }
+  int rc = h->vt->commit(h->b, depth, &err);
+  if (rc != 0) {
+    lls_error rerr;
+    h->vt->rollback(h->b, depth, &rerr);
+    h->txdepth = depth;
+    return fail(L, h, &err);
+  }
+  h->txdepth = depth;
+  return lua_gettop(L) - 3;
+}
+
+/* ------------------------------------------------------------------ scan */
+
+typedef struct lls_scan {
+  lls_rows page;
+  size_t next;   /* index of the next row in page */
+  lls_buf after; /* last key returned (resume point) */
+  lls_buf prefix;
+  int started, done;
+} lls_scan;
+
+static lls_scan *check_scan(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, LLS_SCAN_MT);
+}
+
+static void scan_finish(lls_scan *s) {
+  s->done = 1;
+  lls_rows_free(&s->page);
+  lls_buf_free(&s->after);
+  lls_buf_free(&s->prefix);
+}
+
+static int scan_close(lua_State *L) {
+  scan_finish(check_scan(L, 1));
+  return 0;
+}
+
+/* The generic-for iterator: (scan, _) --> key, value | nil */
+static int scan_next(lua_State *L) {
+  lls_scan *s = check_scan(L, 1);
+  if (s->done) return 0;
+  lua_getiuservalue(L, 1, 1);
+  lls_handle *h = lls_check_handle(L, -1);
+  if (s->next >= s->page.count) {
+    lls_str prefix = {s->prefix.data ? s->prefix.data : "", s->prefix.len};
+    lls_str after = {s->started ? s->after.data : NULL, s->after.len};
+    lls_error err;
+    lls_rows_reset(&s->page);
+    s->next = 0;
+    if (h->vt->scan(h->b, prefix, after, lls_now_us(), SCAN_PAGE, 0, &s->page, &err) != 0)
+      return fail(L, h, &err);
+    if (s->page.count == 0) {
+      scan_finish(s);
+      return 0;
+    }
+  }
+  lls_str k = lls_row_key(&s->page, s->next), v = lls_row_value(&s->page, s->next);
+  s->next++;
+  s->after.len = 0;
+  if (lls_buf_append(&s->after, k.ptr, k.len) != 0) return luaL_error(L, "out of memory");
+  s->started = 1;
+  lua_pushlstring(L, k.ptr, k.len);
+  lua_pushlstring(L, v.ptr, v.len);
+  return 2;
+}
+
+/** for key, value in db:scan([prefix]) do ... end
+ * Streams rows in key order, SCAN_PAGE at a time, resuming after the last
+ * key seen, so writes inside the loop are safe and memory stays bounded.
+ * The fourth value closes the scan when the loop is left by break. */
+static int kv_scan(lua_State *L) {
+  lls_check_handle(L, 1);
+  lls_str prefix = opt_prefix(L, 2);
+  lua_pushcfunction(L, scan_next);
+  lls_scan *s = lua_newuserdatauv(L, sizeof *s, 1);
+  memset(s, 0, sizeof *s);
+  luaL_setmetatable(L, LLS_SCAN_MT);
+  lua_pushvalue(L, 1);
+  lua_setiuservalue(L, -2, 1);
+  if (lls_buf_append(&s->prefix, prefix.ptr, prefix.len) != 0)
+    return luaL_error(L, "out of memory");
+  lua_pushnil(L);
+  lua_pushvalue(L, -2);
+  return 4;
+}
+
+static int scan_tostring(lua_State *L) {
+  lls_scan *s = check_scan(L, 1);
+  lua_pushfstring(L, "llmspell.storage.Scan (%s)", s->done ? "finished" : "open");
+  return 1;
+}
+
+/* ------------------------------------------------------- introspection */
+
+/** db:stats() --> { backend=, tenant=, location=, keys=, bytes=, collections=,
+ *                  in_transaction= } */
+static int kv_stats(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_kv_stats st;
+  lls_error err;
+  if (h->vt->stats(h->b, lls_now_us(), &st, &err) != 0) return fail(L, h, &err);
+  lua_createtable(L, 0, 8);
+  lua_pushstring(L, h->vt->name);
+  lua_setfield(L, -2, "backend");
+  lua_pushstring(L, h->tenant);
+  lua_setfield(L, -2, "tenant");
+  lua_pushstring(L, h->vt->location(h->b));
+  lua_setfield(L, -2, "location");
+  lua_pushinteger(L, st.keys);
+  lua_setfield(L, -2, "keys");
+  lua_pushinteger(L, st.bytes);
+  lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, 0); /* vector collections arrive with the collection layer */
+  lua_setfield(L, -2, "collections");
+  lua_pushinteger(L, h->txdepth);
+  lua_setfield(L, -2, "transaction_depth");
+  return 1;
+}
+
+/** db:backend_type() --> "memory" | "sqlite" | "postgres" */
+static int kv_backend_type(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lua_pushstring(L, h->vt->name);
+  return 1;
+}
+
+/** db:tenant() --> the tenant id this handle is bound to */
+static int kv_tenant(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lua_pushstring(L, h->tenant);
+  return 1;
+}
+
+/** db:characteristics() --> { persistent=, transactional=, supports_prefix_scan=,
+ *   supports_atomic_ops=, avg_read_latency_us=, avg_write_latency_us=,
+ *   measured_reads=, measured_writes= }
+ * Latencies are this handle's own averages once it has done work, the
+ * backend's nominal figures before. */
+static int kv_characteristics(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  const lls_traits *t = &h->vt->traits;
+  lua_createtable(L, 0, 8);
+  lua_pushboolean(L, t->persistent);
+  lua_setfield(L, -2, "persistent");
+  lua_pushboolean(L, t->transactional);
+  lua_setfield(L, -2, "transactional");
+  lua_pushboolean(L, t->supports_prefix_scan);
+  lua_setfield(L, -2, "supports_prefix_scan");
+  lua_pushboolean(L, t->supports_atomic_ops);
+  lua_setfield(L, -2, "supports_atomic_ops");
+  lua_pushnumber(L, h->reads ? h->read_us / (double)h->reads : t->nominal_read_us);
+  lua_setfield(L, -2, "avg_read_latency_us");
+  lua_pushnumber(L, h->writes ? h->write_us / (double)h->writes : t->nominal_write_us);
+  lua_setfield(L, -2, "avg_write_latency_us");
+  lua_pushinteger(L, h->reads);
+  lua_setfield(L, -2, "measured_reads");
+  lua_pushinteger(L, h->writes);
+  lua_setfield(L, -2, "measured_writes");
+  return 1;
+}
+
+/** db:migrations() --> { { name=, applied_at= }, ... } schema migrations applied */
+static int kv_migrations(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_error err;
+  lls_rows_reset(&h->rows);
+  if (h->vt->migrations(h->b, &h->rows, &err) != 0) return fail(L, h, &err);
+  lua_createtable(L, (int)h->rows.count, 0);
+  for (size_t i = 0; i < h->rows.count; i++) {
+    lls_str k = lls_row_key(&h->rows, i);
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, k.ptr, k.len);
+    lua_setfield(L, -2, "name");
+    lua_pushnumber(L, (lua_Number)h->rows.rows[i].created_at / 1e6);
+    lua_setfield(L, -2, "applied_at");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lls_rows_reset(&h->rows);
+  return 1;
+}
+
+/** db:close() -- idempotent; an open transaction is rolled back. Also
+ * __gc and __close, so `local db <close> = storage.open(...)` works. */
+static int kv_close(lua_State *L) {
+  lls_handle *h = luaL_checkudata(L, 1, LLS_HANDLE_MT);
+  if (h->b != NULL) {
+    lls_backend *b = h->b;
+    h->b = NULL;
+    h->vt->close(b);
+  }
+  lls_rows_free(&h->rows);
+  lls_buf_free(&h->scratch);
+  free(h->tenant);
+  h->tenant = NULL;
+  return 0;
+}
+
+static int kv_tostring(lua_State *L) {
+  lls_handle *h = luaL_checkudata(L, 1, LLS_HANDLE_MT);
+  if (h->b == NULL) {
+    lua_pushliteral(L, "llmspell.storage.Store (closed)");
+    return 1;
+  }
+  lls_kv_stats st;
+  lls_error err;
+  if (h->vt->stats(h->b, lls_now_us(), &st, &err) != 0)
+    lua_pushfstring(L, "llmspell.storage.Store (%s %s, tenant %s, keys unknown: %s)",
+                    h->vt->name, h->vt->location(h->b), h->tenant, err.message);
+  else
+    lua_pushfstring(L, "llmspell.storage.Store (%s %s, tenant %s, %I keys)", h->vt->name,
+                    h->vt->location(h->b), h->tenant, (lua_Integer)st.keys);
+  return 1;
+}
+
+void lls_open_kv(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"get", kv_get},
+      {"set", kv_set},
+      {"delete", kv_delete},
+      {"exists", kv_exists},
+      {"list_keys", kv_list_keys},
+      {"scan", kv_scan},
+      {"get_batch", kv_get_batch},
+      {"set_batch", kv_set_batch},
+      {"delete_batch", kv_delete_batch},
+      {"batch", kv_batch},
+      {"transaction", kv_transaction},
+      {"clear", kv_clear},
+      {"stats", kv_stats},
+      {"backend_type", kv_backend_type},
+      {"tenant", kv_tenant},
+      {"characteristics", kv_characteristics},
+      {"migrations", kv_migrations},
+      {"close", kv_close},
+      {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", kv_close},
+      {"__close", kv_close},
+      {"__tostring", kv_tostring},
+      {NULL, NULL},
+  };
+  luaL_newmetatable(L, LLS_HANDLE_MT);
+  luaL_setfuncs(L, meta, 0);
+  luaL_newlib(L, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, LLS_SCAN_MT);
+  lua_pushcfunction(L, scan_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, scan_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, scan_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+}

@@ -1,0 +1,130 @@
+/*
+ * util.c -- small helpers every backend shares: error filling, option
+ * lookup, and literal prefix ranges.
+ */
+#include "backend.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int lls_error_set(lls_error *err, lls_code code, const char *fmt, ...) {
+  va_list ap;
+  err->code = code;
+  err->sqlstate[0] = '\0';
+  err->sqlite_code = 0;
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+const char *lls_code_name(lls_code code) {
+  switch (code) {
+  case LLS_OK: return "ok";
+  case LLS_ECLOSED: return "closed";
+  case LLS_ENOTFOUND: return "not_found";
+  case LLS_ECONFLICT: return "conflict";
+  case LLS_EBUSY: return "busy";
+  case LLS_EIO: return "io";
+  case LLS_ECONNECTION: return "connection";
+  case LLS_EQUOTA: return "quota";
+  case LLS_EFORMAT: return "format";
+  case LLS_EVERSION: return "version";
+  case LLS_EINVALID: return "invalid";
+  }
+  return "io";
+}
+
+const char *lls_config_get(lls_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->nopts; i++) {
+    if (strcmp(cfg->opts[i].name, name) == 0) {
+      cfg->opts[i].used = 1;
+      return cfg->opts[i].value;
+    }
+  }
+  return NULL;
+}
+
+int lls_config_int(lls_config *cfg, const char *name, long long def, long long lo,
+                   long long hi, long long *out, lls_error *err) {
+  const char *v = lls_config_get(cfg, name);
+  if (v == NULL) {
+    *out = def;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
+    return lls_error_set(err, LLS_EINVALID, "option '%s' must be an integer in [%lld, %lld], got '%s'",
+                         name, lo, hi, v);
+  *out = n;
+  return 0;
+}
+
+int lls_has_prefix(lls_str s, lls_str prefix) {
+  return s.len >= prefix.len && memcmp(s.ptr, prefix.ptr, prefix.len) == 0;
+}
+
+/* Decodes the code point that ends at p[len-1]; returns its start index. */
+static size_t last_cp_start(const unsigned char *p, size_t len) {
+  size_t i = len - 1;
+  while (i > 0 && (p[i] & 0xC0) == 0x80) i--;
+  return i;
+}
+
+static unsigned long decode_cp(const unsigned char *p, size_t n) {
+  if (n == 1) return p[0];
+  unsigned long cp = p[0] & (0xFF >> (n + 1));
+  for (size_t i = 1; i < n; i++) cp = (cp << 6) | (p[i] & 0x3F);
+  return cp;
+}
+
+static size_t encode_cp(unsigned long cp, unsigned char *o) {
+  if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
+  if (cp < 0x800) {
+    o[0] = (unsigned char)(0xC0 | (cp >> 6));
+    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (unsigned char)(0xE0 | (cp >> 12));
+    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (unsigned char)(0xF0 | (cp >> 18));
+  o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Bumping the last code point (not the last byte) keeps the bound valid
+ * UTF-8, which PostgreSQL insists on for text parameters; with byte
+ * ("C") ordering, p[..-1] + (c+1) sorts after every string starting p. */
+int lls_prefix_upper(lls_str prefix, lls_buf *out, int *has_upper) {
+  const unsigned char *p = (const unsigned char *)prefix.ptr;
+  size_t len = prefix.len;
+  out->len = 0;
+  *has_upper = 0;
+  while (len > 0) {
+    size_t start = last_cp_start(p, len);
+    unsigned long cp = decode_cp(p + start, len - start);
+    if (cp < 0x10FFFF) {
+      cp++;
+      if (cp == 0xD800) cp = 0xE000;
+      unsigned char enc[4];
+      size_t n = encode_cp(cp, enc);
+      if (lls_buf_append(out, p, start) != 0 || lls_buf_append(out, enc, n) != 0)
+        return -1;
+      *has_upper = 1;
+      return 0;
+    }
+    len = start;
+  }
+  return 0;
+}

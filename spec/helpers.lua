@@ -1,0 +1,102 @@
+--- Shared test helpers: the backend list every contract spec runs against,
+-- temp paths, and small assertions.
+local system = require "system"
+
+local helpers = {}
+
+--- PostgreSQL URL for the tests. `make test` starts a throwaway server and
+-- sets it; running a PostgreSQL spec without one is an error, never a skip.
+function helpers.pg_url()
+  local url = os.getenv("LLMSPELL_TEST_PG_URL")
+  if not url or url == "" then
+    error("LLMSPELL_TEST_PG_URL is not set: run the suite with `make test` "
+          .. "(it starts a throwaway PostgreSQL) or point it at a server", 2)
+  end
+  return url
+end
+
+local counter = 0
+--- A fresh temporary path (the file itself is not created).
+function helpers.tmpname(suffix)
+  counter = counter + 1
+  local base = os.tmpname()
+  os.remove(base)
+  return string.format("%s-%d%s", base, counter, suffix or ".db")
+end
+
+--- Removes an SQLite database and its WAL side files.
+function helpers.remove_db(path)
+  for _, p in ipairs { path, path .. "-wal", path .. "-shm", path .. "-journal" } do
+    os.remove(p)
+  end
+end
+
+--- A unique tenant id, so PostgreSQL specs never see each other's rows.
+function helpers.unique_tenant(base)
+  counter = counter + 1
+  return string.format("%s_%d_%d", base or "t", math.floor(system.gettime() * 1000) % 100000000,
+                       counter)
+end
+
+--- The backends the shared contract runs against. Each entry has a name,
+-- `open(opts)` giving a fresh, empty store (opts: extra open options such
+-- as tenant), `shared` (two handles can address the same data) and
+-- `cleanup()`.
+function helpers.backends()
+  return {
+    {
+      name = "memory",
+      shared = false,
+      open = function(opts)
+        local o = { backend = "memory" }
+        for k, v in pairs(opts or {}) do o[k] = v end
+        return require("llmspell.storage").open(o)
+      end,
+    },
+    {
+      name = "sqlite file",
+      shared = true,
+      setup = function(self) self.path = helpers.tmpname(".db") end,
+      open = function(opts, self)
+        local o = { backend = "sqlite", path = self.path }
+        for k, v in pairs(opts or {}) do o[k] = v end
+        return require("llmspell.storage").open(o)
+      end,
+      teardown = function(self) helpers.remove_db(self.path) end,
+    },
+    {
+      name = "sqlite :memory:",
+      shared = false,
+      open = function(opts)
+        local o = { url = "sqlite::memory:" }
+        for k, v in pairs(opts or {}) do o[k] = v end
+        return require("llmspell.storage").open(o)
+      end,
+    },
+    {
+      name = "postgres",
+      shared = true,
+      setup = function(self) self.tenant = helpers.unique_tenant("contract") end,
+      open = function(opts, self)
+        local o = { backend = "postgres", url = helpers.pg_url(), tenant = self.tenant }
+        for k, v in pairs(opts or {}) do o[k] = v end
+        return require("llmspell.storage").open(o)
+      end,
+    },
+  }
+end
+
+--- Wall-clock seconds (float).
+helpers.now = system.gettime
+
+--- Sleeps for s seconds.
+helpers.sleep = system.sleep
+
+--- Calls f and returns the error it raised (fails the test when it did not).
+function helpers.error_of(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error, but the call succeeded")
+  return err
+end
+
+return helpers
