@@ -29,7 +29,7 @@ SO        := $(BUILD)/llmspell/storage/core.so
 
 # Debian packages the build, the tests and the demo need.
 PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson
-PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system
+PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system luarocks
 PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;

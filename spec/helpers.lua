@@ -86,6 +86,14 @@ function helpers.backends()
   }
 end
 
+--- A shell command running `lua5.4 ARGS` with this process's module paths,
+-- so child processes load the same build whether or not the environment
+-- already points at it.
+function helpers.lua_command(args)
+  return string.format("LUA_PATH='%s' LUA_CPATH='%s' lua5.4 %s", package.path,
+                       package.cpath, args)
+end
+
 --- Wall-clock seconds (float).
 helpers.now = system.gettime
 

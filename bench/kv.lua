@@ -1,0 +1,270 @@
+-- bench/kv.lua: key-value throughput through the Lua API, against peers
+-- measured in the same run: a plain Lua table (for memory) and LuaSQL
+-- (Debian's lua-sql-sqlite3 / lua-sql-postgres) for SQLite and PostgreSQL.
+--
+-- Run with `make bench` (it starts a throwaway PostgreSQL). Each figure is
+-- the median of REPS wall-clock runs; ratios are ours / peer's ops per
+-- second, so > 1 means we are faster. Quote medians and ratios: machines
+-- here are shared and noisy.
+local storage = require "llmspell.storage"
+local system = require "system"
+
+local REPS = tonumber(os.getenv("BENCH_REPS") or "") or 5
+local N_KEYS = 100000   -- store size for get and list_keys
+local N_BATCH = 50000   -- keys per set_batch
+local N_MATCH = 1000    -- list_keys matches among N_KEYS
+local PG_URL = os.getenv("LLMSPELL_TEST_PG_URL")
+
+local function median(t)
+  table.sort(t)
+  local n = #t
+  return n % 2 == 1 and t[(n + 1) / 2] or (t[n / 2] + t[n / 2 + 1]) / 2
+end
+
+-- Runs setup() then f() REPS times; returns the median ops/s for `ops` operations.
+local function measure(ops, f, setup)
+  local rates = {}
+  for _ = 1, REPS do
+    local ctx = setup and setup() or nil
+    collectgarbage()
+    local t0 = system.gettime()
+    f(ctx)
+    local dt = system.gettime() - t0
+    rates[#rates + 1] = ops / dt
+  end
+  return median(rates)
+end
+
+local rows = {}
+local function report(backend, op, ours, peer_name, peer, goal)
+  local ratio = ours / peer
+  rows[#rows + 1] = string.format("| %-8s | %-28s | %12.0f | %-18s | %12.0f | %6.2fx | %s |",
+                                  backend, op, ours, peer_name, peer, ratio, goal or "")
+  io.stderr:write(rows[#rows], "\n")
+end
+
+local function key(i) return string.format("key:%07d", i) end
+local VALUE = string.rep("v", 100)
+
+local keys_for_get = {}
+do -- random read order, the same for us and the peers
+  local seed = 42
+  for i = 1, N_KEYS do
+    seed = (seed * 1103515245 + 12345) % 2147483648
+    keys_for_get[i] = key(seed % N_KEYS + 1)
+  end
+end
+
+-- N_KEYS keys, of which N_MATCH start with "match:".
+local function fill_map()
+  local m = {}
+  for i = 1, N_KEYS - N_MATCH do m[key(i)] = VALUE end
+  for i = 1, N_MATCH do m[string.format("match:%05d", i)] = VALUE end
+  return m
+end
+local FULL = fill_map()
+
+local function batch_map(tag)
+  local m = {}
+  for i = 1, N_BATCH do m[string.format("%s:%07d", tag, i)] = VALUE end
+  return m
+end
+
+------------------------------------------------------------------ memory
+do
+  local db = storage.open("memory")
+  db:set_batch(FULL)
+  local t = {}
+  for k, v in pairs(FULL) do t[k] = v end
+
+  local ours = measure(N_KEYS, function()
+    local get = db.get
+    for i = 1, N_KEYS do get(db, keys_for_get[i]) end
+  end)
+  local peer = measure(N_KEYS, function()
+    local x
+    for i = 1, N_KEYS do x = t[keys_for_get[i]] end
+    return x
+  end)
+  report("memory", "get", ours, "Lua table", peer, ">= 0.3x")
+
+  ours = measure(N_KEYS, function()
+    local set = db.set
+    for i = 1, N_KEYS do set(db, keys_for_get[i], VALUE) end
+  end)
+  peer = measure(N_KEYS, function()
+    for i = 1, N_KEYS do t[keys_for_get[i]] = VALUE end
+  end)
+  report("memory", "set", ours, "Lua table", peer)
+
+  local n = 0
+  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
+  peer = measure(N_BATCH, function()
+    for k, v in pairs(batch_map("b" .. n)) do t[k] = v end
+    n = n + 1
+  end)
+  report("memory", "set_batch 50k", ours, "Lua table", peer)
+
+  ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
+  peer = measure(1, function()
+    local out = {}
+    for k in pairs(t) do if k:sub(1, 6) == "match:" then out[#out + 1] = k end end
+    table.sort(out)
+    assert(#out == N_MATCH)
+  end)
+  report("memory", "list_keys 1k of 100k (calls)", ours, "Lua table scan", peer)
+  db:close()
+end
+
+------------------------------------------------------------------ SQLite
+local function sqlite_bench()
+  local ok, driver = pcall(require, "luasql.sqlite3")
+  if not ok then error("lua-sql-sqlite3 is needed for the SQLite peer: " .. driver) end
+  local path = os.tmpname() .. "-bench.db"
+  local peer_path = os.tmpname() .. "-bench-peer.db"
+  local db = storage.open { backend = "sqlite", path = path, synchronous = "normal" }
+  local env = driver.sqlite3()
+  local conn = env:connect(peer_path)
+  conn:execute("PRAGMA journal_mode=WAL")
+  conn:execute("PRAGMA synchronous=NORMAL")
+  conn:execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+  db:set_batch(FULL)
+  conn:execute("BEGIN")
+  for k, v in pairs(FULL) do
+    conn:execute(string.format("INSERT INTO kv VALUES ('%s', '%s')", conn:escape(k), v))
+  end
+  conn:execute("COMMIT")
+
+  local N = 20000
+  local ours = measure(N, function()
+    for i = 1, N do db:get(keys_for_get[i]) end
+  end)
+  local peer = measure(N, function()
+    for i = 1, N do
+      local cur = conn:execute(string.format("SELECT value FROM kv WHERE key = '%s'",
+                                             conn:escape(keys_for_get[i])))
+      cur:fetch()
+      cur:close()
+    end
+  end)
+  report("sqlite", "get", ours, "LuaSQL sqlite3", peer, ">= 5x")
+
+  N = 2000
+  ours = measure(N, function()
+    for i = 1, N do db:set(keys_for_get[i], VALUE) end
+  end)
+  peer = measure(N, function()
+    for i = 1, N do
+      conn:execute(string.format("INSERT OR REPLACE INTO kv VALUES ('%s', '%s')",
+                                 conn:escape(keys_for_get[i]), VALUE))
+    end
+  end)
+  report("sqlite", "set (autocommit)", ours, "LuaSQL sqlite3", peer)
+
+  local n = 0
+  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
+  peer = measure(N_BATCH, function()
+    conn:execute("BEGIN")
+    for k, v in pairs(batch_map("b" .. n)) do
+      conn:execute(string.format("INSERT OR REPLACE INTO kv VALUES ('%s', '%s')",
+                                 conn:escape(k), v))
+    end
+    conn:execute("COMMIT")
+    n = n + 1
+  end)
+  report("sqlite", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 3x")
+
+  ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
+  peer = measure(1, function()
+    local cur = conn:execute("SELECT key FROM kv WHERE key >= 'match:' AND key < 'match;' "
+                             .. "ORDER BY key")
+    local out, k = {}, cur:fetch()
+    while k do out[#out + 1] = k; k = cur:fetch() end
+    cur:close()
+    assert(#out == N_MATCH)
+  end)
+  report("sqlite", "list_keys 1k of 100k (calls)", ours, "LuaSQL sqlite3", peer)
+
+  db:close()
+  conn:close()
+  env:close()
+  for _, p in ipairs { path, peer_path } do
+    for _, s in ipairs { "", "-wal", "-shm" } do os.remove(p .. s) end
+  end
+end
+sqlite_bench()
+
+-------------------------------------------------------------- PostgreSQL
+local function pg_bench()
+  if not PG_URL then error("LLMSPELL_TEST_PG_URL is not set: run through `make bench`") end
+  local ok, driver = pcall(require, "luasql.postgres")
+  if not ok then error("lua-sql-postgres is needed for the PostgreSQL peer: " .. driver) end
+  local db = storage.open { backend = "postgres", url = PG_URL, tenant = "bench",
+                            schema = "llmspell_bench" }
+  db:clear()
+  local env = driver.postgres()
+  -- LuaSQL takes a conninfo/URL as its "source name"
+  local conn = assert(env:connect(PG_URL))
+  conn:execute("DROP TABLE IF EXISTS llmspell_bench_peer")
+  conn:execute("CREATE TABLE llmspell_bench_peer (key text COLLATE \"C\" PRIMARY KEY, "
+               .. "value bytea NOT NULL)")
+  db:set_batch(FULL)
+  conn:execute("BEGIN")
+  for k, v in pairs(FULL) do
+    conn:execute(string.format("INSERT INTO llmspell_bench_peer VALUES ('%s', '%s')",
+                               conn:escape(k), v))
+  end
+  conn:execute("COMMIT")
+
+  local N = 5000
+  local ours = measure(N, function()
+    for i = 1, N do db:get(keys_for_get[i]) end
+  end)
+  local peer = measure(N, function()
+    for i = 1, N do
+      local cur = conn:execute(string.format(
+        "SELECT value FROM llmspell_bench_peer WHERE key = '%s'", conn:escape(keys_for_get[i])))
+      cur:fetch()
+      cur:close()
+    end
+  end)
+  report("postgres", "get", ours, "LuaSQL postgres", peer, ">= 1.3x")
+
+  local n = 0
+  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
+  peer = measure(N_BATCH, function()
+    conn:execute("BEGIN")
+    for k, v in pairs(batch_map("b" .. n)) do
+      conn:execute(string.format("INSERT INTO llmspell_bench_peer VALUES ('%s', '%s') "
+                                 .. "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                 conn:escape(k), v))
+    end
+    conn:execute("COMMIT")
+    n = n + 1
+  end)
+  report("postgres", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 10x")
+
+  ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
+  peer = measure(1, function()
+    local cur = conn:execute("SELECT key FROM llmspell_bench_peer WHERE key >= 'match:' "
+                             .. "AND key < 'match;' ORDER BY key")
+    local out, k = {}, cur:fetch()
+    while k do out[#out + 1] = k; k = cur:fetch() end
+    cur:close()
+    assert(#out == N_MATCH)
+  end)
+  report("postgres", "list_keys 1k of 100k (calls)", ours, "LuaSQL postgres", peer)
+
+  db:clear()
+  db:close()
+  conn:execute("DROP TABLE llmspell_bench_peer")
+  conn:close()
+  env:close()
+end
+pg_bench()
+
+print(string.format("\nKV benchmark, %s, median of %d runs, ops/s (ratio = ours / peer)\n",
+                    os.date("!%Y-%m-%d"), REPS))
+print("| backend  | operation                    |     ours/s   | peer               |     peer/s   |  ratio | goal |")
+print("|----------|------------------------------|--------------|--------------------|--------------|--------|------|")
+for _, r in ipairs(rows) do print(r) end

@@ -1,0 +1,45 @@
+rockspec_format = "3.0"
+package = "llmspell-storage"
+version = "scm-1"
+source = {
+   url = "git+https://example.invalid/llmspell-storage.git",
+}
+description = {
+   summary = "Key-value store, HNSW vector collections and export/import for LLM apps",
+   detailed = [[
+One storage API for Lua programs that work with LLMs: a key-value store over
+memory, SQLite and PostgreSQL backends, with tenants, TTL, atomic batches and
+transactions. C core, thin pure-Lua front module.
+]],
+   license = "MIT",
+   labels = { "storage", "sqlite", "postgresql", "llm" },
+}
+dependencies = {
+   "lua >= 5.4, < 5.5",
+}
+external_dependencies = {
+   SQLITE = { header = "sqlite3.h", library = "sqlite3" },
+   PGSQL = { header = "libpq-fe.h", library = "pq" },
+}
+build = {
+   type = "builtin",
+   modules = {
+      ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
+      ["llmspell.storage.core"] = {
+         sources = {
+            "csrc/buf.c", "csrc/core.c", "csrc/errors.c", "csrc/kv.c",
+            "csrc/kv_memory.c", "csrc/kv_postgres.c", "csrc/kv_sqlite.c", "csrc/util.c",
+         },
+         defines = { "_POSIX_C_SOURCE=200809L" },
+         libraries = { "sqlite3", "pq", "pthread", "m" },
+         incdirs = { "$(SQLITE_INCDIR)", "$(PGSQL_INCDIR)", "$(PGSQL_INCDIR)/postgresql" },
+         libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)" },
+      },
+   },
+}
+test_dependencies = {
+   "busted",
+}
+test = {
+   type = "busted",
+}

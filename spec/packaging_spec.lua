@@ -1,0 +1,74 @@
+--- Packaging: the module loads twice, installs where lua5.4 finds it, and
+-- the rockspec stays in step with the sources.
+local helpers = require "spec.helpers"
+
+local function run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok and 0 or code, out
+end
+
+describe("packaging", function()
+  it("loads the C core twice in one interpreter", function()
+    local storage = require "llmspell.storage"
+    local db = storage.open("memory")
+    db:set("k", "v")
+    package.loaded["llmspell.storage"] = nil
+    package.loaded["llmspell.storage.core"] = nil
+    local again = require "llmspell.storage"
+    assert.are_not.equal(storage, again)
+    local db2 = again.open("memory")
+    db2:set("k", "v2")
+    assert.equal("v", db:get("k"))
+    assert.equal("v2", db2:get("k"))
+    db:close()
+    local err = helpers.error_of(db.get, db, "k")
+    assert.is_true(again.is_error(err))
+    assert.equal("closed", err.code)
+    db2:close()
+  end)
+
+  it("installs into PREFIX/DESTDIR where lua5.4 finds it", function()
+    local dest = helpers.tmpname("-destdir")
+    local code, out = run("make -s install PREFIX=/usr/local DESTDIR=" .. dest)
+    assert.equal(0, code, out)
+    local so = dest .. "/usr/local/lib/lua/5.4/llmspell/storage/core.so"
+    local lua = dest .. "/usr/local/share/lua/5.4/llmspell/storage/init.lua"
+    assert.is_truthy(io.open(so), so)
+    assert.is_truthy(io.open(lua), lua)
+    code, out = run(string.format(
+      "cd / && LUA_PATH='%s/usr/local/share/lua/5.4/?.lua;%s/usr/local/share/lua/5.4/?/init.lua' "
+      .. "LUA_CPATH='%s/usr/local/lib/lua/5.4/?.so' lua5.4 -e "
+      .. "'local s = require \"llmspell.storage\"; local db = s.open(\"memory\"); "
+      .. "db:set(\"a\", \"b\"); io.write(db:get(\"a\"), package.searchpath(\"llmspell.storage\", package.path))'",
+      dest, dest, dest))
+    assert.equal(0, code, out)
+    assert.matches("^b" .. dest:gsub("%p", "%%%0"), out)
+    os.execute("rm -rf '" .. dest .. "'")
+  end)
+
+  it("lists every C source in the rockspec, and passes luarocks lint", function()
+    local f = assert(io.open("rockspec/llmspell-storage-scm-1.rockspec"))
+    local spec = f:read("a")
+    f:close()
+    local p = assert(io.popen("ls csrc/*.c"))
+    local n = 0
+    for file in p:lines() do
+      n = n + 1
+      assert.matches('"' .. file .. '"', spec, 1, true)
+    end
+    p:close()
+    assert.is_true(n >= 8)
+    local code, out = run("luarocks lint rockspec/llmspell-storage-scm-1.rockspec")
+    assert.equal(0, code, out)
+  end)
+
+  it("runs the quickstart example", function()
+    local code, out = run(helpers.lua_command("examples/quickstart.lua"))
+    assert.equal(0, code, out)
+    assert.matches("get user:1      -> {\"name\":\"Ada\"}", out, 1, true)
+    assert.matches("otp after 0.3 s -> nil", out, 1, true)
+    assert.matches("reopened        -> ", out, 1, true)
+  end)
+end)
