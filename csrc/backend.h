@@ -192,6 +192,8 @@ typedef struct lls_backend_vt {
 /* Every backend struct starts with this, so the core can find the vtable. */
 struct lls_backend {
   const lls_backend_vt *vt;
+  int ephemeral; /* set by open when this handle's data dies with it, as for
+                    SQLite ":memory:"; characteristics() then says so */
 };
 
 extern const lls_backend_vt lls_memory_vt;

@@ -655,7 +655,7 @@ static int kv_characteristics(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
   const lls_traits *t = &h->vt->traits;
   lua_createtable(L, 0, 8);
-  lua_pushboolean(L, t->persistent);
+  lua_pushboolean(L, t->persistent && !h->b->ephemeral);
   lua_setfield(L, -2, "persistent");
   lua_pushboolean(L, t->transactional);
   lua_setfield(L, -2, "transactional");
