@@ -45,6 +45,10 @@ end
 
 local function key(i) return string.format("key:%07d", i) end
 local VALUE = string.rep("v", 100)
+-- Every key gets its own value (as in a real store), for us and the peers:
+-- a Lua table whose entries all share one string would measure a cache-
+-- resident toy, not a store.
+local function value(i) return string.format("%s%07d", VALUE, i) end
 
 local keys_for_get = {}
 do -- random read order, the same for us and the peers
@@ -58,15 +62,15 @@ end
 -- N_KEYS keys, of which N_MATCH start with "match:".
 local function fill_map()
   local m = {}
-  for i = 1, N_KEYS - N_MATCH do m[key(i)] = VALUE end
-  for i = 1, N_MATCH do m[string.format("match:%05d", i)] = VALUE end
+  for i = 1, N_KEYS - N_MATCH do m[key(i)] = value(i) end
+  for i = 1, N_MATCH do m[string.format("match:%05d", i)] = value(i) end
   return m
 end
 local FULL = fill_map()
 
 local function batch_map(tag)
   local m = {}
-  for i = 1, N_BATCH do m[string.format("%s:%07d", tag, i)] = VALUE end
+  for i = 1, N_BATCH do m[string.format("%s:%07d", tag, i)] = value(i) end
   return m
 end
 
@@ -98,11 +102,11 @@ do
   report("memory", "set", ours, "Lua table", peer)
 
   local n = 0
-  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
-  peer = measure(N_BATCH, function()
-    for k, v in pairs(batch_map("b" .. n)) do t[k] = v end
-    n = n + 1
-  end)
+  local function next_map() n = n + 1; return batch_map("b" .. n) end
+  ours = measure(N_BATCH, function(m) db:set_batch(m) end, next_map)
+  peer = measure(N_BATCH, function(m)
+    for k, v in pairs(m) do t[k] = v end
+  end, next_map)
   report("memory", "set_batch 50k", ours, "Lua table", peer)
 
   ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
@@ -162,16 +166,16 @@ local function sqlite_bench()
   report("sqlite", "set (autocommit)", ours, "LuaSQL sqlite3", peer)
 
   local n = 0
-  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
-  peer = measure(N_BATCH, function()
+  local function next_map() n = n + 1; return batch_map("b" .. n) end
+  ours = measure(N_BATCH, function(m) db:set_batch(m) end, next_map)
+  peer = measure(N_BATCH, function(m)
     conn:execute("BEGIN")
-    for k, v in pairs(batch_map("b" .. n)) do
+    for k, v in pairs(m) do
       conn:execute(string.format("INSERT OR REPLACE INTO kv VALUES ('%s', '%s')",
                                  conn:escape(k), v))
     end
     conn:execute("COMMIT")
-    n = n + 1
-  end)
+  end, next_map)
   report("sqlite", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 3x")
 
   ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
@@ -231,17 +235,17 @@ local function pg_bench()
   report("postgres", "get", ours, "LuaSQL postgres", peer, ">= 1.3x")
 
   local n = 0
-  ours = measure(N_BATCH, function() db:set_batch(batch_map("b" .. n)); n = n + 1 end)
-  peer = measure(N_BATCH, function()
+  local function next_map() n = n + 1; return batch_map("b" .. n) end
+  ours = measure(N_BATCH, function(m) db:set_batch(m) end, next_map)
+  peer = measure(N_BATCH, function(m)
     conn:execute("BEGIN")
-    for k, v in pairs(batch_map("b" .. n)) do
+    for k, v in pairs(m) do
       conn:execute(string.format("INSERT INTO llmspell_bench_peer VALUES ('%s', '%s') "
                                  .. "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                  conn:escape(k), v))
     end
     conn:execute("COMMIT")
-    n = n + 1
-  end)
+  end, next_map)
   report("postgres", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 10x")
 
   ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)

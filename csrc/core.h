@@ -14,6 +14,14 @@
 #define LLS_ERROR_MT "llmspell.storage.Error"
 #define LLS_SCAN_MT "llmspell.storage.Scan"
 
+/* Sampled call latency: timing every call would cost two clock reads, a
+ * large share of an in-memory get, so one call in 16 is timed. */
+typedef struct lls_latency {
+  double us;       /* summed over sampled calls */
+  int64_t samples; /* calls timed */
+  int64_t calls;   /* calls made */
+} lls_latency;
+
 /* A key-value handle: the userdata behind `db`. */
 typedef struct lls_handle {
   lls_backend *b;      /* NULL once closed */
@@ -23,8 +31,7 @@ typedef struct lls_handle {
   int64_t last_sweep;  /* µs; when expired rows were last swept */
   lls_rows rows;       /* scratch result set, reused by every call */
   lls_buf scratch;     /* scratch for op/key arrays */
-  double read_us, write_us; /* summed latencies, for characteristics() */
-  int64_t reads, writes;
+  lls_latency reads, writes; /* for characteristics() */
 } lls_handle;
 
 /* errors.c */

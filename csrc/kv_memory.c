@@ -24,15 +24,23 @@
 #define MAXLEVEL 32
 
 typedef struct mnode {
-  char *key; /* key bytes followed by value bytes, one allocation */
+  char *key; /* key bytes then value bytes, inside this same allocation right
+                after next[]: one allocation per node, and the key shares a
+                cache line with the header it is compared after */
   size_t klen, vlen;
   int64_t created_at, updated_at, expires_at;
   uint64_t hash;
-  struct mnode *hnext; /* hash chain */
-  size_t heap_idx;     /* position in the TTL heap when expires_at != 0 */
+  size_t heap_idx; /* position in the TTL heap when expires_at != 0 */
   int level;
   struct mnode *next[]; /* skip list forward pointers, `level` of them */
 } mnode;
+
+/* One hash slot: the hash is kept beside the pointer so a probe touches the
+ * node only when the hash already matches. */
+typedef struct hslot {
+  uint64_t hash;
+  mnode *node; /* NULL = empty */
+} hslot;
 
 typedef struct undo {
   mnode *old_node; /* detached by the step; relinked on undo */
@@ -42,9 +50,9 @@ typedef struct undo {
 typedef struct mem_backend {
   lls_backend base;
   char *tenant;
-  /* hash table */
-  mnode **buckets;
-  size_t nbuckets; /* power of two */
+  /* hash table: open addressing, linear probing, load <= 1/2 */
+  hslot *slots;
+  size_t nslots; /* power of two */
   /* skip list */
   mnode *head; /* sentinel with MAXLEVEL pointers */
   int level;
@@ -69,50 +77,84 @@ static uint64_t hash_key(const char *p, size_t n) {
     h ^= (unsigned char)p[i];
     h *= 1099511628211ULL;
   }
-  return h ^ (h >> 29);
+  /* FNV's low bits cluster for keys that differ only at the end
+   * ("key:0001", "key:0002"), which linear probing punishes: finish with
+   * murmur3's fmix64 so every output bit depends on every input bit. */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
 }
 
-static int key_eq(const mnode *n, lls_str k, uint64_t h) {
-  return n->hash == h && n->klen == k.len && memcmp(n->key, k.ptr, k.len) == 0;
+static int key_eq(const mnode *n, lls_str k) {
+  return n->klen == k.len && memcmp(n->key, k.ptr, k.len) == 0;
+}
+
+/* Index of key's slot, or of the empty slot where it would go. */
+static size_t hash_probe(const mem_backend *m, lls_str k, uint64_t h) {
+  size_t mask = m->nslots - 1, i = h & mask;
+  while (m->slots[i].node &&
+         !(m->slots[i].hash == h && key_eq(m->slots[i].node, k)))
+    i = (i + 1) & mask;
+  return i;
 }
 
 static mnode *hash_find(const mem_backend *m, lls_str k, uint64_t h) {
-  for (mnode *n = m->buckets[h & (m->nbuckets - 1)]; n; n = n->hnext)
-    if (key_eq(n, k, h)) return n;
-  return NULL;
+  return m->slots[hash_probe(m, k, h)].node;
 }
 
 static void hash_link(mem_backend *m, mnode *n) {
-  mnode **b = &m->buckets[n->hash & (m->nbuckets - 1)];
-  n->hnext = *b;
-  *b = n;
+  lls_str k = {n->key, n->klen};
+  size_t i = hash_probe(m, k, n->hash);
+  m->slots[i].hash = n->hash;
+  m->slots[i].node = n;
 }
 
+/* Points key's slot at a replacement node with the same key. */
+static void hash_replace(mem_backend *m, mnode *old, mnode *n) {
+  lls_str k = {old->key, old->klen};
+  m->slots[hash_probe(m, k, old->hash)].node = n;
+}
+
+/* Removes n's slot and shifts later entries of its probe run back, so no
+ * tombstones are needed and probes stay short. */
 static void hash_unlink(mem_backend *m, mnode *n) {
-  mnode **p = &m->buckets[n->hash & (m->nbuckets - 1)];
-  while (*p != n) p = &(*p)->hnext;
-  *p = n->hnext;
+  lls_str k = {n->key, n->klen};
+  size_t mask = m->nslots - 1, i = hash_probe(m, k, n->hash), j = i;
+  for (;;) {
+    m->slots[i].node = NULL;
+    for (;;) {
+      j = (j + 1) & mask;
+      if (m->slots[j].node == NULL) return;
+      size_t home = m->slots[j].hash & mask;
+      /* entry j may move to i only if its home is not in (i, j] cyclically */
+      if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
+    }
+    m->slots[i] = m->slots[j];
+    i = j;
+  }
 }
 
-/* Doubles the table when it is full; called before linking a new key so
- * relinking during a rollback never needs to grow it. */
-static int hash_grow(mem_backend *m) {
-  if ((size_t)m->count < m->nbuckets) return 0;
-  size_t nb = m->nbuckets * 2;
-  mnode **b = calloc(nb, sizeof *b);
-  if (b == NULL) return -1;
-  for (size_t i = 0; i < m->nbuckets; i++) {
-    mnode *n = m->buckets[i];
-    while (n) {
-      mnode *next = n->hnext;
-      n->hnext = b[n->hash & (nb - 1)];
-      b[n->hash & (nb - 1)] = n;
-      n = next;
-    }
+/* Keeps the load at most 1/2 for `extra` more nodes. Called before linking
+ * new keys, and the table never shrinks, so relinking during a rollback
+ * always fits. */
+static int hash_grow(mem_backend *m, size_t extra) {
+  if (((size_t)m->count + extra) * 2 <= m->nslots) return 0;
+  size_t ns = m->nslots;
+  while (((size_t)m->count + extra) * 2 > ns) ns *= 2;
+  hslot *old = m->slots;
+  size_t nold = m->nslots;
+  m->slots = calloc(ns, sizeof *m->slots);
+  if (m->slots == NULL) {
+    m->slots = old;
+    return -1;
   }
-  free(m->buckets);
-  m->buckets = b;
-  m->nbuckets = nb;
+  m->nslots = ns;
+  for (size_t i = 0; i < nold; i++)
+    if (old[i].node) hash_link(m, old[i].node);
+  free(old);
   return 0;
 }
 
@@ -251,28 +293,21 @@ static int visible(const mnode *n, int64_t now) {
   return n->expires_at == 0 || n->expires_at > now;
 }
 
-static mnode *node_new(mem_backend *m, lls_str key, lls_str value) {
-  int lvl = random_level(m);
-  mnode *n = malloc(sizeof *n + (size_t)lvl * sizeof(mnode *));
+/* A node of the given skip-list level holding copies of key and value. */
+static mnode *node_new(lls_str key, lls_str value, uint64_t hash, int lvl) {
+  mnode *n = malloc(sizeof *n + (size_t)lvl * sizeof(mnode *) + key.len + value.len);
   if (n == NULL) return NULL;
-  n->key = malloc(key.len + value.len + 1);
-  if (n->key == NULL) {
-    free(n);
-    return NULL;
-  }
+  n->key = (char *)(n->next + lvl);
   if (key.len) memcpy(n->key, key.ptr, key.len);
   if (value.len) memcpy(n->key + key.len, value.ptr, value.len);
   n->klen = key.len;
   n->vlen = value.len;
   n->level = lvl;
-  n->hash = hash_key(key.ptr, key.len);
+  n->hash = hash;
   return n;
 }
 
-static void node_free(mnode *n) {
-  if (n) free(n->key);
-  free(n);
-}
+static void node_free(mnode *n) { free(n); }
 
 static void link_node(mem_backend *m, mnode *n) {
   hash_link(m, n);
@@ -288,6 +323,29 @@ static void unlink_node(mem_backend *m, mnode *n) {
   if (n->expires_at != 0) heap_remove(m, n);
   m->count--;
   m->bytes -= (int64_t)(n->klen + n->vlen);
+}
+
+/* Puts n (same key, same level) where old was, in one skip-list descent
+ * instead of an unlink and a link. */
+static void replace_node(mem_backend *m, mnode *old, mnode *n) {
+  mnode *update[MAXLEVEL];
+  hash_replace(m, old, n);
+  skip_find(m, old->key, old->klen, update);
+  for (int i = 0; i < n->level; i++) {
+    n->next[i] = old->next[i];
+    update[i]->next[i] = n;
+  }
+  if (old->expires_at != 0 && n->expires_at != 0) {
+    n->heap_idx = old->heap_idx;
+    m->heap[n->heap_idx] = n;
+    heap_up(m, n->heap_idx);
+    heap_down(m, n->heap_idx);
+  } else if (old->expires_at != 0) {
+    heap_remove(m, old);
+  } else if (n->expires_at != 0) {
+    heap_push(m, n);
+  }
+  m->bytes += (int64_t)n->vlen - (int64_t)old->vlen;
 }
 
 /* ---------------------------------------------------------- undo log */
@@ -341,16 +399,19 @@ static int oom(lls_error *err) { return lls_error_set(err, LLS_EIO, "out of memo
 /* Upserts one key; on failure nothing changed. */
 static int do_set(mem_backend *m, lls_str key, lls_str value, int64_t exp, int64_t now,
                   lls_error *err) {
-  if (log_reserve(m, 1) != 0 || hash_grow(m) != 0) return oom(err);
+  if (log_reserve(m, 1) != 0 || hash_grow(m, 1) != 0) return oom(err);
   if (exp != 0 && heap_reserve(m) != 0) return oom(err);
-  mnode *n = node_new(m, key, value);
+  uint64_t h = hash_key(key.ptr, key.len);
+  mnode *old = hash_find(m, key, h);
+  mnode *n = node_new(key, value, h, old ? old->level : random_level(m));
   if (n == NULL) return oom(err);
-  mnode *old = hash_find(m, key, n->hash);
   n->created_at = (old && visible(old, now)) ? old->created_at : now;
   n->updated_at = now;
   n->expires_at = exp;
-  if (old) unlink_node(m, old);
-  link_node(m, n);
+  if (old)
+    replace_node(m, old, n);
+  else
+    link_node(m, n);
   record(m, old, n);
   return 0;
 }
@@ -372,12 +433,12 @@ static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
   mem_backend *m = calloc(1, sizeof *m);
   if (m == NULL) return oom(err), NULL;
   m->base.vt = &lls_memory_vt;
-  m->nbuckets = 64;
-  m->buckets = calloc(m->nbuckets, sizeof *m->buckets);
+  m->nslots = 64;
+  m->slots = calloc(m->nslots, sizeof *m->slots);
   m->head = calloc(1, sizeof *m->head + MAXLEVEL * sizeof(mnode *));
   m->tenant = malloc(strlen(cfg->tenant) + 1);
-  if (m->buckets == NULL || m->head == NULL || m->tenant == NULL) {
-    free(m->buckets);
+  if (m->slots == NULL || m->head == NULL || m->tenant == NULL) {
+    free(m->slots);
     free(m->head);
     free(m->tenant);
     free(m);
@@ -400,7 +461,7 @@ static void mem_close(lls_backend *b) {
     n = next;
   }
   free(m->head);
-  free(m->buckets);
+  free(m->slots);
   free(m->heap);
   free(m->log);
   free(m->tenant);

@@ -477,6 +477,66 @@ for _, backend in ipairs(helpers.backends()) do
       end)
     end)
 
+    describe("against a model", function()
+      it("agrees with a Lua table under random operations and rollbacks", function()
+        -- a small deterministic PRNG, so a failure can be replayed
+        local seed = 12345
+        local function rand(n)
+          seed = (seed * 1103515245 + 12345) % 2147483648
+          return seed % n + 1
+        end
+        local model = {}
+        local function key() return "k" .. rand(300) end
+        local function check()
+          local keys = {}
+          for k in pairs(model) do keys[#keys + 1] = k end
+          table.sort(keys)
+          assert.same(keys, db:list_keys())
+          for _, k in ipairs(keys) do assert.equal(model[k], db:get(k), k) end
+        end
+        local rounds = backend.name == "postgres" and 400 or 3000
+        for i = 1, rounds do
+          local r = rand(100)
+          if r <= 45 then
+            local k, v = key(), "v" .. i
+            db:set(k, v)
+            model[k] = v
+          elseif r <= 70 then
+            local k = key()
+            assert.equal(model[k] ~= nil, db:delete(k))
+            model[k] = nil
+          elseif r <= 80 then
+            local m = {}
+            for _ = 1, rand(20) do m[key()] = "b" .. i end
+            db:set_batch(m)
+            for k, v in pairs(m) do model[k] = v end
+          elseif r <= 88 then
+            local ks, gone = {}, 0
+            for j = 1, rand(20) do ks[j] = key() end
+            local seen = {}
+            for _, k in ipairs(ks) do
+              if model[k] and not seen[k] then gone = gone + 1 end
+              seen[k] = true
+            end
+            assert.equal(gone, db:delete_batch(ks))
+            for _, k in ipairs(ks) do model[k] = nil end
+          else
+            -- a transaction that writes, then fails: nothing may change
+            pcall(db.transaction, db, function(tx)
+              for _ = 1, rand(30) do
+                if rand(2) == 1 then tx:set(key(), "tx") else tx:delete(key()) end
+              end
+              tx:set_batch { [key()] = "txb", [key()] = "txb" }
+              error("roll back")
+            end)
+          end
+          if i % 97 == 0 then check() end
+        end
+        check()
+        assert.equal(#db:list_keys(), db:stats().keys)
+      end)
+    end)
+
     describe("bad arguments", function()
       it("names the argument and what was expected", function()
         local cases = {
