@@ -4,6 +4,7 @@
 #   make test     install missing packages, build, run the whole busted suite
 #                 against a throwaway PostgreSQL (or $LLMSPELL_TEST_PG_URL)
 #   make asan     the same suite with AddressSanitizer + UBSan
+#   make valgrind the key-value contract under valgrind
 #   make bench    benchmarks against real peers (prints ratios)
 #   make install  PREFIX=/usr/local DESTDIR=
 
@@ -37,7 +38,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: all build demo test test-only asan bench install uninstall deps deps-test \
+.PHONY: all build demo test test-only asan valgrind bench install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -86,6 +87,14 @@ asan: deps-test
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+
+# valgrind over the key-value specs (slow: minutes). Errors and definite
+# leaks fail the run.
+valgrind: deps-test
+	$(MAKE) build
+	scripts/with-postgres.sh valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+	  $(LUA) /usr/bin/busted $(or $(BUSTED_ARGS),spec/kv_contract_spec.lua)
 
 bench: deps-bench
 	$(MAKE) build

@@ -280,6 +280,8 @@ describe("sqlite backend", function()
         { busy_timeout_ms = "soon" },
         { busy_timeout_ms = 1.5 },
         { cache_size = "lots" },
+        { mmap_size = -1 },
+        { mmap_size = "big" },
       }
       for _, opts in ipairs(cases) do
         local name = next(opts)
@@ -291,10 +293,12 @@ describe("sqlite backend", function()
       assert.is_false(file_exists(path), "a refused open created the file")
     end)
 
-    it("accept cache_size in pages or negative KiB", function()
-      for _, n in ipairs { 500, -8192 } do
-        local db = sqlite_open(path, { cache_size = n })
+    it("accept cache_size in pages or negative KiB, and mmap_size in bytes", function()
+      for _, opts in ipairs { { cache_size = 500 }, { cache_size = -8192 },
+                              { mmap_size = 0 }, { mmap_size = 1048576 } } do
+        local db = sqlite_open(path, opts)
         db:set("k", "v")
+        assert.are.equal("v", db:get("k"))
         db:close()
       end
     end)
