@@ -120,152 +120,118 @@ do
   db:close()
 end
 
------------------------------------------------------------------- SQLite
-local function sqlite_bench()
-  local ok, driver = pcall(require, "luasql.sqlite3")
-  if not ok then error("lua-sql-sqlite3 is needed for the SQLite peer: " .. driver) end
-  local path = os.tmpname() .. "-bench.db"
-  local peer_path = os.tmpname() .. "-bench-peer.db"
-  local db = storage.open { backend = "sqlite", path = path, synchronous = "normal" }
-  local env = driver.sqlite3()
-  local conn = env:connect(peer_path)
-  conn:execute("PRAGMA journal_mode=WAL")
-  conn:execute("PRAGMA synchronous=NORMAL")
-  conn:execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+---------------------------------------------------------- SQL backends
+-- The same four measurements for SQLite and PostgreSQL. `peer` describes
+-- the LuaSQL side: its connection, table, upsert statement and the number
+-- of single-key operations to time (network round trips make PostgreSQL's
+-- slower, so it gets fewer).
+local function sql_suite(name, db, peer)
+  local conn, tbl = peer.conn, peer.table
+  local function upsert(k, v)
+    conn:execute(string.format(peer.upsert, tbl, conn:escape(k), v))
+  end
+  db:clear()
   db:set_batch(FULL)
   conn:execute("BEGIN")
-  for k, v in pairs(FULL) do
-    conn:execute(string.format("INSERT INTO kv VALUES ('%s', '%s')", conn:escape(k), v))
-  end
+  for k, v in pairs(FULL) do upsert(k, v) end
   conn:execute("COMMIT")
 
-  local N = 20000
+  local N = peer.single_ops
   local ours = measure(N, function()
     for i = 1, N do db:get(keys_for_get[i]) end
   end)
-  local peer = measure(N, function()
+  local theirs = measure(N, function()
     for i = 1, N do
-      local cur = conn:execute(string.format("SELECT value FROM kv WHERE key = '%s'",
+      local cur = conn:execute(string.format("SELECT value FROM %s WHERE key = '%s'", tbl,
                                              conn:escape(keys_for_get[i])))
       cur:fetch()
       cur:close()
     end
   end)
-  report("sqlite", "get", ours, "LuaSQL sqlite3", peer, ">= 5x")
+  report(name, "get", ours, peer.name, theirs, peer.goals.get)
 
-  N = 2000
+  N = math.min(N, 2000)
   ours = measure(N, function()
     for i = 1, N do db:set(keys_for_get[i], VALUE) end
   end)
-  peer = measure(N, function()
-    for i = 1, N do
-      conn:execute(string.format("INSERT OR REPLACE INTO kv VALUES ('%s', '%s')",
-                                 conn:escape(keys_for_get[i]), VALUE))
-    end
+  theirs = measure(N, function()
+    for i = 1, N do upsert(keys_for_get[i], VALUE) end
   end)
-  report("sqlite", "set (autocommit)", ours, "LuaSQL sqlite3", peer)
+  report(name, "set (autocommit)", ours, peer.name, theirs, peer.goals.set)
 
   local n = 0
   local function next_map() n = n + 1; return batch_map("b" .. n) end
   ours = measure(N_BATCH, function(m) db:set_batch(m) end, next_map)
-  peer = measure(N_BATCH, function(m)
+  theirs = measure(N_BATCH, function(m)
     conn:execute("BEGIN")
-    for k, v in pairs(m) do
-      conn:execute(string.format("INSERT OR REPLACE INTO kv VALUES ('%s', '%s')",
-                                 conn:escape(k), v))
-    end
+    for k, v in pairs(m) do upsert(k, v) end
     conn:execute("COMMIT")
   end, next_map)
-  report("sqlite", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 3x")
+  report(name, "set_batch 50k", ours, "LuaSQL (1 txn)", theirs, peer.goals.set_batch)
 
   ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
-  peer = measure(1, function()
-    local cur = conn:execute("SELECT key FROM kv WHERE key >= 'match:' AND key < 'match;' "
-                             .. "ORDER BY key")
+  theirs = measure(1, function()
+    local cur = conn:execute(string.format(
+      "SELECT key FROM %s WHERE key >= 'match:' AND key < 'match;' ORDER BY key", tbl))
     local out, k = {}, cur:fetch()
     while k do out[#out + 1] = k; k = cur:fetch() end
     cur:close()
     assert(#out == N_MATCH)
   end)
-  report("sqlite", "list_keys 1k of 100k (calls)", ours, "LuaSQL sqlite3", peer)
+  report(name, "list_keys 1k of 100k (calls)", ours, peer.name, theirs)
+  db:clear()
+end
 
+local function need(module, package)
+  local ok, driver = pcall(require, module)
+  if not ok then error(package .. " is needed for the LuaSQL peer: " .. driver) end
+  return driver
+end
+
+do -- SQLite: both sides in WAL mode with synchronous = NORMAL
+  local sqlite3 = need("luasql.sqlite3", "lua-sql-sqlite3")
+  local path = os.tmpname() .. "-bench.db"
+  local peer_path = os.tmpname() .. "-bench-peer.db"
+  local db = storage.open { backend = "sqlite", path = path, synchronous = "normal" }
+  local env = sqlite3.sqlite3()
+  local conn = env:connect(peer_path)
+  conn:execute("PRAGMA journal_mode=WAL")
+  conn:execute("PRAGMA synchronous=NORMAL")
+  conn:execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+  sql_suite("sqlite", db, {
+    name = "LuaSQL sqlite3", conn = conn, table = "kv", single_ops = 20000,
+    upsert = "INSERT OR REPLACE INTO %s VALUES ('%s', '%s')",
+    goals = { get = ">= 5x", set_batch = ">= 3x" },
+  })
   db:close()
   conn:close()
   env:close()
   for _, p in ipairs { path, peer_path } do
-    for _, s in ipairs { "", "-wal", "-shm" } do os.remove(p .. s) end
+    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(p .. suffix) end
   end
 end
-sqlite_bench()
 
--------------------------------------------------------------- PostgreSQL
-local function pg_bench()
+do -- PostgreSQL: the throwaway server `make bench` starts
   if not PG_URL then error("LLMSPELL_TEST_PG_URL is not set: run through `make bench`") end
-  local ok, driver = pcall(require, "luasql.postgres")
-  if not ok then error("lua-sql-postgres is needed for the PostgreSQL peer: " .. driver) end
+  local postgres = need("luasql.postgres", "lua-sql-postgres")
   local db = storage.open { backend = "postgres", url = PG_URL, tenant = "bench",
                             schema = "llmspell_bench" }
-  db:clear()
-  local env = driver.postgres()
-  -- LuaSQL takes a conninfo/URL as its "source name"
-  local conn = assert(env:connect(PG_URL))
+  local env = postgres.postgres()
+  local conn = assert(env:connect(PG_URL)) -- LuaSQL takes a conninfo/URL
   conn:execute("DROP TABLE IF EXISTS llmspell_bench_peer")
   conn:execute("CREATE TABLE llmspell_bench_peer (key text COLLATE \"C\" PRIMARY KEY, "
                .. "value bytea NOT NULL)")
-  db:set_batch(FULL)
-  conn:execute("BEGIN")
-  for k, v in pairs(FULL) do
-    conn:execute(string.format("INSERT INTO llmspell_bench_peer VALUES ('%s', '%s')",
-                               conn:escape(k), v))
-  end
-  conn:execute("COMMIT")
-
-  local N = 5000
-  local ours = measure(N, function()
-    for i = 1, N do db:get(keys_for_get[i]) end
-  end)
-  local peer = measure(N, function()
-    for i = 1, N do
-      local cur = conn:execute(string.format(
-        "SELECT value FROM llmspell_bench_peer WHERE key = '%s'", conn:escape(keys_for_get[i])))
-      cur:fetch()
-      cur:close()
-    end
-  end)
-  report("postgres", "get", ours, "LuaSQL postgres", peer, ">= 1.3x")
-
-  local n = 0
-  local function next_map() n = n + 1; return batch_map("b" .. n) end
-  ours = measure(N_BATCH, function(m) db:set_batch(m) end, next_map)
-  peer = measure(N_BATCH, function(m)
-    conn:execute("BEGIN")
-    for k, v in pairs(m) do
-      conn:execute(string.format("INSERT INTO llmspell_bench_peer VALUES ('%s', '%s') "
-                                 .. "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                                 conn:escape(k), v))
-    end
-    conn:execute("COMMIT")
-  end, next_map)
-  report("postgres", "set_batch 50k", ours, "LuaSQL (1 txn)", peer, ">= 10x")
-
-  ours = measure(1, function() assert(#db:list_keys("match:") == N_MATCH) end)
-  peer = measure(1, function()
-    local cur = conn:execute("SELECT key FROM llmspell_bench_peer WHERE key >= 'match:' "
-                             .. "AND key < 'match;' ORDER BY key")
-    local out, k = {}, cur:fetch()
-    while k do out[#out + 1] = k; k = cur:fetch() end
-    cur:close()
-    assert(#out == N_MATCH)
-  end)
-  report("postgres", "list_keys 1k of 100k (calls)", ours, "LuaSQL postgres", peer)
-
-  db:clear()
+  sql_suite("postgres", db, {
+    name = "LuaSQL postgres", conn = conn, table = "llmspell_bench_peer", single_ops = 5000,
+    upsert = "INSERT INTO %s VALUES ('%s', '%s') "
+             .. "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    goals = { get = ">= 1.3x", set_batch = ">= 10x" },
+  })
   db:close()
   conn:execute("DROP TABLE llmspell_bench_peer")
   conn:close()
   env:close()
 end
-pg_bench()
 
 print(string.format("\nKV benchmark, %s, median of %d runs, ops/s (ratio = ours / peer)\n",
                     os.date("!%Y-%m-%d"), REPS))

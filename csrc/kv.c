@@ -210,16 +210,21 @@ static void lat_end(lls_latency *l, double t0) {
   l->samples++;
 }
 
+/* The point read behind get() and exists(): *found says whether key is
+ * live; *out holds its value until the next backend call. */
+static void lookup(lua_State *L, lls_handle *h, lls_str key, lls_str *out, int *found) {
+  lls_error err;
+  double t0 = lat_start(&h->reads);
+  if (h->vt->get(h->b, key, lls_now_us(), out, found, &err) != 0) fail(L, h, &err);
+  lat_end(&h->reads, t0);
+}
+
 /** db:get(key) --> value | nil */
 static int kv_get(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
-  lls_str key = check_key(L, 2);
   lls_str out;
   int found;
-  lls_error err;
-  double t0 = lat_start(&h->reads);
-  if (h->vt->get(h->b, key, lls_now_us(), &out, &found, &err) != 0) return fail(L, h, &err);
-  lat_end(&h->reads, t0);
+  lookup(L, h, check_key(L, 2), &out, &found);
   if (found)
     lua_pushlstring(L, out.ptr, out.len);
   else
@@ -230,13 +235,9 @@ static int kv_get(lua_State *L) {
 /** db:exists(key) --> boolean */
 static int kv_exists(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
-  lls_str key = check_key(L, 2);
   lls_str out;
   int found;
-  lls_error err;
-  double t0 = lat_start(&h->reads);
-  if (h->vt->get(h->b, key, lls_now_us(), &out, &found, &err) != 0) return fail(L, h, &err);
-  lat_end(&h->reads, t0);
+  lookup(L, h, check_key(L, 2), &out, &found);
   lua_pushboolean(L, found);
   return 1;
 }

@@ -43,45 +43,40 @@ end
 -- as tenant), `shared` (two handles can address the same data) and
 -- `cleanup()`.
 function helpers.backends()
+  -- base options, overridden by the per-test opts
+  local function opener(base)
+    return function(opts, self)
+      local o = {}
+      for k, v in pairs(base(self)) do o[k] = v end
+      for k, v in pairs(opts or {}) do o[k] = v end
+      return require("llmspell.storage").open(o)
+    end
+  end
   return {
     {
       name = "memory",
       shared = false,
-      open = function(opts)
-        local o = { backend = "memory" }
-        for k, v in pairs(opts or {}) do o[k] = v end
-        return require("llmspell.storage").open(o)
-      end,
+      open = opener(function() return { backend = "memory" } end),
     },
     {
       name = "sqlite file",
       shared = true,
       setup = function(self) self.path = helpers.tmpname(".db") end,
-      open = function(opts, self)
-        local o = { backend = "sqlite", path = self.path }
-        for k, v in pairs(opts or {}) do o[k] = v end
-        return require("llmspell.storage").open(o)
-      end,
+      open = opener(function(self) return { backend = "sqlite", path = self.path } end),
       teardown = function(self) helpers.remove_db(self.path) end,
     },
     {
       name = "sqlite :memory:",
       shared = false,
-      open = function(opts)
-        local o = { url = "sqlite::memory:" }
-        for k, v in pairs(opts or {}) do o[k] = v end
-        return require("llmspell.storage").open(o)
-      end,
+      open = opener(function() return { url = "sqlite::memory:" } end),
     },
     {
       name = "postgres",
       shared = true,
       setup = function(self) self.tenant = helpers.unique_tenant("contract") end,
-      open = function(opts, self)
-        local o = { backend = "postgres", url = helpers.pg_url(), tenant = self.tenant }
-        for k, v in pairs(opts or {}) do o[k] = v end
-        return require("llmspell.storage").open(o)
-      end,
+      open = opener(function(self)
+        return { backend = "postgres", url = helpers.pg_url(), tenant = self.tenant }
+      end),
     },
   }
 end
