@@ -2,7 +2,8 @@
  * kv_memory.c -- the in-memory backend.
  *
  * Each node sits in three structures at once:
- *   - a chained hash table, so get/set/delete are O(1) on average;
+ *   - an open-addressing hash index (hashidx.c), so get/set/delete are
+ *     O(1) on average;
  *   - a skip list ordered by key bytes, so a prefix scan costs
  *     O(log n + matches) instead of a walk over every key;
  *   - a min-heap on expires_at (only nodes with a TTL), so expired keys are
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "hashidx.h"
 
 #define MAXLEVEL 32
 
@@ -35,13 +37,6 @@ typedef struct mnode {
   struct mnode *next[]; /* skip list forward pointers, `level` of them */
 } mnode;
 
-/* One hash slot: the hash is kept beside the pointer so a probe touches the
- * node only when the hash already matches. */
-typedef struct hslot {
-  uint64_t hash;
-  mnode *node; /* NULL = empty */
-} hslot;
-
 typedef struct undo {
   mnode *old_node; /* detached by the step; relinked on undo */
   mnode *new_node; /* linked by the step; unlinked and freed on undo */
@@ -50,9 +45,7 @@ typedef struct undo {
 typedef struct mem_backend {
   lls_backend base;
   char *tenant;
-  /* hash table: open addressing, linear probing, load <= 1/2 */
-  hslot *slots;
-  size_t nslots; /* power of two */
+  lls_hidx idx; /* key -> node */
   /* skip list */
   mnode *head; /* sentinel with MAXLEVEL pointers */
   int level;
@@ -71,91 +64,37 @@ typedef struct mem_backend {
 
 /* ------------------------------------------------------------- hashing */
 
-static uint64_t hash_key(const char *p, size_t n) {
-  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)p[i];
-    h *= 1099511628211ULL;
-  }
-  /* FNV's low bits cluster for keys that differ only at the end
-   * ("key:0001", "key:0002"), which linear probing punishes: finish with
-   * murmur3's fmix64 so every output bit depends on every input bit. */
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
-}
-
-static int key_eq(const mnode *n, lls_str k) {
-  return n->klen == k.len && memcmp(n->key, k.ptr, k.len) == 0;
-}
-
-/* Index of key's slot, or of the empty slot where it would go. */
-static size_t hash_probe(const mem_backend *m, lls_str k, uint64_t h) {
-  size_t mask = m->nslots - 1, i = h & mask;
-  while (m->slots[i].node &&
-         !(m->slots[i].hash == h && key_eq(m->slots[i].node, k)))
-    i = (i + 1) & mask;
-  return i;
+static int node_has_key(void *ud, uintptr_t val, const char *key, size_t klen) {
+  (void)ud;
+  const mnode *n = (const mnode *)val;
+  return n->klen == klen && memcmp(n->key, key, klen) == 0;
 }
 
 static mnode *hash_find(const mem_backend *m, lls_str k, uint64_t h) {
-  return m->slots[hash_probe(m, k, h)].node;
+  return (mnode *)lls_hidx_find(&m->idx, h, k.ptr, k.len, node_has_key, NULL);
 }
 
+static size_t hash_pos(const mem_backend *m, const mnode *n) {
+  return lls_hidx_probe(&m->idx, n->hash, n->key, n->klen, node_has_key, NULL);
+}
+
+/* Room is reserved (hash_grow) before new keys are linked, and the index
+ * never shrinks, so relinking during a rollback always fits. */
 static void hash_link(mem_backend *m, mnode *n) {
-  lls_str k = {n->key, n->klen};
-  size_t i = hash_probe(m, k, n->hash);
-  m->slots[i].hash = n->hash;
-  m->slots[i].node = n;
+  lls_hidx_put_at(&m->idx, hash_pos(m, n), n->hash, (uintptr_t)n);
 }
 
-/* Points key's slot at a replacement node with the same key. */
+/* Points key's entry at a replacement node with the same key. */
 static void hash_replace(mem_backend *m, mnode *old, mnode *n) {
-  lls_str k = {old->key, old->klen};
-  m->slots[hash_probe(m, k, old->hash)].node = n;
+  m->idx.slots[hash_pos(m, old)].val = (uintptr_t)n;
 }
 
-/* Removes n's slot and shifts later entries of its probe run back, so no
- * tombstones are needed and probes stay short. */
 static void hash_unlink(mem_backend *m, mnode *n) {
-  lls_str k = {n->key, n->klen};
-  size_t mask = m->nslots - 1, i = hash_probe(m, k, n->hash), j = i;
-  for (;;) {
-    m->slots[i].node = NULL;
-    for (;;) {
-      j = (j + 1) & mask;
-      if (m->slots[j].node == NULL) return;
-      size_t home = m->slots[j].hash & mask;
-      /* entry j may move to i only if its home is not in (i, j] cyclically */
-      if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
-    }
-    m->slots[i] = m->slots[j];
-    i = j;
-  }
+  lls_hidx_remove_at(&m->idx, hash_pos(m, n));
 }
 
-/* Keeps the load at most 1/2 for `extra` more nodes. Called before linking
- * new keys, and the table never shrinks, so relinking during a rollback
- * always fits. */
 static int hash_grow(mem_backend *m, size_t extra) {
-  if (((size_t)m->count + extra) * 2 <= m->nslots) return 0;
-  size_t ns = m->nslots;
-  while (((size_t)m->count + extra) * 2 > ns) ns *= 2;
-  hslot *old = m->slots;
-  size_t nold = m->nslots;
-  m->slots = calloc(ns, sizeof *m->slots);
-  if (m->slots == NULL) {
-    m->slots = old;
-    return -1;
-  }
-  m->nslots = ns;
-  for (size_t i = 0; i < nold; i++)
-    if (old[i].node) hash_link(m, old[i].node);
-  free(old);
-  return 0;
+  return lls_hidx_reserve(&m->idx, extra);
 }
 
 /* ------------------------------------------------------------ skip list */
@@ -401,7 +340,7 @@ static int do_set(mem_backend *m, lls_str key, lls_str value, int64_t exp, int64
                   lls_error *err) {
   if (log_reserve(m, 1) != 0 || hash_grow(m, 1) != 0) return oom(err);
   if (exp != 0 && heap_reserve(m) != 0) return oom(err);
-  uint64_t h = hash_key(key.ptr, key.len);
+  uint64_t h = lls_hash_bytes(key.ptr, key.len);
   mnode *old = hash_find(m, key, h);
   mnode *n = node_new(key, value, h, old ? old->level : random_level(m));
   if (n == NULL) return oom(err);
@@ -418,7 +357,7 @@ static int do_set(mem_backend *m, lls_str key, lls_str value, int64_t exp, int64
 
 static int do_del(mem_backend *m, lls_str key, int64_t now, int *existed, lls_error *err) {
   *existed = 0;
-  mnode *old = hash_find(m, key, hash_key(key.ptr, key.len));
+  mnode *old = hash_find(m, key, lls_hash_bytes(key.ptr, key.len));
   if (old == NULL) return 0;
   if (log_reserve(m, 1) != 0) return oom(err);
   *existed = visible(old, now);
@@ -433,12 +372,11 @@ static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
   mem_backend *m = calloc(1, sizeof *m);
   if (m == NULL) return oom(err), NULL;
   m->base.vt = &lls_memory_vt;
-  m->nslots = 64;
-  m->slots = calloc(m->nslots, sizeof *m->slots);
+  int idx_failed = lls_hidx_reserve(&m->idx, 32);
   m->head = calloc(1, sizeof *m->head + MAXLEVEL * sizeof(mnode *));
   m->tenant = malloc(strlen(cfg->tenant) + 1);
-  if (m->slots == NULL || m->head == NULL || m->tenant == NULL) {
-    free(m->slots);
+  if (idx_failed || m->head == NULL || m->tenant == NULL) {
+    lls_hidx_free(&m->idx);
     free(m->head);
     free(m->tenant);
     free(m);
@@ -461,7 +399,7 @@ static void mem_close(lls_backend *b) {
     n = next;
   }
   free(m->head);
-  free(m->slots);
+  lls_hidx_free(&m->idx);
   free(m->heap);
   free(m->log);
   free(m->tenant);
@@ -477,7 +415,7 @@ static int mem_get(lls_backend *b, lls_str key, int64_t now, lls_str *out, int *
                    lls_error *err) {
   (void)err;
   mem_backend *m = (mem_backend *)b;
-  mnode *n = hash_find(m, key, hash_key(key.ptr, key.len));
+  mnode *n = hash_find(m, key, lls_hash_bytes(key.ptr, key.len));
   *found = n != NULL && visible(n, now);
   if (*found) {
     out->ptr = n->key + n->klen;
@@ -525,7 +463,7 @@ static int mem_get_many(lls_backend *b, const lls_str *keys, size_t n, int64_t n
                         lls_rows *out, lls_error *err) {
   mem_backend *m = (mem_backend *)b;
   for (size_t i = 0; i < n; i++) {
-    mnode *x = hash_find(m, keys[i], hash_key(keys[i].ptr, keys[i].len));
+    mnode *x = hash_find(m, keys[i], lls_hash_bytes(keys[i].ptr, keys[i].len));
     if (x && visible(x, now) &&
         lls_rows_add(out, x->key, x->klen, x->key + x->klen, x->vlen) == NULL)
       return oom(err);

@@ -27,7 +27,7 @@ build = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
       ["llmspell.storage.core"] = {
          sources = {
-            "csrc/buf.c", "csrc/core.c", "csrc/errors.c", "csrc/kv.c",
+            "csrc/buf.c", "csrc/core.c", "csrc/errors.c", "csrc/hashidx.c", "csrc/kv.c",
             "csrc/kv_memory.c", "csrc/kv_postgres.c", "csrc/kv_sqlite.c", "csrc/util.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
