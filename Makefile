@@ -21,7 +21,7 @@ WARN      := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
              $(LUA_INC) $(PG_INC) $(EXTRA_CFLAGS)
-LIBS      := -lsqlite3 -lpq -lpthread -lm
+LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl
 
 BUILD     ?= build
 SRC       := $(wildcard csrc/*.c)
@@ -29,7 +29,7 @@ OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO        := $(BUILD)/llmspell/storage/core.so
 
 # Debian packages the build, the tests and the demo need.
-PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson libyajl-dev
 PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system luarocks
 PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
 
@@ -113,3 +113,44 @@ lint:
 
 clean:
 	rm -rf build build-asan
+
+# ---- the vector index alone (csrc/hnsw.c, csrc/distance.c) ----------------
+
+.PHONY: ctest bench-hnsw
+
+# Its standalone C test under ASan/UBSan, plus the same test built with
+# failing allocators (spec/hnsw_c_spec.lua runs both inside `make test`).
+# Data: ../shared/data or $LLMSPELL_DATA_DIR.
+ctest:
+	mkdir -p $(BUILD)/ctest
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
+	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
+	  csrc/hnsw.c csrc/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw -lpthread -lm
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
+	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
+	  -DHNSW_TEST_OOM -DHNSW_NO_HW_CRC -Dmalloc=oom_malloc -Drealloc=oom_realloc -Dcalloc=oom_calloc \
+	  csrc/hnsw.c csrc/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw_oom \
+	  -lpthread -lm
+	$(BUILD)/ctest/test_hnsw
+	$(BUILD)/ctest/test_hnsw_oom
+
+# Against hnswlib 0.6.2 (Debian libhnswlib-dev, header-only) on the real
+# datasets: build time (1 and 2 threads), recall@10 and QPS over an
+# ef_search sweep, memory per vector; prints medians and ratios.
+# BENCH_RUNS=3 sets the repetitions. Our index is compiled with the
+# library's own flags (no -march: kernels are chosen at run time); the
+# harness mains and hnswlib get -O3 -march=native, which is how hnswlib
+# selects its SIMD code.
+bench-hnsw:
+	@scripts/install-deps.sh gcc g++ make lua5.4 libhnswlib-dev
+	mkdir -p $(BUILD)/bench
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
+	  -c csrc/hnsw.c -o $(BUILD)/bench/hnsw.o
+	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
+	  -c csrc/distance.c -o $(BUILD)/bench/distance.o
+	$(CC) -std=c11 -O3 -march=native -Wall -Wextra -c bench/hnsw_c.c -o $(BUILD)/bench/hnsw_c.o
+	$(CC) -o $(BUILD)/bench/hnsw_c $(BUILD)/bench/hnsw_c.o $(BUILD)/bench/hnsw.o \
+	  $(BUILD)/bench/distance.o -lpthread -lm
+	$(CXX) -std=c++11 -O3 -march=native -o $(BUILD)/bench/hnswlib_peer \
+	  bench/hnswlib_peer.cpp -lpthread
+	$(LUA) bench/hnsw_compare.lua $(BUILD)/bench
