@@ -66,18 +66,22 @@ lls_value *lls_value_array(void);
 lls_value *lls_value_object(void);
 
 /* Appends item to an array (taking ownership). 0, or -1 when out of
- * memory (item is then freed). */
+ * memory (item is then freed). A NULL item (a constructor that ran out of
+ * memory) gives -1, so constructors can be passed straight in. */
 int lls_value_push(lls_value *array, lls_value *item);
 
 /* Sets key in an object (taking ownership of v, replacing an existing
- * member). 0, or -1 when out of memory (v is then freed). */
+ * member). 0, or -1 when out of memory or when the key contains a NUL
+ * byte (v is then freed); a NULL v gives -1 as for lls_value_push.
+ * Appending keys in increasing order is O(1) amortised. */
 int lls_value_set(lls_value *object, const char *key, size_t klen, lls_value *v);
 
 /* The member value for key, or NULL. */
 const lls_value *lls_value_get(const lls_value *object, const char *key, size_t klen);
 
 /* Follows a dotted path ("a.b.c") through nested objects; NULL when any
- * step is missing or not an object. */
+ * step is missing or not an object. A member whose key itself contains a
+ * '.' cannot be reached this way. */
 const lls_value *lls_value_path(const lls_value *root, const char *path, size_t len);
 
 /* Deep copy, or NULL when out of memory. */
@@ -97,15 +101,32 @@ void lls_value_free(lls_value *v);
 /* Approximate heap bytes held by v (for stats). */
 size_t lls_value_bytes(const lls_value *v);
 
-/* JSON (json.c). Encoding is deterministic (members sorted), integers are
- * written as integers, floats always with a '.' or exponent so they read
- * back as floats, at 17 significant digits so they round-trip exactly.
- * Strings must be valid UTF-8 for JSON; invalid bytes are an error. */
+/* JSON (json.c). Arrays and objects may nest at most this deep, both
+ * ways, so whatever lls_json_encode writes lls_json_decode reads back. */
+#define LLS_JSON_MAX_DEPTH 64
+
+/* JSON (json.c). Encoding is compact (no spaces) and deterministic
+ * (members sorted), integers are written as integers, floats always with
+ * a '.' or exponent so they read back as floats, with the fewest of 15, 16
+ * or 17 significant digits that round-trips exactly (0.1 -> "0.1").
+ * Strings and keys must be valid UTF-8 (strict: no overlongs, surrogates
+ * or code points past U+10FFFF); NaN, infinities, invalid UTF-8 and
+ * nesting deeper than LLS_JSON_MAX_DEPTH are errors whose message names
+ * the bad part's path: "$" is v itself, ".key" a member and "[n]" the
+ * n-th array item counting from 1 as Lua does ("$.tags[2]: string is not
+ * valid UTF-8"). Appends to out; on error out is left as it was.
+ * 0, or -1 with the message in err. */
 int lls_json_encode(const lls_value *v, lls_buf *out, char *err, size_t errlen);
 
-/* Parses JSON text into a new value (NULL + message on malformed input or
- * out of memory). Integers that fit int64 become LLS_VINT, other numbers
- * LLS_VFLOAT. */
+/* Parses one JSON text (RFC 8259, any value at the top; whitespace
+ * around it allowed, anything else after it is an error) into a new value
+ * (NULL + message on malformed input or out of memory). Integers that fit
+ * int64 become LLS_VINT, other numbers LLS_VFLOAT (an integer beyond int64
+ * becomes the nearest float; a number beyond the double range is an
+ * error). Duplicate keys: the last one wins. Refused: invalid or
+ * non-strict UTF-8, unpaired \u surrogate escapes, keys containing
+ * "\u0000", nesting deeper than LLS_JSON_MAX_DEPTH. Messages start with
+ * "invalid JSON at byte N: ". */
 lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errlen);
 
 #endif
