@@ -151,8 +151,8 @@ typedef struct lls_vec_row {
 } lls_vec_row;
 
 /* Receives rows streamed by vec_load. Must not call back into the backend;
- * returning nonzero stops the stream, and vec_load then fails with
- * LLS_EIO and the sink's message in err (the sink fills err itself). */
+ * returning nonzero stops the stream, and vec_load then fails with the
+ * sink's own error in err (the sink fills it; LLS_EIO if it did not). */
 typedef int (*lls_vec_sink)(void *ud, const lls_vec_row *row, lls_error *err);
 
 /* Receives collections listed by coll_list (same rules as lls_vec_sink). */
@@ -230,9 +230,12 @@ typedef struct lls_backend_vt {
 
   /* ---- vector collections. Writes follow the KV rules: atomic, part of an
    * open transaction (a savepoint inside one), the store unchanged after
-   * any failure. Every write bumps the collection's seq by exactly one and
-   * stamps the rows it writes (and the tombstones of rows it deletes) with
-   * the new value, so another handle can catch up with vec_load(since). */
+   * any failure. Every write that changes something bumps the collection's
+   * seq by exactly one and stamps the rows it writes (and the tombstones of
+   * rows it deletes) with the new value, so another handle can catch up
+   * with vec_load(since); an empty write leaves seq alone. Every slot that
+   * takes a collection id fails with LLS_ENOTFOUND when that collection
+   * was dropped or belongs to another tenant. */
 
   /* Creates a collection from info (name, dimension, metric, m,
    * ef_construction, ef_search); fills info->id, created_at = now, seq = 0.

@@ -29,6 +29,76 @@
  *     USING (tenant_id = current_setting('app.current_tenant_id', true))
  *     WITH CHECK (tenant_id = current_setting('app.current_tenant_id', true));
  *
+ *   -- migration 2: 002_vectors (vector collections)
+ *   CREATE TABLE llmspell.collections (
+ *     id              bigserial PRIMARY KEY,
+ *     tenant_id       text NOT NULL,
+ *     name            text COLLATE "C" NOT NULL,
+ *     dimension       int NOT NULL,
+ *     metric          int NOT NULL,             -- lls_metric (distance.h)
+ *     m               int NOT NULL,
+ *     ef_construction int NOT NULL,
+ *     ef_search       int NOT NULL,
+ *     created_at      timestamptz NOT NULL,
+ *     seq             bigint NOT NULL DEFAULT 0, -- change sequence, +1 per write
+ *     count           bigint NOT NULL DEFAULT 0, -- rows in vectors
+ *     tomb_floor      bigint NOT NULL DEFAULT 0, -- tombstones <= this may be pruned
+ *     UNIQUE (tenant_id, name)
+ *   );
+ *   CREATE TABLE llmspell.vectors (
+ *     collection_id bigint NOT NULL REFERENCES llmspell.collections ON DELETE CASCADE,
+ *     tenant_id     text NOT NULL,
+ *     id            text COLLATE "C" NOT NULL,
+ *     scope         text NOT NULL,
+ *     vector        bytea NOT NULL,             -- little-endian float32, packed
+ *     metadata      jsonb NOT NULL,
+ *     created_at    timestamptz NOT NULL,
+ *     updated_at    timestamptz NOT NULL,
+ *     event_time    timestamptz,                -- NULL: none
+ *     expires_at    timestamptz,                -- NULL: never expires
+ *     seq           bigint NOT NULL,            -- the write that made this version
+ *     PRIMARY KEY (collection_id, id)
+ *   );
+ *   ALTER TABLE llmspell.vectors ALTER vector SET STORAGE EXTERNAL;
+ *   CREATE INDEX vectors_seq_idx ON llmspell.vectors (collection_id, seq);
+ *   CREATE TABLE llmspell.vector_tombstones (      -- deleted ids, for catch-up
+ *     collection_id bigint NOT NULL REFERENCES llmspell.collections ON DELETE CASCADE,
+ *     tenant_id     text NOT NULL,
+ *     id            text COLLATE "C" NOT NULL,
+ *     seq           bigint NOT NULL,            -- the write that deleted it
+ *     deleted_at    timestamptz NOT NULL,
+ *     PRIMARY KEY (collection_id, id)
+ *   );
+ *   CREATE INDEX vector_tombstones_seq_idx ON llmspell.vector_tombstones
+ *     (collection_id, seq);
+ *   CREATE TABLE llmspell.vector_snapshots (       -- the index, in parts
+ *     collection_id bigint NOT NULL REFERENCES llmspell.collections ON DELETE CASCADE,
+ *     tenant_id     text NOT NULL,
+ *     part          int NOT NULL,               -- 0, 1, ...: SNAP_PART_BYTES each
+ *     seq           bigint NOT NULL,            -- the collection seq it was taken at
+ *     data          bytea NOT NULL,
+ *     saved_at      timestamptz NOT NULL,
+ *     PRIMARY KEY (collection_id, part)
+ *   );
+ *   ALTER TABLE llmspell.vector_snapshots ALTER data SET STORAGE EXTERNAL;
+ *   -- and on each of the four tables, as on kv_store:
+ *   ALTER TABLE ... ENABLE ROW LEVEL SECURITY; ALTER TABLE ... FORCE ROW LEVEL SECURITY;
+ *   CREATE POLICY <table>_tenant_isolation ON ... USING (tenant_id = current_setting(
+ *     'app.current_tenant_id', true)) WITH CHECK (<the same>);
+ *
+ * Snapshots are split into parts because one bytea holds at most 1 GB and a
+ * snapshot holds every vector (a million 768-d vectors is 3 GB). Vectors
+ * and snapshots are stored uncompressed (STORAGE EXTERNAL): floats do not
+ * compress, and trying costs time on every write.
+ *
+ * Every vector write first runs `UPDATE collections SET seq = seq + 1`,
+ * which takes the collection's row lock: writers to one collection are
+ * serialised and commit in seq order, and the statements after it see
+ * every earlier writer's rows, so count stays exact. Tombstones stay until
+ * snap_save prunes those covered by a snapshot and older than an hour,
+ * raising tomb_floor: a handle that wants changes since an older seq must
+ * reload (LLS_EVERSION).
+ *
  * Every connection runs `set_config('app.current_tenant_id', <tenant>,
  * false)` right after connecting, so a role without BYPASSRLS sees only its
  * tenant even in raw SQL, and no rows at all when no tenant is set. Every
@@ -39,7 +109,8 @@
  * concurrent openers do not race; when the schema is already current, open
  * runs no DDL at all, so a role that may only read and write the tables
  * (USAGE on the schema, SELECT on llmspell_migrations, SELECT / INSERT /
- * UPDATE / DELETE on kv_store) can open it.
+ * UPDATE / DELETE on kv_store and on the four vector tables, USAGE on the
+ * sequence collections_id_seq) can open it.
  *
  * Wire format: all parameters and results are binary, so keys, values and
  * arrays never go through text escaping; times travel as binary
@@ -58,6 +129,7 @@
 #define OID_BOOL 16
 #define OID_BYTEA 17
 #define OID_INT8 20
+#define OID_INT4 23
 #define OID_TEXT 25
 #define OID_BYTEA_ARR 1001
 #define OID_TEXT_ARR 1009
@@ -71,7 +143,7 @@
  * the connect_timeout option says otherwise; libpq's default is forever. */
 #define DEFAULT_CONNECT_TIMEOUT "10"
 
-#define MAX_PARAMS 10
+#define MAX_PARAMS 12
 #define MAX_SCHEMA 63 /* NAMEDATALEN - 1 */
 
 /* ------------------------------------------------------------ statements */
@@ -112,6 +184,24 @@ enum {
   ST_STATS,
   ST_SWEEP,
   ST_MIGRATIONS,
+  ST_COLL_CREATE,
+  ST_COLL_GET,
+  ST_COLL_LIST,
+  ST_COLL_LIST_U,
+  ST_COLL_DROP,
+  ST_COLL_SEQ,
+  ST_COLL_BUMP,
+  ST_COLL_FLOOR,
+  ST_VEC_INSERT,
+  ST_VEC_UPSERT,
+  ST_VEC_DELETE,
+  ST_VEC_LOAD_ALL,
+  ST_VEC_LOAD_SINCE,
+  ST_SNAP_LOCK,
+  ST_SNAP_CLEAR,
+  ST_SNAP_PART,
+  ST_SNAP_PRUNE,
+  ST_SNAP_LOAD,
   ST_COUNT
 };
 
@@ -121,6 +211,27 @@ typedef struct pg_stmt {
   int nparams;
   Oid types[MAX_PARAMS];
 } pg_stmt;
+
+#define COLL_COLS                                                                \
+  "id, name, dimension, metric, m, ef_construction, ef_search, created_at, seq, count"
+#define COLL_LIST_HEAD "SELECT " COLL_COLS " FROM @S.collections WHERE tenant_id = $1 AND "
+#define T_COLL {OID_TEXT, OID_INT8}
+
+/* The rows of one write as parallel arrays ($4..$11), stamped with seq $3. */
+#define VEC_INSERT                                                               \
+  "INSERT INTO @S.vectors AS v (collection_id, tenant_id, id, scope, vector, metadata," \
+  " created_at, updated_at, event_time, expires_at, seq)"                        \
+  " SELECT $2, $1, t.id, t.sc, t.v, t.md::jsonb, t.ca, t.ua, t.et, t.ea, $3"     \
+  " FROM unnest($4, $5, $6, $7, $8, $9, $10, $11) AS t(id, sc, v, md, ca, ua, et, ea)"
+#define T_VEC_PUT                                                                \
+  {OID_TEXT, OID_INT8, OID_INT8, OID_TEXT_ARR, OID_TEXT_ARR, OID_BYTEA_ARR, OID_TEXT_ARR, \
+   OID_TSTZ_ARR, OID_TSTZ_ARR, OID_TSTZ_ARR, OID_TSTZ_ARR}
+
+/* Columns of a change stream row; tombstones fill the same shape. */
+#define VEC_COLS                                                                 \
+  "id, scope, vector, metadata::text, created_at, updated_at, event_time, expires_at, seq"
+#define VEC_CURSOR "lls_vload"
+#define SNAP_CURSOR "lls_sload"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -191,6 +302,133 @@ static const pg_stmt stmts[ST_COUNT] = {
                        "SELECT version, name, applied_at FROM @S.llmspell_migrations"
                        " ORDER BY version",
                        0, {0}},
+    /* DO NOTHING rather than a unique violation: a duplicate name must not
+     * abort the caller's transaction. */
+    [ST_COLL_CREATE] = {"lls_coll_create",
+                        "INSERT INTO @S.collections (tenant_id, name, dimension, metric, m,"
+                        " ef_construction, ef_search, created_at)"
+                        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                        " ON CONFLICT (tenant_id, name) DO NOTHING RETURNING id",
+                        8,
+                        {OID_TEXT, OID_TEXT, OID_INT4, OID_INT4, OID_INT4, OID_INT4, OID_INT4,
+                         OID_TSTZ}},
+    [ST_COLL_GET] = {"lls_coll_get",
+                     "SELECT " COLL_COLS " FROM @S.collections WHERE tenant_id = $1"
+                     " AND name = $2",
+                     2, {OID_TEXT, OID_TEXT}},
+    [ST_COLL_LIST] = {"lls_coll_list", COLL_LIST_HEAD "name >= $2 ORDER BY name", 2,
+                      {OID_TEXT, OID_TEXT}},
+    [ST_COLL_LIST_U] = {"lls_coll_list_u",
+                        COLL_LIST_HEAD "name >= $2 AND name < $3 ORDER BY name", 3,
+                        {OID_TEXT, OID_TEXT, OID_TEXT}},
+    /* Rows, tombstones and snapshot parts go with it (ON DELETE CASCADE). */
+    [ST_COLL_DROP] = {"lls_coll_drop",
+                      "DELETE FROM @S.collections WHERE tenant_id = $1 AND name = $2", 2,
+                      {OID_TEXT, OID_TEXT}},
+    [ST_COLL_SEQ] = {"lls_coll_seq",
+                     "SELECT seq, count FROM @S.collections WHERE tenant_id = $1 AND id = $2",
+                     2, T_COLL},
+    /* The first statement of every vector write: the row lock it takes
+     * serialises writers of the collection until commit. */
+    [ST_COLL_BUMP] = {"lls_coll_bump",
+                      "UPDATE @S.collections SET seq = seq + 1 WHERE tenant_id = $1"
+                      " AND id = $2 RETURNING seq",
+                      2, T_COLL},
+    [ST_COLL_FLOOR] = {"lls_coll_floor",
+                       "SELECT tomb_floor FROM @S.collections WHERE tenant_id = $1 AND id = $2",
+                       2, T_COLL},
+    /* add: ids that exist are skipped, and the first of them in batch
+     * order is returned so the caller can undo the write and name it. */
+    [ST_VEC_INSERT] = {"lls_vec_insert",
+                       "WITH ins AS (" VEC_INSERT
+                       " ON CONFLICT (collection_id, id) DO NOTHING RETURNING id),"
+                       " u AS (UPDATE @S.collections SET count = count +"
+                       " (SELECT count(*) FROM ins) WHERE tenant_id = $1 AND id = $2)"
+                       " SELECT CASE WHEN (SELECT count(*) FROM ins) < cardinality($4) THEN"
+                       " (SELECT a.id FROM unnest($4) WITH ORDINALITY AS a(id, o)"
+                       " WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.id = a.id)"
+                       " ORDER BY a.o LIMIT 1) END",
+                       11, T_VEC_PUT},
+    /* upsert: c counts the ids that already exist (the statement's snapshot
+     * is taken after ST_COLL_BUMP's lock, so no writer can interleave). */
+    [ST_VEC_UPSERT] = {"lls_vec_upsert",
+                       "WITH c AS (SELECT count(*) AS n FROM @S.vectors WHERE"
+                       " collection_id = $2 AND tenant_id = $1 AND id = ANY($4)),"
+                       " ins AS (" VEC_INSERT
+                       " ON CONFLICT (collection_id, id) DO UPDATE SET scope = EXCLUDED.scope,"
+                       " vector = EXCLUDED.vector, metadata = EXCLUDED.metadata,"
+                       " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,"
+                       " event_time = EXCLUDED.event_time, expires_at = EXCLUDED.expires_at,"
+                       " seq = EXCLUDED.seq),"
+                       " u AS (UPDATE @S.collections SET count = count + cardinality($4) -"
+                       " (SELECT n FROM c) WHERE tenant_id = $1 AND id = $2)"
+                       " SELECT n FROM c",
+                       11, T_VEC_PUT},
+    [ST_VEC_DELETE] = {"lls_vec_delete",
+                       "WITH d AS (DELETE FROM @S.vectors WHERE collection_id = $2"
+                       " AND tenant_id = $1 AND id = ANY($4) RETURNING id),"
+                       " t AS (INSERT INTO @S.vector_tombstones"
+                       " (collection_id, tenant_id, id, seq, deleted_at)"
+                       " SELECT $2, $1, d.id, $3, now() FROM d"
+                       " ON CONFLICT (collection_id, id) DO UPDATE SET seq = EXCLUDED.seq,"
+                       " deleted_at = EXCLUDED.deleted_at),"
+                       " u AS (UPDATE @S.collections SET count = count -"
+                       " (SELECT count(*) FROM d) WHERE tenant_id = $1 AND id = $2)"
+                       " SELECT count(*) FROM d",
+                       4, {OID_TEXT, OID_INT8, OID_INT8, OID_TEXT_ARR}},
+    /* Change streams are cursors, fetched in chunks, so a million rows
+     * never sit in one result. */
+    [ST_VEC_LOAD_ALL] = {"lls_vec_load_all",
+                         "DECLARE " VEC_CURSOR " NO SCROLL CURSOR FOR SELECT " VEC_COLS
+                         ", false FROM @S.vectors WHERE collection_id = $2 AND tenant_id = $1"
+                         " ORDER BY seq",
+                         2, T_COLL},
+    [ST_VEC_LOAD_SINCE] = {"lls_vec_load_since",
+                           "DECLARE " VEC_CURSOR " NO SCROLL CURSOR FOR SELECT " VEC_COLS
+                           ", false FROM @S.vectors WHERE collection_id = $2"
+                           " AND tenant_id = $1 AND seq > $3"
+                           " UNION ALL SELECT id, '', ''::bytea, '{}', deleted_at, deleted_at,"
+                           " NULL, NULL, seq, true FROM @S.vector_tombstones"
+                           " WHERE collection_id = $2 AND tenant_id = $1 AND seq > $3"
+                           " ORDER BY seq",
+                           3, {OID_TEXT, OID_INT8, OID_INT8}},
+    /* snap_save: lock the collection (so two savers do not interleave),
+     * then, in a fresh snapshot, drop the old parts unless they are newer
+     * ($3 = the new seq); the old seq is returned, -1 when there was none. */
+    [ST_SNAP_LOCK] = {"lls_snap_lock",
+                      "SELECT 1 FROM @S.collections WHERE tenant_id = $1 AND id = $2"
+                      " FOR NO KEY UPDATE",
+                      2, T_COLL},
+    [ST_SNAP_CLEAR] = {"lls_snap_clear",
+                       "WITH o AS (SELECT seq FROM @S.vector_snapshots WHERE collection_id = $2"
+                       " AND tenant_id = $1 AND part = 0),"
+                       " d AS (DELETE FROM @S.vector_snapshots WHERE collection_id = $2"
+                       " AND tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM o WHERE o.seq > $3))"
+                       " SELECT coalesce((SELECT seq FROM o), -1)",
+                       3, {OID_TEXT, OID_INT8, OID_INT8}},
+    [ST_SNAP_PART] = {"lls_snap_part",
+                      "INSERT INTO @S.vector_snapshots"
+                      " (collection_id, tenant_id, part, seq, data, saved_at)"
+                      " VALUES ($2, $1, $3, $4, $5, now())",
+                      5, {OID_TEXT, OID_INT8, OID_INT4, OID_INT8, OID_BYTEA}},
+    /* Tombstones the snapshot covers and that are over an hour old go;
+     * tomb_floor remembers the newest one pruned. */
+    [ST_SNAP_PRUNE] = {"lls_snap_prune",
+                       "WITH p AS (DELETE FROM @S.vector_tombstones WHERE collection_id = $2"
+                       " AND tenant_id = $1 AND seq <= $3"
+                       " AND deleted_at < now() - interval '1 hour' RETURNING seq)"
+                       " UPDATE @S.collections SET tomb_floor = greatest(tomb_floor,"
+                       " (SELECT coalesce(max(seq), 0) FROM p)) WHERE tenant_id = $1 AND id = $2",
+                       3, {OID_TEXT, OID_INT8, OID_INT8}},
+    /* One part per fetch; the total (from the TOAST headers, without
+     * reading the data) sizes the buffer once. */
+    [ST_SNAP_LOAD] = {"lls_snap_load",
+                      "DECLARE " SNAP_CURSOR " NO SCROLL CURSOR FOR SELECT part, seq, data,"
+                      " (SELECT sum(octet_length(data)) FROM @S.vector_snapshots"
+                      " WHERE collection_id = $2 AND tenant_id = $1)::int8"
+                      " FROM @S.vector_snapshots WHERE collection_id = $2 AND tenant_id = $1"
+                      " ORDER BY part",
+                      2, T_COLL},
 };
 
 /* ------------------------------------------------------------ migrations */
@@ -201,8 +439,16 @@ typedef struct pg_migration {
   const char *sql; /* "@S" stands for the quoted schema name */
 } pg_migration;
 
+/* The row-level security every table gets (`T` is the table name). */
+#define RLS(T)                                                                   \
+  "ALTER TABLE @S." T " ENABLE ROW LEVEL SECURITY;"                              \
+  "ALTER TABLE @S." T " FORCE ROW LEVEL SECURITY;"                               \
+  "CREATE POLICY " T "_tenant_isolation ON @S." T                                \
+  " USING (tenant_id = current_setting('app.current_tenant_id', true))"          \
+  " WITH CHECK (tenant_id = current_setting('app.current_tenant_id', true));"
+
 /* Append-only: a released migration is never edited, later issues add
- * entries (vector tables next). */
+ * entries. */
 static const pg_migration migrations[] = {
     {1, "kv_store",
      "CREATE TABLE @S.kv_store ("
@@ -221,6 +467,54 @@ static const pg_migration migrations[] = {
      "CREATE POLICY kv_store_tenant_isolation ON @S.kv_store"
      " USING (tenant_id = current_setting('app.current_tenant_id', true))"
      " WITH CHECK (tenant_id = current_setting('app.current_tenant_id', true));"},
+    {2, "vectors",
+     "CREATE TABLE @S.collections ("
+     " id bigserial PRIMARY KEY,"
+     " tenant_id text NOT NULL,"
+     " name text COLLATE \"C\" NOT NULL,"
+     " dimension int NOT NULL,"
+     " metric int NOT NULL,"
+     " m int NOT NULL,"
+     " ef_construction int NOT NULL,"
+     " ef_search int NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " seq bigint NOT NULL DEFAULT 0,"
+     " count bigint NOT NULL DEFAULT 0,"
+     " tomb_floor bigint NOT NULL DEFAULT 0,"
+     " UNIQUE (tenant_id, name));"
+     "CREATE TABLE @S.vectors ("
+     " collection_id bigint NOT NULL REFERENCES @S.collections ON DELETE CASCADE,"
+     " tenant_id text NOT NULL,"
+     " id text COLLATE \"C\" NOT NULL,"
+     " scope text NOT NULL,"
+     " vector bytea NOT NULL,"
+     " metadata jsonb NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " updated_at timestamptz NOT NULL,"
+     " event_time timestamptz,"
+     " expires_at timestamptz,"
+     " seq bigint NOT NULL,"
+     " PRIMARY KEY (collection_id, id));"
+     "ALTER TABLE @S.vectors ALTER vector SET STORAGE EXTERNAL;"
+     "CREATE INDEX vectors_seq_idx ON @S.vectors (collection_id, seq);"
+     "CREATE TABLE @S.vector_tombstones ("
+     " collection_id bigint NOT NULL REFERENCES @S.collections ON DELETE CASCADE,"
+     " tenant_id text NOT NULL,"
+     " id text COLLATE \"C\" NOT NULL,"
+     " seq bigint NOT NULL,"
+     " deleted_at timestamptz NOT NULL,"
+     " PRIMARY KEY (collection_id, id));"
+     "CREATE INDEX vector_tombstones_seq_idx ON @S.vector_tombstones (collection_id, seq);"
+     "CREATE TABLE @S.vector_snapshots ("
+     " collection_id bigint NOT NULL REFERENCES @S.collections ON DELETE CASCADE,"
+     " tenant_id text NOT NULL,"
+     " part int NOT NULL,"
+     " seq bigint NOT NULL,"
+     " data bytea NOT NULL,"
+     " saved_at timestamptz NOT NULL,"
+     " PRIMARY KEY (collection_id, part));"
+     "ALTER TABLE @S.vector_snapshots ALTER data SET STORAGE EXTERNAL;"
+     RLS("collections") RLS("vectors") RLS("vector_tombstones") RLS("vector_snapshots")},
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -243,6 +537,9 @@ enum {
   A_COUNT
 };
 
+/* Array parameters of vec_put ($4..$11 of ST_VEC_INSERT / ST_VEC_UPSERT). */
+enum { V_ID, V_SCOPE, V_VEC, V_MD, V_CREATED, V_UPDATED, V_EVENT, V_EXPIRES, V_COUNT };
+
 typedef struct pg_backend {
   lls_backend base;
   PGconn *conn;
@@ -250,12 +547,15 @@ typedef struct pg_backend {
   size_t tenant_len;
   char *schema;         /* validated identifier, unquoted */
   char *sql[ST_COUNT];  /* statement texts with the schema filled in */
-  unsigned prepared;    /* bit i: stmts[i] prepared on this connection */
+  uint64_t prepared;    /* bit i: stmts[i] prepared on this connection */
   int tenant_set;       /* app.current_tenant_id set on this connection */
   int txdepth;          /* open transaction levels (0 = autocommit) */
+  int own_tx;           /* inside a transaction this file opened for one call
+                           (a multi-statement write or a cursor read) */
   PGresult *held;       /* result backing get()'s *out until the next call */
   lls_buf arr[A_COUNT]; /* binary array parameters, reused */
   lls_buf upper;        /* prefix upper bound, reused */
+  lls_buf varr[V_COUNT]; /* array parameters of vector writes */
   char location[512];
 } pg_backend;
 
@@ -283,6 +583,11 @@ static void put_be32(unsigned char *p, uint32_t x) {
 static void put_be64(unsigned char *p, uint64_t x) {
   put_be32(p, (uint32_t)(x >> 32));
   put_be32(p + 4, (uint32_t)x);
+}
+
+/* Reads a big-endian 32-bit integer (int4 results). */
+static uint32_t get_be32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Reads a big-endian 64-bit integer (int8 and timestamptz results). */
@@ -349,6 +654,12 @@ static void p_expiry(pg_params *p, int64_t us) {
 static void p_int8(pg_params *p, int64_t x) {
   put_be64((unsigned char *)p->scratch[p->n], (uint64_t)x);
   p_bytes(p, p->scratch[p->n], 8);
+}
+
+/* Appends an int4. */
+static void p_int4(pg_params *p, int32_t x) {
+  put_be32((unsigned char *)p->scratch[p->n], (uint32_t)x);
+  p_bytes(p, p->scratch[p->n], 4);
 }
 
 /* Appends a bool. */
@@ -515,7 +826,7 @@ static int set_tenant(pg_backend *pg, lls_error *err) {
 static int ensure_conn(pg_backend *pg, lls_error *err) {
   if (PQstatus(pg->conn) == CONNECTION_OK && pg->tenant_set) return 0;
   if (PQstatus(pg->conn) != CONNECTION_OK) {
-    if (pg->txdepth > 0)
+    if (pg->txdepth > 0 || pg->own_tx)
       return lls_error_set(err, LLS_ECONNECTION,
                            "connection to the server was lost inside a transaction");
     PQreset(pg->conn);
@@ -534,7 +845,7 @@ static int ensure_conn(pg_backend *pg, lls_error *err) {
 
 /* Prepares stmts[st] on this connection the first time it is used. */
 static int ensure_prepared(pg_backend *pg, int st, lls_error *err) {
-  if (pg->prepared & (1u << st)) return 0;
+  if (pg->prepared & (UINT64_C(1) << st)) return 0;
   PGresult *r = PQprepare(pg->conn, stmts[st].name, pg->sql[st], stmts[st].nparams,
                           stmts[st].types);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -543,7 +854,7 @@ static int ensure_prepared(pg_backend *pg, int st, lls_error *err) {
     return -1;
   }
   PQclear(r);
-  pg->prepared |= 1u << st;
+  pg->prepared |= UINT64_C(1) << st;
   return 0;
 }
 
@@ -566,7 +877,7 @@ static PGresult *pg_run(pg_backend *pg, int st, const pg_params *p, int idempote
     return NULL;
   }
   for (int attempt = 0;; attempt++) {
-    int may_retry = idempotent && attempt == 0 && pg->txdepth == 0;
+    int may_retry = idempotent && attempt == 0 && pg->txdepth == 0 && !pg->own_tx;
     if (ensure_conn(pg, err) != 0) return NULL;
     if (ensure_prepared(pg, st, err) == 0) {
       PGresult *r = PQexecPrepared(pg->conn, stmts[st].name, p->n, p->v, p->len, p->fmt, 1);
@@ -813,6 +1124,7 @@ static void pg_close(lls_backend *b) {
   if (pg->conn != NULL) PQfinish(pg->conn);
   for (int i = 0; i < ST_COUNT; i++) free(pg->sql[i]);
   for (int i = 0; i < A_COUNT; i++) lls_buf_free(&pg->arr[i]);
+  for (int i = 0; i < V_COUNT; i++) lls_buf_free(&pg->varr[i]);
   lls_buf_free(&pg->upper);
   free(pg->tenant);
   free(pg->schema);
@@ -1219,6 +1531,671 @@ static int pg_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
   return 0;
 }
 
+/* ---------------------------------------------------- vector collections */
+
+/* Rows per FETCH of a change stream: a few MB of 768-d vectors. */
+#define FETCH_ROWS 1000
+#define FETCH_ROWS_SQL "FETCH 1000 FROM " VEC_CURSOR
+
+/* Snapshot part size: well under bytea's 1 GB, and small enough that
+ * neither side holds much more than the snapshot itself. */
+#define SNAP_PART_BYTES ((size_t)32 << 20)
+
+/* Rows per put statement are cut at about this many bytes: one bytea[]
+ * value may not exceed 1 GB, nor a libpq parameter 2 GB, and the server
+ * holds each array whole. */
+#define PUT_CHUNK_BYTES ((size_t)64 << 20)
+
+/* Array buffers above this are freed after a write rather than kept for
+ * the handle's lifetime (a 10k x 768-d batch needs 30 MB once). */
+#define KEEP_ARRAY_BYTES ((size_t)1 << 20)
+
+/* An int4 column; NULL is 0. */
+static int int4_at(const PGresult *r, int row, int col) {
+  if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 4) return 0;
+  return (int)(int32_t)get_be32((const unsigned char *)PQgetvalue(r, row, col));
+}
+
+/* A column as a borrowed string (valid while r lives); NULL is empty. */
+static lls_str str_at(const PGresult *r, int row, int col) {
+  lls_str s = {PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col)};
+  return s;
+}
+
+/* At most max bytes of s, cut at a UTF-8 character boundary, for messages. */
+static int msg_len(lls_str s, size_t max) {
+  size_t n = s.len;
+  if (n > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80) n--;
+  }
+  return (int)n;
+}
+
+/* Runs SQL (no parameters) on the current connection without reconnecting:
+ * for transaction control inside a unit of work, where a silent reconnect
+ * would carry on outside the transaction. binary: results in binary (one
+ * statement only); otherwise sql may hold several statements. */
+static int raw_exec(pg_backend *pg, const char *sql, int binary, PGresult **r_out,
+                    lls_error *err) {
+  release_held(pg);
+  if (PQstatus(pg->conn) != CONNECTION_OK)
+    return lls_error_set(err, LLS_ECONNECTION,
+                         "connection to the server was lost inside a transaction");
+  PGresult *r = binary ? PQexecParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 1)
+                       : PQexec(pg->conn, sql);
+  ExecStatusType s = PQresultStatus(r);
+  if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+    pg_error(pg, r, err);
+    PQclear(r);
+    return -1;
+  }
+  if (r_out)
+    *r_out = r;
+  else
+    PQclear(r);
+  return 0;
+}
+
+/* Opens the unit a multi-statement call runs in: a savepoint inside the
+ * caller's transaction, else a transaction of its own (read_only for
+ * cursor reads). */
+static int unit_begin(pg_backend *pg, int read_only, lls_error *err) {
+  if (pg->txdepth > 0) return read_only ? 0 : raw_exec(pg, "SAVEPOINT lls_vec", 0, NULL, err);
+  /* pg_command may reconnect: nothing has been sent yet. */
+  if (pg_command(pg, read_only ? "BEGIN READ ONLY" : "BEGIN", NULL, err) != 0) return -1;
+  pg->own_tx = 1;
+  return 0;
+}
+
+/* Ends the unit: commits (releases) when ok, otherwise undoes it as well as
+ * a broken connection allows. Returns 0 only when ok and the commit held;
+ * err (may be NULL when !ok) receives a commit failure. */
+static int unit_end(pg_backend *pg, int read_only, int ok, lls_error *err) {
+  lls_error scratch;
+  if (err == NULL) err = &scratch;
+  if (pg->own_tx) {
+    pg->own_tx = 0;
+    if (!ok) {
+      if (PQstatus(pg->conn) == CONNECTION_OK) PQclear(PQexec(pg->conn, "ROLLBACK"));
+      return -1;
+    }
+    PGresult *r;
+    if (raw_exec(pg, "COMMIT", 0, &r, err) != 0) return -1;
+    int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+    PQclear(r);
+    if (rolled_back)
+      return lls_error_set(err, LLS_EIO, "transaction was aborted and rolled back");
+    return 0;
+  }
+  if (read_only) return ok ? 0 : -1;
+  if (ok && raw_exec(pg, "RELEASE SAVEPOINT lls_vec", 0, NULL, err) == 0) return 0;
+  if (PQstatus(pg->conn) == CONNECTION_OK)
+    PQclear(PQexec(pg->conn, "ROLLBACK TO SAVEPOINT lls_vec; RELEASE SAVEPOINT lls_vec"));
+  return -1;
+}
+
+/* Declares a cursor (statement st) inside a read unit. */
+static int cursor_open(pg_backend *pg, int st, const pg_params *p, lls_error *err) {
+  if (unit_begin(pg, 1, err) != 0) return -1;
+  PGresult *r = pg_run(pg, st, p, 0, err);
+  if (r == NULL) {
+    unit_end(pg, 1, 0, NULL);
+    return -1;
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* Closes the cursor and ends the read unit. A read whose rows were all
+ * delivered has succeeded even when the closing COMMIT fails (a lost
+ * connection is noticed, and re-established, by the next call); inside
+ * the caller's transaction the cursor is closed explicitly, so a later
+ * call can declare it again. */
+static int cursor_close(pg_backend *pg, const char *name, int ok, lls_error *err) {
+  if (pg->own_tx) {
+    unit_end(pg, 1, ok, NULL);
+    return ok ? 0 : -1;
+  }
+  char sql[64];
+  snprintf(sql, sizeof sql, "CLOSE %s", name);
+  lls_error scratch;
+  if (raw_exec(pg, sql, 0, NULL, ok ? err : &scratch) != 0) return -1;
+  return ok ? 0 : -1;
+}
+
+/* Fills info from row i of a COLL_COLS result. */
+static void coll_from_row(const PGresult *r, int i, lls_coll_info *info) {
+  lls_str name = str_at(r, i, 1);
+  size_t n = name.len < sizeof info->name - 1 ? name.len : sizeof info->name - 1;
+  memcpy(info->name, name.ptr, n);
+  info->name[n] = '\0';
+  info->id = int8_at(r, i, 0);
+  info->dimension = int4_at(r, i, 2);
+  info->metric = int4_at(r, i, 3);
+  info->m = int4_at(r, i, 4);
+  info->ef_construction = int4_at(r, i, 5);
+  info->ef_search = int4_at(r, i, 6);
+  info->created_at = time_or_zero(r, i, 7);
+  info->seq = int8_at(r, i, 8);
+  info->count = int8_at(r, i, 9);
+}
+
+/* A sink that returned nonzero was meant to fill err; make sure it says
+ * something even when it did not. */
+static int sink_stopped(lls_error *err) {
+  if (err->code == LLS_OK || err->message[0] == '\0')
+    lls_error_set(err, LLS_EIO, "the consumer stopped the stream");
+  return -1;
+}
+
+static int coll_missing(lls_error *err, int64_t coll_id) {
+  return lls_error_set(err, LLS_ENOTFOUND, "collection %lld does not exist",
+                       (long long)coll_id);
+}
+
+/* Inserts the collection; a name the tenant already uses comes back with
+ * no row (ON CONFLICT DO NOTHING) and is reported as a conflict. */
+static int pg_coll_create(lls_backend *b, lls_coll_info *info, int64_t now, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, info->name, strlen(info->name));
+  p_int4(&p, info->dimension);
+  p_int4(&p, info->metric);
+  p_int4(&p, info->m);
+  p_int4(&p, info->ef_construction);
+  p_int4(&p, info->ef_search);
+  p_time(&p, now);
+  PGresult *r = pg_run(pg, ST_COLL_CREATE, &p, 0, err);
+  if (r == NULL) return -1;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return lls_error_set(err, LLS_ECONFLICT, "collection '%s' already exists", info->name);
+  }
+  info->id = int8_at(r, 0, 0);
+  info->created_at = now;
+  info->seq = 0;
+  info->count = 0;
+  PQclear(r);
+  return 0;
+}
+
+static int pg_coll_get(lls_backend *b, const char *name, lls_coll_info *out, int *found,
+                       lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, name, strlen(name));
+  *found = 0;
+  PGresult *r = pg_run(pg, ST_COLL_GET, &p, 1, err);
+  if (r == NULL) return -1;
+  if (PQntuples(r) > 0) {
+    coll_from_row(r, 0, out);
+    *found = 1;
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* A literal prefix as the range [prefix, upper) of the (tenant_id, name)
+ * index. A tenant has few collections: one result holds them all. */
+static int pg_coll_list(lls_backend *b, lls_str prefix, lls_coll_sink sink, void *ud,
+                        lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  int has_upper;
+  if (lls_prefix_upper(prefix, &pg->upper, &has_upper) != 0)
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, prefix.ptr, prefix.len);
+  if (has_upper) p_bytes(&p, pg->upper.data, pg->upper.len);
+  PGresult *r = pg_run(pg, has_upper ? ST_COLL_LIST_U : ST_COLL_LIST, &p, 1, err);
+  if (r == NULL) return -1;
+  err->code = LLS_OK;
+  err->message[0] = '\0';
+  for (int i = 0, rows = PQntuples(r); i < rows; i++) {
+    lls_coll_info info;
+    coll_from_row(r, i, &info);
+    if (sink(ud, &info, err) != 0) {
+      PQclear(r);
+      return sink_stopped(err);
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+static int pg_coll_drop(lls_backend *b, const char *name, int *dropped, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, name, strlen(name));
+  *dropped = 0;
+  PGresult *r = pg_run(pg, ST_COLL_DROP, &p, 0, err);
+  if (r == NULL) return -1;
+  *dropped = strtoull(PQcmdTuples(r), NULL, 10) > 0;
+  PQclear(r);
+  return 0;
+}
+
+/* One primary-key read. */
+static int pg_coll_seq(lls_backend *b, int64_t coll_id, int64_t *seq, int64_t *count,
+                       lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  PGresult *r = pg_run(pg, ST_COLL_SEQ, &p, 1, err);
+  if (r == NULL) return -1;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    return coll_missing(err, coll_id);
+  }
+  *seq = int8_at(r, 0, 0);
+  *count = int8_at(r, 0, 1);
+  PQclear(r);
+  return 0;
+}
+
+/* Inside a write unit: seq + 1 under the collection's row lock. */
+static int bump_seq(pg_backend *pg, int64_t coll_id, int64_t *seq, lls_error *err) {
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  PGresult *r = pg_run(pg, ST_COLL_BUMP, &p, 0, err);
+  if (r == NULL) return -1;
+  int found = PQntuples(r) > 0;
+  if (found) *seq = int8_at(r, 0, 0);
+  PQclear(r);
+  return found ? 0 : coll_missing(err, coll_id);
+}
+
+typedef struct id_ref {
+  lls_str id;
+  size_t i;
+} id_ref;
+
+/* By id, then by position. */
+static int cmp_id_ref(const void *a, const void *b) {
+  const id_ref *x = a, *y = b;
+  int c = keycmp(x->id, y->id);
+  if (c != 0) return c;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Appends a timestamptz element (never NULL). */
+static int arr_add_time(lls_buf *a, int64_t us) {
+  unsigned char v[8];
+  enc_time(v, us);
+  return arr_add(a, (const char *)v, 8);
+}
+
+/* Marks in keep[] the rows to write: for each id its last occurrence (one
+ * statement cannot write a row twice). *dup receives an id that occurs
+ * more than once (ptr NULL when none). -1 when out of memory. */
+static int dedupe_rows(const lls_vec_row *rows, size_t n, unsigned char *keep, lls_str *dup) {
+  id_ref *refs = malloc(n * sizeof *refs);
+  dup->ptr = NULL;
+  dup->len = 0;
+  if (refs == NULL) return -1;
+  for (size_t i = 0; i < n; i++) refs[i].id = rows[i].id, refs[i].i = i, keep[i] = 0;
+  qsort(refs, n, sizeof *refs, cmp_id_ref);
+  for (size_t g = 0, e; g < n; g = e) {
+    for (e = g + 1; e < n && keycmp(refs[e].id, refs[g].id) == 0; e++) {
+    }
+    keep[refs[e - 1].i] = 1;
+    if (e - g > 1 && dup->ptr == NULL) *dup = refs[g].id;
+  }
+  free(refs);
+  return 0;
+}
+
+/* Fills the array parameters with the kept rows from *pos on, in batch
+ * order, up to about PUT_CHUNK_BYTES (at least one row, when one is left);
+ * *pos moves past them, *count says how many. -1 when out of memory or an
+ * element is over 2 GB. */
+static int put_arrays(pg_backend *pg, const lls_vec_row *rows, size_t n,
+                      const unsigned char *keep, size_t *pos, size_t *count) {
+  for (int a = 0; a < V_COUNT; a++)
+    if (arr_init(&pg->varr[a]) != 0) return -1;
+  size_t bytes = 0, i = *pos;
+  int event_null = 0, expires_null = 0;
+  *count = 0;
+  for (; i < n; i++) {
+    const lls_vec_row *row = &rows[i];
+    if (!keep[i]) continue;
+    size_t size = row->id.len + row->scope.len + row->vector.len + row->metadata.len + 64;
+    if (*count > 0 && bytes + size > PUT_CHUNK_BYTES) break;
+    bytes += size;
+    if (arr_add(&pg->varr[V_ID], row->id.ptr, row->id.len) != 0 ||
+        arr_add(&pg->varr[V_SCOPE], row->scope.ptr, row->scope.len) != 0 ||
+        arr_add(&pg->varr[V_VEC], row->vector.ptr, row->vector.len) != 0 ||
+        arr_add(&pg->varr[V_MD], row->metadata.ptr, row->metadata.len) != 0 ||
+        arr_add_time(&pg->varr[V_CREATED], row->created_at) != 0 ||
+        arr_add_time(&pg->varr[V_UPDATED], row->updated_at) != 0 ||
+        (row->has_event_time ? arr_add_time(&pg->varr[V_EVENT], row->event_time)
+                             : arr_add_null(&pg->varr[V_EVENT])) != 0 ||
+        arr_add_expiry(&pg->varr[V_EXPIRES], row->expires_at) != 0)
+      return -1;
+    event_null |= !row->has_event_time;
+    expires_null |= row->expires_at == 0;
+    (*count)++;
+  }
+  *pos = i;
+  static const Oid elem[V_COUNT] = {OID_TEXT, OID_TEXT, OID_BYTEA, OID_TEXT,
+                                    OID_TSTZ, OID_TSTZ, OID_TSTZ,  OID_TSTZ};
+  for (int a = 0; a < V_COUNT; a++)
+    arr_finish(&pg->varr[a], elem[a], *count,
+               (a == V_EVENT && event_null) || (a == V_EXPIRES && expires_null));
+  return 0;
+}
+
+/* Frees array buffers a big write left behind. */
+static void trim_arrays(pg_backend *pg) {
+  for (int a = 0; a < V_COUNT; a++)
+    if (pg->varr[a].cap > KEEP_ARRAY_BYTES) lls_buf_free(&pg->varr[a]);
+}
+
+/* jsonb refuses what JSON text allows: \u0000, and (from a buggy caller)
+ * anything that is not JSON. Said in the caller's terms. */
+static void metadata_error(lls_error *err) {
+  char state[sizeof err->sqlstate];
+  char msg[sizeof err->message];
+  memcpy(state, err->sqlstate, sizeof state);
+  snprintf(msg, sizeof msg, "%s", err->message);
+  if (!strcmp(state, "22P05"))
+    lls_error_set(err, LLS_EINVALID,
+                  "metadata contains \\u0000, which PostgreSQL jsonb cannot store (%s)", msg);
+  else if (!strcmp(state, "22P02"))
+    lls_error_set(err, LLS_EINVALID, "metadata is not valid JSON (%s)", msg);
+  else
+    return;
+  memcpy(err->sqlstate, state, sizeof state);
+}
+
+/* Bumps seq, then writes the rows with binary arrays + unnest: BEGIN, the
+ * bump, one statement per PUT_CHUNK_BYTES of rows, COMMIT. */
+static int pg_vec_put(lls_backend *b, int64_t coll_id, const lls_vec_row *rows, size_t n,
+                      int insert_only, int64_t *seq, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  int64_t count, s;
+  lls_str dup;
+  if (n == 0) return pg_coll_seq(b, coll_id, seq, &count, err);
+  unsigned char *keep = malloc(n);
+  if (keep == NULL || dedupe_rows(rows, n, keep, &dup) != 0) {
+    free(keep);
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  }
+  if (insert_only && dup.ptr != NULL) {
+    free(keep);
+    return lls_error_set(err, LLS_ECONFLICT, "id '%.*s' is given more than once",
+                         msg_len(dup, 200), dup.ptr);
+  }
+  if (unit_begin(pg, 0, err) != 0) {
+    free(keep);
+    return -1;
+  }
+  if (bump_seq(pg, coll_id, &s, err) != 0) goto fail;
+  for (size_t pos = 0, chunk; pos < n;) {
+    if (put_arrays(pg, rows, n, keep, &pos, &chunk) != 0) {
+      lls_error_set(err, LLS_EIO, "out of memory (or an element over 2 GB)");
+      goto fail;
+    }
+    if (chunk == 0) break; /* only replaced duplicates were left */
+    pg_params p = {0};
+    p_tenant(&p, pg);
+    p_int8(&p, coll_id);
+    p_int8(&p, s);
+    for (int a = 0; a < V_COUNT; a++) p_buf(&p, &pg->varr[a]);
+    PGresult *r = pg_run(pg, insert_only ? ST_VEC_INSERT : ST_VEC_UPSERT, &p, 0, err);
+    if (r == NULL) {
+      metadata_error(err);
+      goto fail;
+    }
+    if (insert_only && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)) {
+      lls_str id = str_at(r, 0, 0);
+      lls_error_set(err, LLS_ECONFLICT, "id '%.*s' already exists", msg_len(id, 200), id.ptr);
+      PQclear(r);
+      goto fail;
+    }
+    PQclear(r);
+  }
+  free(keep);
+  trim_arrays(pg);
+  if (unit_end(pg, 0, 1, err) != 0) return -1;
+  *seq = s;
+  return 0;
+fail:
+  free(keep);
+  trim_arrays(pg);
+  unit_end(pg, 0, 0, NULL);
+  return -1;
+}
+
+/* Bumps seq, deletes and records tombstones in one statement; when no row
+ * was there the unit is rolled back, so seq stays. */
+static int pg_vec_delete(lls_backend *b, int64_t coll_id, const lls_str *ids, size_t n,
+                         size_t *deleted, int64_t *seq, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  int64_t count, s;
+  *deleted = 0;
+  if (n == 0) return pg_coll_seq(b, coll_id, seq, &count, err);
+  lls_buf *a = &pg->varr[V_ID];
+  if (arr_init(a) != 0) return lls_error_set(err, LLS_EIO, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    if (arr_add(a, ids[i].ptr, ids[i].len) != 0) {
+      trim_arrays(pg);
+      return lls_error_set(err, LLS_EIO, "out of memory");
+    }
+  arr_finish(a, OID_TEXT, n, 0);
+  if (unit_begin(pg, 0, err) != 0) return -1;
+  if (bump_seq(pg, coll_id, &s, err) != 0) goto fail;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  p_int8(&p, s);
+  p_buf(&p, a);
+  PGresult *r = pg_run(pg, ST_VEC_DELETE, &p, 0, err);
+  if (r == NULL) goto fail;
+  int64_t removed = PQntuples(r) > 0 ? int8_at(r, 0, 0) : 0;
+  PQclear(r);
+  trim_arrays(pg);
+  if (removed == 0) {
+    /* nothing changed: undo the bump (we held the lock, so seq was s - 1) */
+    unit_end(pg, 0, 0, NULL);
+    *seq = s - 1;
+    return 0;
+  }
+  if (unit_end(pg, 0, 1, err) != 0) return -1;
+  *deleted = (size_t)removed;
+  *seq = s;
+  return 0;
+fail:
+  trim_arrays(pg);
+  unit_end(pg, 0, 0, NULL);
+  return -1;
+}
+
+/* One attempt of vec_load; *delivered counts rows handed to the sink. The
+ * floor is read after the cursor is declared: it only grows, so a floor
+ * <= since then was <= since in the cursor's (earlier) snapshot too. */
+static int vec_load_once(pg_backend *pg, int64_t coll_id, int64_t since, lls_vec_sink sink,
+                         void *ud, size_t *delivered, lls_error *err) {
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  if (since > 0) p_int8(&p, since);
+  if (cursor_open(pg, since > 0 ? ST_VEC_LOAD_SINCE : ST_VEC_LOAD_ALL, &p, err) != 0)
+    return -1;
+  int ok = 0;
+  pg_params q = {0};
+  p_tenant(&q, pg);
+  p_int8(&q, coll_id);
+  PGresult *r = pg_run(pg, ST_COLL_FLOOR, &q, 0, err);
+  if (r == NULL) goto done;
+  if (PQntuples(r) == 0) {
+    PQclear(r);
+    coll_missing(err, coll_id);
+    goto done;
+  }
+  int64_t floor = int8_at(r, 0, 0);
+  PQclear(r);
+  if (since > 0 && since < floor) {
+    lls_error_set(err, LLS_EVERSION,
+                  "collection history pruned; reload (changes since seq %lld were asked for,"
+                  " tombstones up to seq %lld are gone)",
+                  (long long)since, (long long)floor);
+    goto done;
+  }
+  err->code = LLS_OK;
+  err->message[0] = '\0';
+  for (;;) {
+    if (raw_exec(pg, FETCH_ROWS_SQL, 1, &r, err) != 0) goto done;
+    int rows = PQntuples(r);
+    for (int i = 0; i < rows; i++) {
+      lls_vec_row row;
+      row.id = str_at(r, i, 0);
+      row.scope = str_at(r, i, 1);
+      row.vector = str_at(r, i, 2);
+      row.metadata = str_at(r, i, 3);
+      row.created_at = time_or_zero(r, i, 4);
+      row.updated_at = time_or_zero(r, i, 5);
+      row.has_event_time = !PQgetisnull(r, i, 6);
+      row.event_time = time_or_zero(r, i, 6);
+      row.expires_at = time_or_zero(r, i, 7);
+      row.seq = int8_at(r, i, 8);
+      row.deleted = PQgetlength(r, i, 9) == 1 && PQgetvalue(r, i, 9)[0] != 0;
+      if (sink(ud, &row, err) != 0) {
+        PQclear(r);
+        sink_stopped(err);
+        goto done;
+      }
+      (*delivered)++;
+    }
+    PQclear(r);
+    if (rows < FETCH_ROWS) break;
+  }
+  ok = 1;
+done:
+  return cursor_close(pg, VEC_CURSOR, ok, err);
+}
+
+/* A read: retried once on a fresh connection when the connection was lost
+ * before any row reached the sink (outside a caller's transaction). */
+static int pg_vec_load(lls_backend *b, int64_t coll_id, int64_t since, lls_vec_sink sink,
+                       void *ud, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  for (int attempt = 0;; attempt++) {
+    size_t delivered = 0;
+    if (vec_load_once(pg, coll_id, since, sink, ud, &delivered, err) == 0) return 0;
+    if (attempt > 0 || delivered > 0 || pg->txdepth > 0 ||
+        PQstatus(pg->conn) != CONNECTION_BAD)
+      return -1;
+  }
+}
+
+/* Locks the collection, replaces the parts unless the stored snapshot is
+ * newer, prunes covered tombstones; all in one unit. */
+static int pg_snap_save(lls_backend *b, int64_t coll_id, int64_t seq, const void *data,
+                        size_t len, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  const char *bytes = data;
+  if (unit_begin(pg, 0, err) != 0) return -1;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  PGresult *r = pg_run(pg, ST_SNAP_LOCK, &p, 0, err);
+  if (r == NULL) goto fail;
+  int found = PQntuples(r) > 0;
+  PQclear(r);
+  if (!found) {
+    coll_missing(err, coll_id);
+    goto fail;
+  }
+  p_int8(&p, seq);
+  if ((r = pg_run(pg, ST_SNAP_CLEAR, &p, 0, err)) == NULL) goto fail;
+  int64_t old = int8_at(r, 0, 0);
+  PQclear(r);
+  if (old > seq) return unit_end(pg, 0, 1, err); /* a newer one is stored */
+  size_t off = 0;
+  for (int32_t part = 0; part == 0 || off < len; part++) {
+    size_t chunk = len - off < SNAP_PART_BYTES ? len - off : SNAP_PART_BYTES;
+    pg_params q = {0};
+    p_tenant(&q, pg);
+    p_int8(&q, coll_id);
+    p_int4(&q, part);
+    p_int8(&q, seq);
+    p_bytes(&q, bytes ? bytes + off : "", chunk);
+    if ((r = pg_run(pg, ST_SNAP_PART, &q, 0, err)) == NULL) goto fail;
+    PQclear(r);
+    off += chunk;
+  }
+  if ((r = pg_run(pg, ST_SNAP_PRUNE, &p, 0, err)) == NULL) goto fail;
+  PQclear(r);
+  return unit_end(pg, 0, 1, err);
+fail:
+  unit_end(pg, 0, 0, NULL);
+  return -1;
+}
+
+/* One attempt of snap_load: the parts through a cursor, one per fetch. */
+static int snap_load_once(pg_backend *pg, int64_t coll_id, lls_buf *out, int64_t *seq,
+                          int *found, lls_error *err) {
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  out->len = 0;
+  *found = 0;
+  if (cursor_open(pg, ST_SNAP_LOAD, &p, err) != 0) return -1;
+  int ok = 0;
+  int32_t part = 0;
+  for (;; part++) {
+    PGresult *r;
+    if (raw_exec(pg, "FETCH 1 FROM " SNAP_CURSOR, 1, &r, err) != 0) goto done;
+    if (PQntuples(r) == 0) {
+      PQclear(r);
+      break;
+    }
+    int64_t s = int8_at(r, 0, 1);
+    if (int4_at(r, 0, 0) != part || (part > 0 && s != *seq)) {
+      PQclear(r);
+      lls_error_set(err, LLS_EIO, "snapshot of collection %lld has inconsistent parts",
+                    (long long)coll_id);
+      goto done;
+    }
+    lls_str chunk = str_at(r, 0, 2);
+    int64_t total = int8_at(r, 0, 3);
+    if (part == 0) {
+      *seq = s;
+      /* sized once: a snapshot can be gigabytes, doubling would waste as much */
+      if (total > 0 && (uint64_t)total < SIZE_MAX && (size_t)total > out->cap)
+        lls_buf_reserve(out, (size_t)total);
+    }
+    int rc = lls_buf_append(out, chunk.ptr, chunk.len);
+    PQclear(r);
+    if (rc != 0) {
+      lls_error_set(err, LLS_EIO, "out of memory loading a snapshot");
+      goto done;
+    }
+  }
+  *found = part > 0;
+  ok = 1;
+done:
+  if (!ok) *found = 0;
+  return cursor_close(pg, SNAP_CURSOR, ok, err);
+}
+
+/* A read, retried like vec_load (nothing reaches the caller until done). */
+static int pg_snap_load(lls_backend *b, int64_t coll_id, lls_buf *out, int64_t *seq,
+                        int *found, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  for (int attempt = 0;; attempt++) {
+    if (snap_load_once(pg, coll_id, out, seq, found, err) == 0) return 0;
+    if (attempt > 0 || pg->txdepth > 0 || PQstatus(pg->conn) != CONNECTION_BAD) return -1;
+  }
+}
+
 const lls_backend_vt lls_postgres_vt = {
     .name = "postgres",
     /* nominal latencies: the seed's figures for a server on the network */
@@ -1244,4 +2221,14 @@ const lls_backend_vt lls_postgres_vt = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .migrations = pg_migrations,
+    .coll_create = pg_coll_create,
+    .coll_get = pg_coll_get,
+    .coll_list = pg_coll_list,
+    .coll_drop = pg_coll_drop,
+    .coll_seq = pg_coll_seq,
+    .vec_put = pg_vec_put,
+    .vec_delete = pg_vec_delete,
+    .vec_load = pg_vec_load,
+    .snap_save = pg_snap_save,
+    .snap_load = pg_snap_load,
 };

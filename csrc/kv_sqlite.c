@@ -27,12 +27,76 @@
  * stay until sweep() removes them through kv_store_expires, so the hot path
  * never scans for them.
  *
+ *   -- migration 2: vectors
+ *   CREATE TABLE vector_collections (
+ *     id              INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+ *     tenant_id       TEXT NOT NULL,
+ *     name            TEXT NOT NULL,     -- unique per tenant, byte order
+ *     dimension       INTEGER NOT NULL,  -- 1..4096
+ *     metric          TEXT NOT NULL,     -- 'cosine' | 'l2' | 'ip' | 'l1'
+ *     m               INTEGER NOT NULL,
+ *     ef_construction INTEGER NOT NULL,
+ *     ef_search       INTEGER NOT NULL,
+ *     created_at      INTEGER NOT NULL,  -- microseconds since the epoch
+ *     seq             INTEGER NOT NULL DEFAULT 0, -- +1 per write: change sequence
+ *     count           INTEGER NOT NULL DEFAULT 0, -- rows in vector_embeddings
+ *     tomb_floor      INTEGER NOT NULL DEFAULT 0, -- highest pruned tombstone seq
+ *     UNIQUE (tenant_id, name)
+ *   );
+ *   CREATE TABLE vector_embeddings (     -- a rowid table: rows are kilobytes
+ *     collection_id INTEGER NOT NULL,    -- vector_collections.id
+ *     id            TEXT NOT NULL,       -- the entry id, unique per collection
+ *     tenant_id     TEXT NOT NULL,
+ *     scope         TEXT NOT NULL,       -- 'global' unless the caller chose
+ *     vector        BLOB NOT NULL,       -- dimension little-endian float32
+ *     metadata      TEXT NOT NULL,       -- JSON object text, '{}' if none
+ *     created_at    INTEGER NOT NULL,    -- microseconds since the epoch
+ *     updated_at    INTEGER NOT NULL,    -- microseconds since the epoch
+ *     event_time    INTEGER,             -- microseconds; NULL = none
+ *     expires_at    INTEGER,             -- microseconds; NULL = never
+ *     seq           INTEGER NOT NULL,    -- collection seq of the write that
+ *                                        -- made this version of the row
+ *     UNIQUE (collection_id, id)
+ *   );
+ *   CREATE INDEX vector_embeddings_seq ON vector_embeddings (collection_id, seq);
+ *   CREATE TABLE vector_tombstones (     -- deleted ids, for catch-up
+ *     collection_id INTEGER NOT NULL,
+ *     id            TEXT NOT NULL,
+ *     tenant_id     TEXT NOT NULL,
+ *     seq           INTEGER NOT NULL,    -- collection seq of the delete
+ *     deleted_at    INTEGER NOT NULL,    -- microseconds since the epoch
+ *     PRIMARY KEY (collection_id, id)
+ *   ) WITHOUT ROWID;
+ *   CREATE INDEX vector_tombstones_seq ON vector_tombstones (collection_id, seq);
+ *   CREATE TABLE vector_snapshots (      -- the serialised HNSW index
+ *     collection_id INTEGER NOT NULL,
+ *     part          INTEGER NOT NULL,    -- 0, 1, ...: pieces of 16 MiB
+ *     tenant_id     TEXT NOT NULL,
+ *     seq           INTEGER NOT NULL,    -- collection seq it was taken at
+ *     saved_at      INTEGER NOT NULL,    -- microseconds since the epoch
+ *     data          BLOB NOT NULL,
+ *     PRIMARY KEY (collection_id, part)
+ *   );
+ *
+ * Every vector write (put or delete) is one transaction (a savepoint inside
+ * the caller's) that raises vector_collections.seq by one and stamps the
+ * rows it writes, and the tombstones of the rows it deletes, with the new
+ * value; another handle catches up by reading both tables past the seq it
+ * has, merged in seq order. A re-added id keeps its older tombstone: it
+ * streams first, so applying the stream in order still ends with the row.
+ * Saving a snapshot prunes tombstones it covers once they are an hour old,
+ * and raises tomb_floor to the highest seq pruned: a handle further behind
+ * than that is told to reload (LLS_EVERSION), since deletes it would need
+ * are gone. Snapshots are stored in parts because SQLite caps a value at
+ * 1 GB and builds each record in memory.
+ *
  * Files use WAL: readers never block the writer, and a commit is one append
  * to the WAL, so a process killed mid-batch leaves either the whole batch or
  * none of it. Each handle belongs to one thread (SQLITE_OPEN_NOMUTEX); all
  * per-handle state lives in struct sqlite_backend.
  */
 #include "backend.h"
+#include "distance.h"
 
 #include <limits.h>
 #include <sqlite3.h>
@@ -67,6 +131,57 @@ static const migration MIGRATIONS[] = {
      ") WITHOUT ROWID;\n"
      "CREATE INDEX IF NOT EXISTS kv_store_expires ON kv_store (tenant_id, expires_at)\n"
      "  WHERE expires_at IS NOT NULL;"},
+    {2, "vectors",
+     "CREATE TABLE IF NOT EXISTS vector_collections (\n"
+     "  id              INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+     "  tenant_id       TEXT NOT NULL,\n"
+     "  name            TEXT NOT NULL,\n"
+     "  dimension       INTEGER NOT NULL,\n"
+     "  metric          TEXT NOT NULL,\n"
+     "  m               INTEGER NOT NULL,\n"
+     "  ef_construction INTEGER NOT NULL,\n"
+     "  ef_search       INTEGER NOT NULL,\n"
+     "  created_at      INTEGER NOT NULL,\n"
+     "  seq             INTEGER NOT NULL DEFAULT 0,\n"
+     "  count           INTEGER NOT NULL DEFAULT 0,\n"
+     "  tomb_floor      INTEGER NOT NULL DEFAULT 0,\n"
+     "  UNIQUE (tenant_id, name)\n"
+     ");\n"
+     "CREATE TABLE IF NOT EXISTS vector_embeddings (\n"
+     "  collection_id INTEGER NOT NULL,\n"
+     "  id            TEXT NOT NULL,\n"
+     "  tenant_id     TEXT NOT NULL,\n"
+     "  scope         TEXT NOT NULL,\n"
+     "  vector        BLOB NOT NULL,\n"
+     "  metadata      TEXT NOT NULL,\n"
+     "  created_at    INTEGER NOT NULL,\n"
+     "  updated_at    INTEGER NOT NULL,\n"
+     "  event_time    INTEGER,\n"
+     "  expires_at    INTEGER,\n"
+     "  seq           INTEGER NOT NULL,\n"
+     "  UNIQUE (collection_id, id)\n"
+     ");\n"
+     "CREATE INDEX IF NOT EXISTS vector_embeddings_seq\n"
+     "  ON vector_embeddings (collection_id, seq);\n"
+     "CREATE TABLE IF NOT EXISTS vector_tombstones (\n"
+     "  collection_id INTEGER NOT NULL,\n"
+     "  id            TEXT NOT NULL,\n"
+     "  tenant_id     TEXT NOT NULL,\n"
+     "  seq           INTEGER NOT NULL,\n"
+     "  deleted_at    INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (collection_id, id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS vector_tombstones_seq\n"
+     "  ON vector_tombstones (collection_id, seq);\n"
+     "CREATE TABLE IF NOT EXISTS vector_snapshots (\n"
+     "  collection_id INTEGER NOT NULL,\n"
+     "  part          INTEGER NOT NULL,\n"
+     "  tenant_id     TEXT NOT NULL,\n"
+     "  seq           INTEGER NOT NULL,\n"
+     "  saved_at      INTEGER NOT NULL,\n"
+     "  data          BLOB NOT NULL,\n"
+     "  PRIMARY KEY (collection_id, part)\n"
+     ");"},
 };
 
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -96,6 +211,29 @@ enum {
   ST_SWEEP_PROBE,
   ST_SWEEP,
   ST_MIGRATIONS,
+  /* vector collections: ?2 is the collection id wherever there is one */
+  ST_COLL_CREATE,
+  ST_COLL_GET,
+  ST_COLL_LIST_GE,
+  ST_COLL_LIST_GE_LT,
+  ST_COLL_HEAD,
+  ST_COLL_STAMP,
+  ST_COLL_DELETE,
+  ST_VEC_INSERT,
+  ST_VEC_UPDATE,
+  ST_VEC_DELETE,
+  ST_VEC_DROP,
+  ST_VEC_LOAD_ALL,
+  ST_VEC_LOAD_SINCE,
+  ST_TOMB_PUT,
+  ST_TOMB_FLOOR,
+  ST_TOMB_PRUNE,
+  ST_TOMB_DROP,
+  ST_SNAP_SEQ,
+  ST_SNAP_SIZE,
+  ST_SNAP_PART,
+  ST_SNAP_READ,
+  ST_SNAP_DROP,
   ST_COUNT
 };
 
@@ -107,6 +245,14 @@ enum {
   "SELECT key, CASE WHEN ?5 THEN x'' ELSE value END, created_at, updated_at,"        \
   " expires_at FROM kv_store WHERE tenant_id = ?1 AND "
 #define SCAN_TAIL " AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key LIMIT ?6"
+
+/* Column lists shared by several statements, in the order fill_coll() and
+ * vec_load() read them. */
+#define COLL_COLUMNS                                                                 \
+  "SELECT id, name, dimension, metric, m, ef_construction, ef_search, created_at,"   \
+  " seq, count FROM vector_collections"
+#define VEC_COLUMNS                                                                  \
+  "id, scope, vector, metadata, created_at, updated_at, event_time, expires_at, seq"
 
 static const char *const SQL[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -151,6 +297,69 @@ static const char *const SQL[ST_COUNT] = {
                  " AND expires_at IS NOT NULL AND expires_at <= ?3 LIMIT ?2)",
     [ST_MIGRATIONS] = "SELECT version, name, applied_at FROM llmspell_migrations"
                       " ORDER BY version",
+    /* DO NOTHING instead of a constraint error: a duplicate name then shows
+     * as zero changes, with no failed statement to unwind. */
+    [ST_COLL_CREATE] = "INSERT INTO vector_collections (tenant_id, name, dimension, metric,"
+                       " m, ef_construction, ef_search, created_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                       " ON CONFLICT (tenant_id, name) DO NOTHING",
+    [ST_COLL_GET] = COLL_COLUMNS " WHERE tenant_id = ?1 AND name = ?2",
+    [ST_COLL_LIST_GE] = COLL_COLUMNS " WHERE tenant_id = ?1 AND name >= ?2 ORDER BY name",
+    [ST_COLL_LIST_GE_LT] = COLL_COLUMNS " WHERE tenant_id = ?1 AND name >= ?2"
+                           " AND name < ?3 ORDER BY name",
+    /* The tenant test makes every id-addressed call fail, as if the
+     * collection did not exist, for an id of another tenant. */
+    [ST_COLL_HEAD] = "SELECT seq, count, dimension, tomb_floor FROM vector_collections"
+                     " WHERE id = ?2 AND tenant_id = ?1",
+    [ST_COLL_STAMP] = "UPDATE vector_collections SET seq = ?3, count = count + ?4"
+                      " WHERE id = ?2 AND tenant_id = ?1",
+    [ST_COLL_DELETE] = "DELETE FROM vector_collections WHERE id = ?2 AND tenant_id = ?1",
+    /* vec_put binds ?1..?11 the same way for both: insert first (the bulk
+     * case), update when the insert found the id taken. */
+    [ST_VEC_INSERT] = "INSERT INTO vector_embeddings (collection_id, id, tenant_id, scope,"
+                      " vector, metadata, created_at, updated_at, event_time, expires_at,"
+                      " seq) VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                      " ON CONFLICT (collection_id, id) DO NOTHING",
+    [ST_VEC_UPDATE] = "UPDATE vector_embeddings SET scope = ?4, vector = ?5, metadata = ?6,"
+                      " created_at = ?7, updated_at = ?8, event_time = ?9, expires_at = ?10,"
+                      " seq = ?11 WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
+    [ST_VEC_DELETE] = "DELETE FROM vector_embeddings"
+                      " WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
+    [ST_VEC_DROP] = "DELETE FROM vector_embeddings WHERE collection_id = ?2 AND tenant_id = ?1",
+    [ST_VEC_LOAD_ALL] = "SELECT " VEC_COLUMNS ", 0 FROM vector_embeddings"
+                        " WHERE collection_id = ?2 AND tenant_id = ?1 ORDER BY seq",
+    /* Both arms come ordered from their (collection_id, seq) index, so the
+     * ORDER BY is a merge, not a sort. */
+    [ST_VEC_LOAD_SINCE] = "SELECT " VEC_COLUMNS ", 0 FROM vector_embeddings"
+                          " WHERE collection_id = ?2 AND seq > ?3 AND tenant_id = ?1"
+                          " UNION ALL"
+                          " SELECT id, '', x'', '', deleted_at, deleted_at, NULL, NULL, seq, 1"
+                          " FROM vector_tombstones"
+                          " WHERE collection_id = ?2 AND seq > ?3 AND tenant_id = ?1"
+                          " ORDER BY 9",
+    [ST_TOMB_PUT] = "INSERT INTO vector_tombstones (collection_id, id, tenant_id, seq,"
+                    " deleted_at) VALUES (?2, ?3, ?1, ?4, ?5)"
+                    " ON CONFLICT (collection_id, id) DO UPDATE SET seq = excluded.seq,"
+                    " deleted_at = excluded.deleted_at",
+    /* ?3: the snapshot's seq; ?4: tombstones deleted before this are old
+     * enough to prune. TOMB_FLOOR runs first, over the rows PRUNE removes. */
+    [ST_TOMB_FLOOR] = "UPDATE vector_collections SET tomb_floor = max(tomb_floor, coalesce("
+                      "(SELECT max(seq) FROM vector_tombstones WHERE collection_id = ?2"
+                      " AND seq <= ?3 AND deleted_at < ?4), 0))"
+                      " WHERE id = ?2 AND tenant_id = ?1",
+    [ST_TOMB_PRUNE] = "DELETE FROM vector_tombstones WHERE collection_id = ?2 AND seq <= ?3"
+                      " AND deleted_at < ?4 AND tenant_id = ?1",
+    [ST_TOMB_DROP] = "DELETE FROM vector_tombstones WHERE collection_id = ?2 AND tenant_id = ?1",
+    [ST_SNAP_SEQ] = "SELECT seq FROM vector_snapshots"
+                    " WHERE collection_id = ?2 AND part = 0 AND tenant_id = ?1",
+    /* length() of a blob is read from the record header: no overflow pages. */
+    [ST_SNAP_SIZE] = "SELECT count(*), coalesce(sum(length(data)), 0) FROM vector_snapshots"
+                     " WHERE collection_id = ?2 AND tenant_id = ?1",
+    [ST_SNAP_PART] = "INSERT INTO vector_snapshots (collection_id, part, tenant_id, seq,"
+                     " saved_at, data) VALUES (?2, ?3, ?1, ?4, ?5, ?6)",
+    [ST_SNAP_READ] = "SELECT part, seq, data FROM vector_snapshots"
+                     " WHERE collection_id = ?2 AND tenant_id = ?1 ORDER BY part",
+    [ST_SNAP_DROP] = "DELETE FROM vector_snapshots WHERE collection_id = ?2 AND tenant_id = ?1",
 };
 
 /* --------------------------------------------------------------- handle */
@@ -308,6 +517,34 @@ static void abort_txn(sqlite_backend *b) {
     lls_error ignored;
     if (exec_cached(b, ST_ROLLBACK, "rollback", &ignored) != 0)
       sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+  }
+}
+
+/* Opens the unit a write runs in: its own IMMEDIATE transaction (taking the
+ * write lock up front, so the busy timeout applies once, before any work)
+ * or, inside a caller's transaction, a savepoint that a failure unwinds
+ * alone. *nested says which, for unit_commit / unit_abort. */
+static int unit_begin(sqlite_backend *b, int *nested, const char *what, lls_error *err) {
+  if (check_txn(b, err) != 0) return -1;
+  *nested = b->depth > 0;
+  return exec_cached(b, *nested ? ST_SP_APPLY : ST_BEGIN, what, err);
+}
+
+static int unit_commit(sqlite_backend *b, int nested, const char *what, lls_error *err) {
+  return exec_cached(b, nested ? ST_SP_RELEASE : ST_COMMIT, what, err);
+}
+
+/* Undoes everything since unit_begin; a second error must not hide the
+ * first, so nothing is reported from here. */
+static void unit_abort(sqlite_backend *b, int nested) {
+  if (nested) {
+    /* Both may fail only if SQLite already dropped the whole transaction,
+     * which check_txn reports on the caller's next write. */
+    lls_error ignored;
+    if (exec_cached(b, ST_SP_ROLLBACK, "rollback", &ignored) == 0)
+      exec_cached(b, ST_SP_RELEASE, "rollback", &ignored);
+  } else {
+    abort_txn(b);
   }
 }
 
@@ -667,15 +904,12 @@ static int sqlite_del(lls_backend *base, lls_str key, int64_t now, int *existed,
   return do_del(b, key, now, existed, err);
 }
 
-/* All-or-nothing batch: its own IMMEDIATE transaction (taking the write lock
- * up front, so the busy timeout applies once, before any work) or, inside a
- * caller's transaction, a savepoint that a failure unwinds alone. */
+/* All-or-nothing batch, in one unit (see unit_begin). */
 static int sqlite_apply(lls_backend *base, const lls_op *ops, size_t n, int64_t now,
                         size_t *deleted, lls_error *err) {
   sqlite_backend *b = (sqlite_backend *)base;
-  int nested = b->depth > 0;
-  if (check_txn(b, err) != 0) return -1;
-  if (exec_cached(b, nested ? ST_SP_APPLY : ST_BEGIN, "batch", err) != 0) return -1;
+  int nested;
+  if (unit_begin(b, &nested, "batch", err) != 0) return -1;
   size_t count = 0;
   for (size_t i = 0; i < n; i++) {
     const lls_op *op = &ops[i];
@@ -687,24 +921,12 @@ static int sqlite_apply(lls_backend *base, const lls_op *ops, size_t n, int64_t 
       count += (size_t)existed;
     }
   }
-  if (nested) {
-    if (exec_cached(b, ST_SP_RELEASE, "batch", err) != 0) goto fail;
-  } else if (exec_cached(b, ST_COMMIT, "batch commit", err) != 0) {
-    goto fail;
-  }
+  if (unit_commit(b, nested, nested ? "batch" : "batch commit", err) != 0) goto fail;
   *deleted = count;
   return 0;
 
 fail:
-  if (nested) {
-    /* Both may fail only if SQLite already dropped the whole transaction,
-     * which check_txn reports on the caller's next write. */
-    lls_error ignored;
-    if (exec_cached(b, ST_SP_ROLLBACK, "batch", &ignored) == 0)
-      exec_cached(b, ST_SP_RELEASE, "batch", &ignored);
-  } else {
-    abort_txn(b);
-  }
+  unit_abort(b, nested);
   return -1;
 }
 
@@ -971,6 +1193,586 @@ static int sqlite_migrations(lls_backend *base, lls_rows *out, lls_error *err) {
   return 0;
 }
 
+/* ---------------------------------------------------- vector collections */
+
+/* Stored metric names, indexed by lls_metric (whose numbering is fixed). */
+static const char *const METRICS[] = {
+    [LLS_METRIC_COSINE] = "cosine",
+    [LLS_METRIC_L2] = "l2",
+    [LLS_METRIC_IP] = "ip",
+    [LLS_METRIC_L1] = "l1",
+};
+#define NMETRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
+
+/* Snapshot piece size: SQLite builds a whole record in memory before
+ * writing it, so a piece bounds that copy, and 1 GB (SQLite's cap on one
+ * value) is no limit on an index. */
+#define SNAP_PART_BYTES ((size_t)16 << 20)
+
+/* Tombstones younger than this survive a snapshot: a handle that read the
+ * collection just before the snapshot still catches up without a reload. */
+#define TOMB_GRACE_US ((int64_t)3600 * 1000000)
+
+/* Steps a bound statement that returns no rows (rc: the binding result, so
+ * callers chain binds into it) and resets it. */
+static int run(sqlite_backend *b, sqlite3_stmt *s, int rc, const char *what, lls_error *err) {
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return 0;
+}
+
+/* A sink stopped a stream: its own error stands (the caller may branch on
+ * the code it chose); one that gave no reason gets a generic LLS_EIO. */
+static int sink_stopped(lls_error *err) {
+  if (err->code == LLS_OK || err->message[0] == '\0')
+    lls_error_set(err, LLS_EIO, "the consumer stopped the stream");
+  return -1;
+}
+
+/* ?1 = tenant, ?2 = collection id: the head of every id-addressed statement. */
+static int bind_coll(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id) {
+  int rc = bind_tenant(b, s);
+  return rc == SQLITE_OK ? sqlite3_bind_int64(s, 2, coll_id) : rc;
+}
+
+/* Reads a COLL_COLUMNS row. -1 + LLS_EFORMAT for a row this library would
+ * not have written (unknown metric, overlong name). */
+static int fill_coll(sqlite3_stmt *s, lls_coll_info *out, lls_error *err) {
+  memset(out, 0, sizeof *out);
+  out->id = sqlite3_column_int64(s, 0);
+  lls_str name, metric;
+  if (column_bytes(s, 1, &name, 1) != 0 || column_bytes(s, 3, &metric, 1) != 0)
+    return oom(err);
+  if (name.len >= sizeof out->name)
+    return lls_error_set(err, LLS_EFORMAT, "collection %lld: stored name is too long",
+                         (long long)out->id);
+  memcpy(out->name, name.ptr, name.len);
+  out->name[name.len] = '\0';
+  out->metric = -1;
+  for (int i = 0; i < NMETRICS; i++)
+    if (strlen(METRICS[i]) == metric.len && memcmp(METRICS[i], metric.ptr, metric.len) == 0)
+      out->metric = i;
+  if (out->metric < 0)
+    return lls_error_set(err, LLS_EFORMAT, "collection '%s': unknown stored metric '%.*s'",
+                         out->name, (int)(metric.len > 32 ? 32 : metric.len), metric.ptr);
+  out->dimension = sqlite3_column_int(s, 2);
+  out->m = sqlite3_column_int(s, 4);
+  out->ef_construction = sqlite3_column_int(s, 5);
+  out->ef_search = sqlite3_column_int(s, 6);
+  out->created_at = sqlite3_column_int64(s, 7);
+  out->seq = sqlite3_column_int64(s, 8);
+  out->count = sqlite3_column_int64(s, 9);
+  return 0;
+}
+
+/* The bookkeeping columns a write or a catch-up needs. */
+typedef struct coll_head {
+  int64_t seq, count, tomb_floor;
+  int dimension;
+} coll_head;
+
+/* One primary-key read. LLS_ENOTFOUND when coll_id is not a collection of
+ * this tenant: dropped since the caller looked it up, or never its own. */
+static int read_head(sqlite_backend *b, int64_t coll_id, coll_head *h, const char *what,
+                     lls_error *err) {
+  sqlite3_stmt *s = stmt(b, ST_COLL_HEAD, err);
+  if (s == NULL) return -1;
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    h->seq = sqlite3_column_int64(s, 0);
+    h->count = sqlite3_column_int64(s, 1);
+    h->dimension = sqlite3_column_int(s, 2);
+    h->tomb_floor = sqlite3_column_int64(s, 3);
+    done(s);
+    return 0;
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return lls_error_set(err, LLS_ENOTFOUND, "%s: collection %lld does not exist", what,
+                       (long long)coll_id);
+}
+
+/* Opens a read transaction unless one (or a write one) is already open, so
+ * a multi-statement read sees one snapshot of the file. *own says whether
+ * read_end must close it. */
+static int read_begin(sqlite_backend *b, int *own, const char *what, lls_error *err) {
+  *own = sqlite3_get_autocommit(b->db);
+  return *own ? exec_cached(b, ST_BEGIN_READ, what, err) : 0;
+}
+
+static int read_end(sqlite_backend *b, int own, int ok, const char *what, lls_error *err) {
+  if (!own) return ok ? 0 : -1;
+  if (ok && exec_cached(b, ST_COMMIT, what, err) == 0) return 0;
+  abort_txn(b);
+  return -1;
+}
+
+static int sqlite_coll_create(lls_backend *base, lls_coll_info *info, int64_t now,
+                              lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  if (info->metric < 0 || info->metric >= NMETRICS)
+    return lls_error_set(err, LLS_EINVALID, "create collection: unknown metric %d",
+                         info->metric);
+  size_t nlen = strnlen(info->name, sizeof info->name);
+  if (nlen == sizeof info->name)
+    return lls_error_set(err, LLS_EINVALID, "create collection: name is not terminated");
+  if (check_txn(b, err) != 0) return -1;
+  sqlite3_stmt *s = stmt(b, ST_COLL_CREATE, err);
+  if (s == NULL) return -1;
+  lls_str name = {info->name, nlen};
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 2, name, 1);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 3, info->dimension);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(s, 4, METRICS[info->metric], -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 5, info->m);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 6, info->ef_construction);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 7, info->ef_search);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, now);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, "create collection", err);
+    done(s);
+    return -1;
+  }
+  int created = sqlite3_changes(b->db) > 0;
+  done(s);
+  if (!created)
+    return lls_error_set(err, LLS_ECONFLICT, "collection '%s' already exists", info->name);
+  info->id = sqlite3_last_insert_rowid(b->db);
+  info->created_at = now;
+  info->seq = 0;
+  info->count = 0;
+  return 0;
+}
+
+/* Name lookup through the UNIQUE (tenant_id, name) index. */
+static int coll_find(sqlite_backend *b, const char *name, lls_coll_info *out, int *found,
+                     const char *what, lls_error *err) {
+  sqlite3_stmt *s = stmt(b, ST_COLL_GET, err);
+  if (s == NULL) return -1;
+  lls_str n = {name, strlen(name)};
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 2, n, 1);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  *found = 0;
+  if (rc == SQLITE_ROW) {
+    if (fill_coll(s, out, err) != 0) {
+      done(s);
+      return -1;
+    }
+    *found = 1;
+    rc = sqlite3_step(s);
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return 0;
+}
+
+static int sqlite_coll_get(lls_backend *base, const char *name, lls_coll_info *out,
+                           int *found, lls_error *err) {
+  return coll_find((sqlite_backend *)base, name, out, found, "collection", err);
+}
+
+/* Literal prefix as an index range, like scan(): [prefix, upper). */
+static int sqlite_coll_list(lls_backend *base, lls_str prefix, lls_coll_sink sink, void *ud,
+                            lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  int has_upper;
+  if (lls_prefix_upper(prefix, &b->upper, &has_upper) != 0) return oom(err);
+  sqlite3_stmt *s = stmt(b, has_upper ? ST_COLL_LIST_GE_LT : ST_COLL_LIST_GE, err);
+  if (s == NULL) return -1;
+  lls_str upper = {b->upper.data, b->upper.len};
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 2, prefix, 1);
+  if (rc == SQLITE_OK && has_upper) rc = bind_bytes(s, 3, upper, 1);
+  if (rc != SQLITE_OK) {
+    done(s);
+    return fail(b->db, rc, "list collections", err);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_coll_info info;
+    if (fill_coll(s, &info, err) != 0) {
+      done(s);
+      return -1;
+    }
+    if (sink(ud, &info, err) != 0) {
+      done(s);
+      return sink_stopped(err);
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, "list collections", err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return 0;
+}
+
+/* Rows, tombstones, snapshot and the collection itself, in one unit. */
+static int sqlite_coll_drop(lls_backend *base, const char *name, int *dropped,
+                            lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  static const int children[] = {ST_VEC_DROP, ST_TOMB_DROP, ST_SNAP_DROP, ST_COLL_DELETE};
+  const char *what = "drop collection";
+  int nested, found;
+  lls_coll_info info;
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  if (coll_find(b, name, &info, &found, what, err) != 0) goto fail;
+  for (size_t i = 0; found && i < sizeof children / sizeof children[0]; i++) {
+    sqlite3_stmt *s = stmt(b, children[i], err);
+    if (s == NULL || run(b, s, bind_coll(b, s, info.id), what, err) != 0) goto fail;
+  }
+  if (unit_commit(b, nested, what, err) != 0) goto fail;
+  *dropped = found;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+static int sqlite_coll_seq(lls_backend *base, int64_t coll_id, int64_t *seq, int64_t *count,
+                           lls_error *err) {
+  coll_head h;
+  if (read_head((sqlite_backend *)base, coll_id, &h, "collection seq", err) != 0) return -1;
+  *seq = h.seq;
+  *count = h.count;
+  return 0;
+}
+
+/* ?1..?11 of ST_VEC_INSERT and ST_VEC_UPDATE. */
+static int bind_vec(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id,
+                    const lls_vec_row *r, int64_t seq) {
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 3, r->id, 1);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 4, r->scope, 1);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 5, r->vector, 0);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 6, r->metadata, 1);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, r->created_at);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 8, r->updated_at);
+  if (rc == SQLITE_OK)
+    rc = r->has_event_time ? sqlite3_bind_int64(s, 9, r->event_time) : sqlite3_bind_null(s, 9);
+  if (rc == SQLITE_OK) rc = bind_expiry(s, 10, r->expires_at);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 11, seq);
+  return rc;
+}
+
+/* Ids can be 512 bytes; messages quote at most this many of them. */
+#define ID_QUOTE 200
+#define QUOTE_LEN(s) ((int)((s).len > ID_QUOTE ? ID_QUOTE : (s).len))
+
+/* One unit: read seq, write every row stamped seq + 1, then store seq + 1
+ * and the new count. The write lock is held from unit_begin (BEGIN
+ * IMMEDIATE, or the caller's transaction, which begin() also opens
+ * IMMEDIATE), so no other writer can take the same seq. Per row: one
+ * step of a cached insert, and of an update only for an id that exists. */
+static int sqlite_vec_put(lls_backend *base, int64_t coll_id, const lls_vec_row *rows,
+                          size_t n, int insert_only, int64_t *seq, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = insert_only ? "add vectors" : "upsert vectors";
+  coll_head h;
+  if (n == 0) {
+    if (read_head(b, coll_id, &h, what, err) != 0) return -1;
+    *seq = h.seq;
+    return 0;
+  }
+  int nested;
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) goto fail;
+  int64_t next = h.seq + 1, added = 0;
+  size_t vbytes = (size_t)h.dimension * sizeof(float);
+  sqlite3_stmt *ins = stmt(b, ST_VEC_INSERT, err), *upd = NULL;
+  if (ins == NULL) goto fail;
+  for (size_t i = 0; i < n; i++) {
+    const lls_vec_row *r = &rows[i];
+    if (r->vector.len != vbytes) {
+      lls_error_set(err, LLS_EINVALID,
+                    "%s: id '%.*s': vector has %zu bytes, collection expects %zu"
+                    " (dimension %d)",
+                    what, QUOTE_LEN(r->id), r->id.ptr, r->vector.len, vbytes, h.dimension);
+      goto fail;
+    }
+    int rc = bind_vec(b, ins, coll_id, r, next);
+    if (rc == SQLITE_OK) rc = sqlite3_step(ins);
+    if (rc != SQLITE_DONE) {
+      fail(b->db, rc, what, err);
+      done(ins);
+      goto fail;
+    }
+    int inserted = sqlite3_changes(b->db) > 0;
+    done(ins);
+    if (inserted) {
+      added++;
+      continue;
+    }
+    if (insert_only) {
+      lls_error_set(err, LLS_ECONFLICT, "id '%.*s' already exists", QUOTE_LEN(r->id),
+                    r->id.ptr);
+      goto fail;
+    }
+    if (upd == NULL && (upd = stmt(b, ST_VEC_UPDATE, err)) == NULL) goto fail;
+    if (run(b, upd, bind_vec(b, upd, coll_id, r, next), what, err) != 0) goto fail;
+  }
+  sqlite3_stmt *st = stmt(b, ST_COLL_STAMP, err);
+  if (st == NULL) goto fail;
+  int rc = bind_coll(b, st, coll_id);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, next);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, added);
+  if (run(b, st, rc, what, err) != 0 || unit_commit(b, nested, what, err) != 0) goto fail;
+  *seq = next;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+/* Like vec_put; the seq and count are stored only when a row went, so a
+ * delete of absent ids changes nothing (not even the seq). deleted_at is
+ * bookkeeping for tombstone pruning, read from this machine's clock. */
+static int sqlite_vec_delete(lls_backend *base, int64_t coll_id, const lls_str *ids,
+                             size_t n, size_t *deleted, int64_t *seq, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "delete vectors";
+  coll_head h;
+  *deleted = 0;
+  if (n == 0) {
+    if (read_head(b, coll_id, &h, what, err) != 0) return -1;
+    *seq = h.seq;
+    return 0;
+  }
+  int nested;
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) goto fail;
+  int64_t next = h.seq + 1, now = wall_us();
+  size_t count = 0;
+  sqlite3_stmt *del = stmt(b, ST_VEC_DELETE, err), *tomb = NULL;
+  if (del == NULL) goto fail;
+  for (size_t i = 0; i < n; i++) {
+    int rc = bind_coll(b, del, coll_id);
+    if (rc == SQLITE_OK) rc = bind_bytes(del, 3, ids[i], 1);
+    if (rc == SQLITE_OK) rc = sqlite3_step(del);
+    if (rc != SQLITE_DONE) {
+      fail(b->db, rc, what, err);
+      done(del);
+      goto fail;
+    }
+    int gone = sqlite3_changes(b->db) > 0;
+    done(del);
+    if (!gone) continue;
+    count++;
+    if (tomb == NULL && (tomb = stmt(b, ST_TOMB_PUT, err)) == NULL) goto fail;
+    rc = bind_coll(b, tomb, coll_id);
+    if (rc == SQLITE_OK) rc = bind_bytes(tomb, 3, ids[i], 1);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(tomb, 4, next);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(tomb, 5, now);
+    if (run(b, tomb, rc, what, err) != 0) goto fail;
+  }
+  if (count > 0) {
+    sqlite3_stmt *st = stmt(b, ST_COLL_STAMP, err);
+    if (st == NULL) goto fail;
+    int rc = bind_coll(b, st, coll_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 3, next);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 4, -(int64_t)count);
+    if (run(b, st, rc, what, err) != 0) goto fail;
+  }
+  if (unit_commit(b, nested, what, err) != 0) goto fail;
+  *deleted = count;
+  *seq = count > 0 ? next : h.seq;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+/* The header check and the stream share one read transaction, so the
+ * stream is exactly the collection at one seq. The sink runs with the
+ * statement open; it must not call back into the backend (backend.h). */
+static int sqlite_vec_load(lls_backend *base, int64_t coll_id, int64_t since,
+                           lls_vec_sink sink, void *ud, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "load vectors";
+  if (since < 0)
+    return lls_error_set(err, LLS_EINVALID, "%s: since must be >= 0, got %lld", what,
+                         (long long)since);
+  int own;
+  coll_head h;
+  if (read_begin(b, &own, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) return read_end(b, own, 0, what, err);
+  if (since > 0 && since < h.tomb_floor) {
+    lls_error_set(err, LLS_EVERSION, "collection history pruned; reload");
+    return read_end(b, own, 0, what, err);
+  }
+  sqlite3_stmt *s = stmt(b, since > 0 ? ST_VEC_LOAD_SINCE : ST_VEC_LOAD_ALL, err);
+  if (s == NULL) return read_end(b, own, 0, what, err);
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK && since > 0) rc = sqlite3_bind_int64(s, 3, since);
+  if (rc != SQLITE_OK) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return read_end(b, own, 0, what, err);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_vec_row row;
+    memset(&row, 0, sizeof row);
+    if (column_bytes(s, 0, &row.id, 1) != 0 || column_bytes(s, 1, &row.scope, 1) != 0 ||
+        column_bytes(s, 2, &row.vector, 0) != 0 || column_bytes(s, 3, &row.metadata, 1) != 0) {
+      done(s);
+      oom(err);
+      return read_end(b, own, 0, what, err);
+    }
+    row.created_at = sqlite3_column_int64(s, 4);
+    row.updated_at = sqlite3_column_int64(s, 5);
+    row.has_event_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
+    row.event_time = sqlite3_column_int64(s, 6);
+    row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
+    row.seq = sqlite3_column_int64(s, 8);
+    row.deleted = sqlite3_column_int(s, 9);
+    if (sink(ud, &row, err) != 0) {
+      done(s);
+      sink_stopped(err);
+      return read_end(b, own, 0, what, err);
+    }
+  }
+  if (rc != SQLITE_DONE) fail(b->db, rc, what, err);
+  done(s);
+  return read_end(b, own, rc == SQLITE_DONE, what, err);
+}
+
+/* Newest wins: a handle that lags behind (it read the collection earlier)
+ * never replaces a snapshot taken at a higher seq. */
+static int sqlite_snap_save(lls_backend *base, int64_t coll_id, int64_t seq,
+                            const void *data, size_t len, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "save snapshot";
+  if (data == NULL && len > 0)
+    return lls_error_set(err, LLS_EINVALID, "%s: no data", what);
+  int nested;
+  coll_head h;
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) goto fail;
+  sqlite3_stmt *s = stmt(b, ST_SNAP_SEQ, err);
+  if (s == NULL) goto fail;
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  int newer = rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > seq;
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    goto fail;
+  }
+  done(s);
+  if (!newer) {
+    int64_t now = wall_us();
+    if ((s = stmt(b, ST_SNAP_DROP, err)) == NULL ||
+        run(b, s, bind_coll(b, s, coll_id), what, err) != 0 ||
+        (s = stmt(b, ST_SNAP_PART, err)) == NULL)
+      goto fail;
+    /* At least one part, so an empty snapshot is still found. */
+    size_t off = 0;
+    int part = 0;
+    do {
+      size_t piece = len - off < SNAP_PART_BYTES ? len - off : SNAP_PART_BYTES;
+      lls_str bytes = {(const char *)data + off, piece};
+      rc = bind_coll(b, s, coll_id);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 3, part);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, seq);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, now);
+      if (rc == SQLITE_OK) rc = bind_bytes(s, 6, bytes, 0);
+      if (run(b, s, rc, what, err) != 0) goto fail;
+      off += piece;
+      part++;
+    } while (off < len);
+    /* Prune what the snapshot covers and an hour has passed over. */
+    static const int prune[] = {ST_TOMB_FLOOR, ST_TOMB_PRUNE};
+    for (size_t i = 0; i < sizeof prune / sizeof prune[0]; i++) {
+      if ((s = stmt(b, prune[i], err)) == NULL) goto fail;
+      rc = bind_coll(b, s, coll_id);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, seq);
+      if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, now - TOMB_GRACE_US);
+      if (run(b, s, rc, what, err) != 0) goto fail;
+    }
+  }
+  if (unit_commit(b, nested, what, err) != 0) goto fail;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+/* Sizes first, so out grows once to the exact total: snapshots can be
+ * gigabytes, and doubling would nearly double the peak. */
+static int sqlite_snap_load(lls_backend *base, int64_t coll_id, lls_buf *out, int64_t *seq,
+                            int *found, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "load snapshot";
+  int own;
+  coll_head h;
+  out->len = 0;
+  *found = 0;
+  if (read_begin(b, &own, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) return read_end(b, own, 0, what, err);
+  sqlite3_stmt *s = stmt(b, ST_SNAP_SIZE, err);
+  if (s == NULL) return read_end(b, own, 0, what, err);
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return read_end(b, own, 0, what, err);
+  }
+  int64_t parts = sqlite3_column_int64(s, 0), total = sqlite3_column_int64(s, 1);
+  done(s);
+  if (parts == 0) return read_end(b, own, 1, what, err);
+  if (total < 0 || (uint64_t)total > SIZE_MAX / 2 || lls_buf_reserve(out, (size_t)total) != 0) {
+    oom(err);
+    return read_end(b, own, 0, what, err);
+  }
+  if ((s = stmt(b, ST_SNAP_READ, err)) == NULL) return read_end(b, own, 0, what, err);
+  int64_t n = 0, first = 0;
+  if ((rc = bind_coll(b, s, coll_id)) == SQLITE_OK) rc = sqlite3_step(s);
+  for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+    lls_str bytes;
+    int64_t part = sqlite3_column_int64(s, 0), pseq = sqlite3_column_int64(s, 1);
+    if (n == 0) first = pseq;
+    if (part != n || pseq != first) {
+      lls_error_set(err, LLS_EFORMAT, "%s: collection %lld: snapshot parts do not match",
+                    what, (long long)coll_id);
+      done(s);
+      return read_end(b, own, 0, what, err);
+    }
+    if (column_bytes(s, 2, &bytes, 0) != 0 || lls_buf_append(out, bytes.ptr, bytes.len) != 0) {
+      oom(err);
+      done(s);
+      return read_end(b, own, 0, what, err);
+    }
+    n++;
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return read_end(b, own, 0, what, err);
+  }
+  done(s);
+  *seq = first;
+  *found = 1;
+  return read_end(b, own, 1, what, err);
+}
+
 const lls_backend_vt lls_sqlite_vt = {
     .name = "sqlite",
     .traits = {.persistent = 1,
@@ -995,4 +1797,14 @@ const lls_backend_vt lls_sqlite_vt = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .migrations = sqlite_migrations,
+    .coll_create = sqlite_coll_create,
+    .coll_get = sqlite_coll_get,
+    .coll_list = sqlite_coll_list,
+    .coll_drop = sqlite_coll_drop,
+    .coll_seq = sqlite_coll_seq,
+    .vec_put = sqlite_vec_put,
+    .vec_delete = sqlite_vec_delete,
+    .vec_load = sqlite_vec_load,
+    .snap_save = sqlite_snap_save,
+    .snap_load = sqlite_snap_load,
 };

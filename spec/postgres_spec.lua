@@ -139,11 +139,12 @@ describe("PostgreSQL backend", function()
 
     it("records its migrations in <schema>.llmspell_migrations", function()
       local m = acme:migrations()
-      assert.equal(1, #m)
+      assert.equal(2, #m)
       assert.equal("001_kv_store", m[1].name)
+      assert.equal("002_vectors", m[2].name)
       assert.is_true(math.abs(m[1].applied_at - os.time()) < 3600)
-      assert.equal("1|kv_store", psql1("SELECT version, name FROM " .. SCHEMA
-                                        .. ".llmspell_migrations"))
+      assert.equal("1|kv_store", psql(("SELECT version, name FROM " .. SCHEMA
+                                        .. ".llmspell_migrations ORDER BY version"))[1])
       -- the documented schema: RLS enabled and forced, key ordered bytewise
       assert.equal("t|t", psql1("SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
                                 .. " WHERE oid = '" .. SCHEMA .. ".kv_store'::regclass"))
@@ -175,7 +176,7 @@ describe("PostgreSQL backend", function()
       p:close()
       local _, opened = out:gsub("opened", "")
       assert.equal(6, opened, out)
-      assert.equal("1", psql1("SELECT count(*) FROM " .. SCHEMA .. "_race.llmspell_migrations"))
+      assert.equal("2", psql1("SELECT count(*) FROM " .. SCHEMA .. "_race.llmspell_migrations"))
     end)
 
     it("rejects a schema option that is not a plain identifier", function()
