@@ -190,6 +190,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   };
   luaL_checkversion(L);
   lls_open_kv(L);
+  lls_open_collections(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lua_pushliteral(L, "0.1.0");

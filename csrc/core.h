@@ -52,6 +52,17 @@ void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
                      const char *tenant);
 void lls_open_kv(lua_State *L);
 
+/* collection.c */
+
+/* Registers the Collection type and adds the collection methods to the
+ * store's method table (after lls_open_kv). */
+void lls_open_collections(lua_State *L);
+/* Marks the open collections of the handle at idx stale (after a
+ * rollback: their in-memory state may hold undone writes). */
+void lls_collections_invalidate(lua_State *L, int idx);
+/* Closes the open collections of the handle at idx (snapshots first). */
+void lls_collections_close(lua_State *L, int idx);
+
 /* Microseconds since the epoch, wall clock. */
 int64_t lls_now_us(void);
 

@@ -169,9 +169,17 @@ lls_handle *lls_check_handle(lua_State *L, int idx) {
 
 void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
                      const char *tenant) {
-  lls_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  lls_handle *h = lua_newuserdatauv(L, sizeof *h, 1);
   memset(h, 0, sizeof *h);
   luaL_setmetatable(L, LLS_HANDLE_MT);
+  /* Uservalue 1: the open collections, by name. Weak values, so an
+   * unreferenced collection can be collected (its __gc snapshots it). */
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "v");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_setiuservalue(L, -2, 1);
   h->tenant = malloc(strlen(tenant) + 1);
   if (h->tenant == NULL) {
     vt->close(b);
@@ -512,6 +520,7 @@ static int kv_transaction(lua_State *L) {
     lls_error rerr;
     h->vt->rollback(h->b, depth, &rerr); /* best effort: fn's error wins */
     h->txdepth = depth;
+    lls_collections_invalidate(L, 1);
     return lua_error(L);
   }
   int rc = h->vt->commit(h->b, depth, &err);
@@ -519,6 +528,7 @@ static int kv_transaction(lua_State *L) {
     lls_error rerr;
     h->vt->rollback(h->b, depth, &rerr);
     h->txdepth = depth;
+    lls_collections_invalidate(L, 1);
     return fail(L, h, &err);
   }
   h->txdepth = depth;
@@ -608,6 +618,13 @@ static int scan_tostring(lua_State *L) {
 
 /* ------------------------------------------------------- introspection */
 
+static int count_sink(void *ud, const lls_coll_info *info, lls_error *err) {
+  (void)info;
+  (void)err;
+  (*(int64_t *)ud)++;
+  return 0;
+}
+
 /** db:stats() --> { backend=, tenant=, location=, keys=, bytes=, collections=,
  *                  in_transaction= } */
 static int kv_stats(lua_State *L) {
@@ -615,6 +632,10 @@ static int kv_stats(lua_State *L) {
   lls_kv_stats st;
   lls_error err;
   if (h->vt->stats(h->b, lls_now_us(), &st, &err) != 0) return fail(L, h, &err);
+  int64_t collections = 0;
+  lls_str all = {"", 0};
+  if (h->vt->coll_list && h->vt->coll_list(h->b, all, count_sink, &collections, &err) != 0)
+    return fail(L, h, &err);
   lua_createtable(L, 0, 8);
   lua_pushstring(L, h->vt->name);
   lua_setfield(L, -2, "backend");
@@ -626,7 +647,7 @@ static int kv_stats(lua_State *L) {
   lua_setfield(L, -2, "keys");
   lua_pushinteger(L, st.bytes);
   lua_setfield(L, -2, "bytes");
-  lua_pushinteger(L, 0); /* vector collections arrive with the collection layer */
+  lua_pushinteger(L, collections);
   lua_setfield(L, -2, "collections");
   lua_pushinteger(L, h->txdepth);
   lua_setfield(L, -2, "transaction_depth");
@@ -701,6 +722,7 @@ static int kv_migrations(lua_State *L) {
 static int kv_close(lua_State *L) {
   lls_handle *h = luaL_checkudata(L, 1, LLS_HANDLE_MT);
   if (h->b != NULL) {
+    lls_collections_close(L, 1);
     lls_backend *b = h->b;
     h->b = NULL;
     h->vt->close(b);

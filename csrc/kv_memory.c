@@ -60,6 +60,11 @@ typedef struct mem_backend {
   size_t log_len, log_cap;
   size_t marks[64];
   int depth; /* open transaction levels */
+  /* Vector collections live in a second store of the same kind (records
+   * under prefixed keys, see "vector collections" below), so they share
+   * the undo log machinery and follow the same transactions. */
+  struct mem_backend *vec;
+  int64_t next_coll_id;
 } mem_backend;
 
 /* ------------------------------------------------------------- hashing */
@@ -368,29 +373,42 @@ static int do_del(mem_backend *m, lls_str key, int64_t now, int *existed, lls_er
 
 /* --------------------------------------------------------- the vtable */
 
-static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
+static void mem_close(lls_backend *b);
+
+static mem_backend *mem_new(const char *tenant) {
   mem_backend *m = calloc(1, sizeof *m);
-  if (m == NULL) return oom(err), NULL;
+  if (m == NULL) return NULL;
   m->base.vt = &lls_memory_vt;
   int idx_failed = lls_hidx_reserve(&m->idx, 32);
   m->head = calloc(1, sizeof *m->head + MAXLEVEL * sizeof(mnode *));
-  m->tenant = malloc(strlen(cfg->tenant) + 1);
+  m->tenant = malloc(strlen(tenant) + 1);
   if (idx_failed || m->head == NULL || m->tenant == NULL) {
     lls_hidx_free(&m->idx);
     free(m->head);
     free(m->tenant);
     free(m);
-    return oom(err), NULL;
+    return NULL;
   }
-  strcpy(m->tenant, cfg->tenant);
+  strcpy(m->tenant, tenant);
   m->head->level = MAXLEVEL;
   m->level = 1;
   m->rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)m;
+  return m;
+}
+
+static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
+  mem_backend *m = mem_new(cfg->tenant);
+  if (m != NULL) m->vec = mem_new(cfg->tenant);
+  if (m == NULL || m->vec == NULL) {
+    if (m) mem_close(&m->base);
+    return oom(err), NULL;
+  }
   return &m->base;
 }
 
 static void mem_close(lls_backend *b) {
   mem_backend *m = (mem_backend *)b;
+  if (m->vec) mem_close(&m->vec->base);
   undo_to(m, 0);
   mnode *n = m->head->next[0];
   while (n) {
@@ -534,28 +552,44 @@ static int mem_sweep(lls_backend *b, int64_t now, size_t limit, size_t *removed,
   return 0;
 }
 
+static void tx_begin(mem_backend *m, int depth) {
+  m->marks[depth] = m->log_len;
+  m->depth = depth + 1;
+}
+
+static void tx_commit(mem_backend *m, int depth) {
+  m->depth = depth;
+  if (depth == 0) forget_log(m);
+}
+
+static void tx_rollback(mem_backend *m, int depth) {
+  undo_to(m, m->marks[depth]);
+  m->depth = depth;
+}
+
+/* Transactions cover both stores: key-value rows and collections. */
 static int mem_begin(lls_backend *b, int depth, lls_error *err) {
   mem_backend *m = (mem_backend *)b;
   if (depth >= (int)(sizeof m->marks / sizeof m->marks[0]))
     return lls_error_set(err, LLS_EINVALID, "transactions nested too deeply (%d)", depth);
-  m->marks[depth] = m->log_len;
-  m->depth = depth + 1;
+  tx_begin(m, depth);
+  tx_begin(m->vec, depth);
   return 0;
 }
 
 static int mem_commit(lls_backend *b, int depth, lls_error *err) {
   (void)err;
   mem_backend *m = (mem_backend *)b;
-  m->depth = depth;
-  if (depth == 0) forget_log(m);
+  tx_commit(m, depth);
+  tx_commit(m->vec, depth);
   return 0;
 }
 
 static int mem_rollback(lls_backend *b, int depth, lls_error *err) {
   (void)err;
   mem_backend *m = (mem_backend *)b;
-  undo_to(m, m->marks[depth]);
-  m->depth = depth;
+  tx_rollback(m, depth);
+  tx_rollback(m->vec, depth);
   return 0;
 }
 
@@ -564,6 +598,347 @@ static int mem_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
   (void)out;
   (void)err;
   return 0;
+}
+
+/* ---------------------------------------------------- vector collections */
+
+/* Records in the m->vec store, all under one-byte prefixes:
+ *   "N" name               -> collection id (8 bytes)
+ *   "I" id (8 bytes, BE)   -> lls_coll_info
+ *   "R" id (8 bytes, BE) row id -> packed row (row_head, scope, metadata,
+ *                                   vector)
+ * Big-endian ids keep one collection's rows together in key order. A
+ * memory store belongs to one handle, so no other handle ever needs the
+ * change history: vec_load(since > 0) answers LLS_EVERSION and the caller
+ * reloads; snapshots are not kept (the graph is rebuilt on reopen, which
+ * for a store that dies with its handle means never). */
+
+typedef struct row_head {
+  int64_t created_at, updated_at, event_time, expires_at, seq;
+  int32_t has_event_time;
+  uint32_t scope_len, meta_len, vec_len;
+} row_head;
+
+static void put_be64(char *p, int64_t v) {
+  for (int i = 7; i >= 0; i--) {
+    p[i] = (char)(v & 0xFF);
+    v = (int64_t)((uint64_t)v >> 8);
+  }
+}
+
+/* Builds "<tag><id BE>[suffix]" in out. */
+static int vkey(lls_buf *out, char tag, int64_t id, lls_str suffix) {
+  char head[9];
+  head[0] = tag;
+  put_be64(head + 1, id);
+  out->len = 0;
+  return lls_buf_append(out, head, 9) != 0 || lls_buf_append(out, suffix.ptr, suffix.len) != 0
+             ? -1
+             : 0;
+}
+
+static int name_key(lls_buf *out, const char *name) {
+  out->len = 0;
+  return lls_buf_append(out, "N", 1) != 0 || lls_buf_append(out, name, strlen(name)) != 0
+             ? -1
+             : 0;
+}
+
+static const lls_str NO_SUFFIX = {"", 0};
+
+/* The collection record for id; *found = 0 when absent. */
+static int get_info(mem_backend *v, int64_t id, lls_coll_info *out, int *found,
+                    lls_error *err) {
+  lls_buf k = {0};
+  if (vkey(&k, 'I', id, NO_SUFFIX) != 0) return lls_buf_free(&k), oom(err);
+  lls_str key = {k.data, k.len};
+  mnode *n = hash_find(v, key, lls_hash_bytes(key.ptr, key.len));
+  lls_buf_free(&k);
+  *found = n != NULL;
+  if (n) memcpy(out, n->key + n->klen, sizeof *out);
+  return 0;
+}
+
+static int mem_coll_get(lls_backend *b, const char *name, lls_coll_info *out, int *found,
+                        lls_error *err) {
+  mem_backend *v = ((mem_backend *)b)->vec;
+  lls_buf k = {0};
+  if (name_key(&k, name) != 0) return lls_buf_free(&k), oom(err);
+  lls_str key = {k.data, k.len};
+  mnode *n = hash_find(v, key, lls_hash_bytes(key.ptr, key.len));
+  lls_buf_free(&k);
+  *found = 0;
+  if (n == NULL) return 0;
+  int64_t id;
+  memcpy(&id, n->key + n->klen, 8);
+  return get_info(v, id, out, found, err);
+}
+
+static int mem_coll_create(lls_backend *b, lls_coll_info *info, int64_t now, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  lls_coll_info existing;
+  int found;
+  if (mem_coll_get(b, info->name, &existing, &found, err) != 0) return -1;
+  if (found)
+    return lls_error_set(err, LLS_ECONFLICT, "collection '%s' already exists", info->name);
+  info->id = ++m->next_coll_id;
+  info->created_at = now;
+  info->seq = 0;
+  info->count = 0;
+  lls_buf nk = {0}, ik = {0};
+  lls_op ops[2];
+  size_t deleted;
+  int rc = -1;
+  if (name_key(&nk, info->name) == 0 && vkey(&ik, 'I', info->id, NO_SUFFIX) == 0) {
+    ops[0] = (lls_op){LLS_OP_SET, {nk.data, nk.len}, {(const char *)&info->id, 8}, 0};
+    ops[1] = (lls_op){LLS_OP_SET, {ik.data, ik.len}, {(const char *)info, sizeof *info}, 0};
+    rc = mem_apply(&m->vec->base, ops, 2, now, &deleted, err);
+  } else {
+    oom(err);
+  }
+  lls_buf_free(&nk);
+  lls_buf_free(&ik);
+  return rc;
+}
+
+static int mem_coll_list(lls_backend *b, lls_str prefix, lls_coll_sink sink, void *ud,
+                         lls_error *err) {
+  mem_backend *v = ((mem_backend *)b)->vec;
+  lls_buf k = {0};
+  lls_rows rows = {0};
+  lls_str none = {NULL, 0};
+  int rc = -1;
+  if (lls_buf_append(&k, "N", 1) != 0 || lls_buf_append(&k, prefix.ptr, prefix.len) != 0) {
+    oom(err);
+    goto done;
+  }
+  lls_str p = {k.data, k.len};
+  if (mem_scan(&v->base, p, none, 0, 0, 0, &rows, err) != 0) goto done;
+  rc = 0;
+  for (size_t i = 0; i < rows.count && rc == 0; i++) {
+    lls_coll_info info;
+    int found;
+    int64_t id;
+    memcpy(&id, lls_row_value(&rows, i).ptr, 8);
+    rc = get_info(v, id, &info, &found, err);
+    if (rc == 0 && found) rc = sink(ud, &info, err);
+  }
+done:
+  lls_buf_free(&k);
+  lls_rows_free(&rows);
+  return rc;
+}
+
+/* Rows of collection id ("R" id ...), copied into rows. */
+static int scan_rows(mem_backend *v, int64_t id, lls_rows *rows, lls_error *err) {
+  lls_buf k = {0};
+  lls_str none = {NULL, 0};
+  if (vkey(&k, 'R', id, NO_SUFFIX) != 0) return lls_buf_free(&k), oom(err);
+  lls_str p = {k.data, k.len};
+  int rc = mem_scan(&v->base, p, none, 0, 0, 0, rows, err);
+  lls_buf_free(&k);
+  return rc;
+}
+
+static int mem_coll_drop(lls_backend *b, const char *name, int *dropped, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  lls_coll_info info;
+  if (mem_coll_get(b, name, &info, dropped, err) != 0 || !*dropped) return *dropped ? -1 : 0;
+  lls_rows rows = {0};
+  lls_buf nk = {0}, ik = {0};
+  lls_op *ops = NULL;
+  size_t deleted;
+  int rc = scan_rows(m->vec, info.id, &rows, err);
+  if (rc == 0) {
+    ops = malloc((rows.count + 2) * sizeof *ops);
+    if (ops == NULL || name_key(&nk, name) != 0 || vkey(&ik, 'I', info.id, NO_SUFFIX) != 0)
+      rc = oom(err);
+  }
+  if (rc == 0) {
+    for (size_t i = 0; i < rows.count; i++)
+      ops[i] = (lls_op){LLS_OP_DELETE, lls_row_key(&rows, i), {NULL, 0}, 0};
+    ops[rows.count] = (lls_op){LLS_OP_DELETE, {nk.data, nk.len}, {NULL, 0}, 0};
+    ops[rows.count + 1] = (lls_op){LLS_OP_DELETE, {ik.data, ik.len}, {NULL, 0}, 0};
+    rc = mem_apply(&m->vec->base, ops, rows.count + 2, 0, &deleted, err);
+  }
+  free(ops);
+  lls_rows_free(&rows);
+  lls_buf_free(&nk);
+  lls_buf_free(&ik);
+  return rc;
+}
+
+static int mem_coll_seq(lls_backend *b, int64_t id, int64_t *seq, int64_t *count,
+                        lls_error *err) {
+  lls_coll_info info;
+  int found;
+  if (get_info(((mem_backend *)b)->vec, id, &info, &found, err) != 0) return -1;
+  if (!found) return lls_error_set(err, LLS_ENOTFOUND, "no collection with id %lld",
+                                   (long long)id);
+  *seq = info.seq;
+  *count = info.count;
+  return 0;
+}
+
+/* Ops for a write: the caller fills ops[0..n) (rows), this adds the
+ * updated collection record and applies them all at once. */
+static int write_rows(mem_backend *m, lls_coll_info *info, lls_op *ops, size_t n,
+                      lls_error *err) {
+  lls_buf ik = {0};
+  size_t deleted;
+  if (vkey(&ik, 'I', info->id, NO_SUFFIX) != 0) return lls_buf_free(&ik), oom(err);
+  ops[n] = (lls_op){LLS_OP_SET, {ik.data, ik.len}, {(const char *)info, sizeof *info}, 0};
+  int rc = mem_apply(&m->vec->base, ops, n + 1, 0, &deleted, err);
+  lls_buf_free(&ik);
+  return rc;
+}
+
+static int row_exists(mem_backend *v, lls_buf *k, int64_t id, lls_str rid, int *exists,
+                      lls_error *err) {
+  if (vkey(k, 'R', id, rid) != 0) return oom(err);
+  lls_str key = {k->data, k->len};
+  *exists = hash_find(v, key, lls_hash_bytes(key.ptr, key.len)) != NULL;
+  return 0;
+}
+
+static int mem_vec_put(lls_backend *b, int64_t id, const lls_vec_row *rows, size_t n,
+                       int insert_only, int64_t *seq, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  lls_coll_info info;
+  int found;
+  if (get_info(m->vec, id, &info, &found, err) != 0) return -1;
+  if (!found) return lls_error_set(err, LLS_ENOTFOUND, "no collection with id %lld",
+                                   (long long)id);
+  /* Keys and packed rows go in one buffer; offsets become pointers after. */
+  lls_buf buf = {0}, k = {0};
+  size_t *offs = malloc((2 * n + 1) * sizeof *offs);
+  lls_op *ops = malloc((n + 1) * sizeof *ops);
+  int rc = (offs == NULL || ops == NULL) ? oom(err) : 0;
+  int64_t added = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const lls_vec_row *r = &rows[i];
+    int exists = 0;
+    rc = row_exists(m->vec, &k, id, r->id, &exists, err);
+    if (rc != 0) break;
+    if (exists && insert_only) {
+      rc = lls_error_set(err, LLS_ECONFLICT, "id '%.*s' already exists", (int)r->id.len,
+                         r->id.ptr);
+      break;
+    }
+    added += !exists;
+    row_head hd = {r->created_at, r->updated_at, r->event_time, r->expires_at, info.seq + 1,
+                   r->has_event_time, (uint32_t)r->scope.len, (uint32_t)r->metadata.len,
+                   (uint32_t)r->vector.len};
+    offs[2 * i] = buf.len;
+    if (lls_buf_append(&buf, k.data, k.len) != 0) rc = oom(err);
+    offs[2 * i + 1] = buf.len;
+    if (rc == 0 && (lls_buf_append(&buf, &hd, sizeof hd) != 0 ||
+                    lls_buf_append(&buf, r->scope.ptr, r->scope.len) != 0 ||
+                    lls_buf_append(&buf, r->metadata.ptr, r->metadata.len) != 0 ||
+                    lls_buf_append(&buf, r->vector.ptr, r->vector.len) != 0))
+      rc = oom(err);
+  }
+  if (rc == 0) {
+    for (size_t i = 0; i < n; i++) {
+      size_t kend = offs[2 * i + 1];
+      size_t vend = i + 1 < n ? offs[2 * i + 2] : buf.len;
+      ops[i] = (lls_op){LLS_OP_SET,
+                        {buf.data + offs[2 * i], kend - offs[2 * i]},
+                        {buf.data + kend, vend - kend},
+                        0};
+    }
+    info.seq++;
+    info.count += added;
+    rc = write_rows(m, &info, ops, n, err);
+    if (rc == 0) *seq = info.seq;
+  }
+  free(offs);
+  free(ops);
+  lls_buf_free(&buf);
+  lls_buf_free(&k);
+  return rc;
+}
+
+static int mem_vec_delete(lls_backend *b, int64_t id, const lls_str *ids, size_t n,
+                          size_t *deleted, int64_t *seq, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  lls_coll_info info;
+  int found;
+  if (get_info(m->vec, id, &info, &found, err) != 0) return -1;
+  if (!found) return lls_error_set(err, LLS_ENOTFOUND, "no collection with id %lld",
+                                   (long long)id);
+  lls_buf buf = {0}, k = {0};
+  size_t *offs = malloc((n + 1) * sizeof *offs), *lens = malloc((n + 1) * sizeof *lens);
+  lls_op *ops = malloc((n + 1) * sizeof *ops);
+  int rc = (offs == NULL || lens == NULL || ops == NULL) ? oom(err) : 0;
+  size_t count = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    int exists = 0;
+    rc = row_exists(m->vec, &k, id, ids[i], &exists, err);
+    if (rc != 0 || !exists) continue;
+    /* the same id twice deletes once */
+    int dup = 0;
+    for (size_t j = 0; j < count && !dup; j++)
+      dup = lens[j] == k.len && memcmp(buf.data + offs[j], k.data, k.len) == 0;
+    if (dup) continue;
+    offs[count] = buf.len;
+    lens[count] = k.len;
+    if (lls_buf_append(&buf, k.data, k.len) != 0) rc = oom(err);
+    count++;
+  }
+  *deleted = 0;
+  *seq = info.seq;
+  if (rc == 0 && count > 0) {
+    for (size_t i = 0; i < count; i++)
+      ops[i] = (lls_op){LLS_OP_DELETE, {buf.data + offs[i], lens[i]}, {NULL, 0}, 0};
+    info.seq++;
+    info.count -= (int64_t)count;
+    rc = write_rows(m, &info, ops, count, err);
+    if (rc == 0) {
+      *deleted = count;
+      *seq = info.seq;
+    }
+  }
+  free(offs);
+  free(lens);
+  free(ops);
+  lls_buf_free(&buf);
+  lls_buf_free(&k);
+  return rc;
+}
+
+static int mem_vec_load(lls_backend *b, int64_t id, int64_t since, lls_vec_sink sink,
+                        void *ud, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  if (since > 0)
+    return lls_error_set(err, LLS_EVERSION, "memory collections keep no change history");
+  lls_rows rows = {0};
+  int rc = scan_rows(m->vec, id, &rows, err);
+  for (size_t i = 0; i < rows.count && rc == 0; i++) {
+    lls_str k = lls_row_key(&rows, i), v = lls_row_value(&rows, i);
+    row_head hd;
+    memcpy(&hd, v.ptr, sizeof hd);
+    const char *p = v.ptr + sizeof hd;
+    lls_vec_row r;
+    r.id.ptr = k.ptr + 9;
+    r.id.len = k.len - 9;
+    r.scope.ptr = p;
+    r.scope.len = hd.scope_len;
+    r.metadata.ptr = p + hd.scope_len;
+    r.metadata.len = hd.meta_len;
+    r.vector.ptr = p + hd.scope_len + hd.meta_len;
+    r.vector.len = hd.vec_len;
+    r.created_at = hd.created_at;
+    r.updated_at = hd.updated_at;
+    r.event_time = hd.event_time;
+    r.has_event_time = hd.has_event_time;
+    r.expires_at = hd.expires_at;
+    r.seq = hd.seq;
+    r.deleted = 0;
+    rc = sink(ud, &r, err);
+  }
+  lls_rows_free(&rows);
+  return rc;
 }
 
 const lls_backend_vt lls_memory_vt = {
@@ -590,4 +965,12 @@ const lls_backend_vt lls_memory_vt = {
     .commit = mem_commit,
     .rollback = mem_rollback,
     .migrations = mem_migrations,
+    .coll_create = mem_coll_create,
+    .coll_get = mem_coll_get,
+    .coll_list = mem_coll_list,
+    .coll_drop = mem_coll_drop,
+    .coll_seq = mem_coll_seq,
+    .vec_put = mem_vec_put,
+    .vec_delete = mem_vec_delete,
+    .vec_load = mem_vec_load,
 };

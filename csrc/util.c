@@ -59,8 +59,9 @@ int lls_config_int(lls_config *cfg, const char *name, long long def, long long l
   errno = 0;
   long long n = strtoll(v, &end, 10);
   if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
-    return lls_error_set(err, LLS_EINVALID, "option '%s' must be an integer in [%lld, %lld], got '%s'",
-                         name, lo, hi, v);
+    return lls_error_set(err, LLS_EINVALID,
+                         "option '%s' must be an integer in [%lld, %lld], got '%s'", name, lo,
+                         hi, v);
   *out = n;
   return 0;
 }

@@ -20,20 +20,26 @@ dependencies = {
 external_dependencies = {
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
    PGSQL = { header = "libpq-fe.h", library = "pq" },
+   YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
 }
 build = {
    type = "builtin",
    modules = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
+      ["llmspell.storage.filter"] = "lua/llmspell/storage/filter.lua",
       ["llmspell.storage.core"] = {
          sources = {
-            "csrc/buf.c", "csrc/core.c", "csrc/errors.c", "csrc/hashidx.c", "csrc/kv.c",
-            "csrc/kv_memory.c", "csrc/kv_postgres.c", "csrc/kv_sqlite.c", "csrc/util.c",
+            "csrc/buf.c", "csrc/coll_search.c", "csrc/coll_state.c", "csrc/collection.c",
+            "csrc/core.c", "csrc/distance.c", "csrc/errors.c", "csrc/filter.c",
+            "csrc/hashidx.c", "csrc/hnsw.c", "csrc/json.c", "csrc/kv.c",
+            "csrc/kv_memory.c", "csrc/kv_postgres.c", "csrc/kv_sqlite.c",
+            "csrc/luavalue.c", "csrc/util.c", "csrc/value.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
-         libraries = { "sqlite3", "pq", "pthread", "m" },
-         incdirs = { "$(SQLITE_INCDIR)", "$(PGSQL_INCDIR)", "$(PGSQL_INCDIR)/postgresql" },
-         libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)" },
+         libraries = { "sqlite3", "pq", "yajl", "pthread", "m" },
+         incdirs = { "$(SQLITE_INCDIR)", "$(PGSQL_INCDIR)", "$(PGSQL_INCDIR)/postgresql",
+                     "$(YAJL_INCDIR)" },
+         libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)", "$(YAJL_LIBDIR)" },
       },
    },
 }

@@ -89,6 +89,46 @@ function helpers.lua_command(args)
                        package.cpath, args)
 end
 
+--- The directory of the shared vector datasets: $LLMSPELL_DATA_DIR, else
+-- ../shared/data beside the repository (where CI puts it).
+function helpers.data_dir()
+  local d = os.getenv("LLMSPELL_DATA_DIR")
+  if d and d ~= "" then return d end
+  return "../shared/data"
+end
+
+--- Reads a texmex .fvecs file: returns an array of packed little-endian
+-- float32 strings (what collections take as vectors) and the dimension.
+function helpers.read_fvecs(path, limit)
+  local f = assert(io.open(path, "rb"), "cannot open " .. path)
+  local data = f:read("a")
+  f:close()
+  local dim = string.unpack("<i4", data)
+  local rec = 4 + 4 * dim
+  local out = {}
+  for off = 1, #data, rec do
+    if limit and #out >= limit then break end
+    out[#out + 1] = data:sub(off + 4, off + rec - 1)
+  end
+  return out, dim
+end
+
+--- Reads a texmex .ivecs file: an array of arrays of 0-based ids.
+function helpers.read_ivecs(path, limit)
+  local f = assert(io.open(path, "rb"), "cannot open " .. path)
+  local data = f:read("a")
+  f:close()
+  local k = string.unpack("<i4", data)
+  local out = {}
+  for off = 1, #data, 4 + 4 * k do
+    if limit and #out >= limit then break end
+    out[#out + 1] = { string.unpack("<" .. string.rep("i4", k), data, off + 4) }
+    out[#out].n = nil
+    table.remove(out[#out]) -- string.unpack's trailing position
+  end
+  return out
+end
+
 --- Wall-clock seconds (float).
 helpers.now = system.gettime
 

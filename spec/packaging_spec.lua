@@ -65,6 +65,12 @@ describe("packaging", function()
     end
     p:close()
     assert.is_true(n >= 8)
+    p = assert(io.popen("ls lua/llmspell/storage/*.lua"))
+    for file in p:lines() do
+      local mod = file:match("^lua/(.*)%.lua$"):gsub("/init$", ""):gsub("/", ".")
+      assert.matches('["' .. mod .. '"] = "' .. file .. '"', spec, 1, true)
+    end
+    p:close()
     local code, out = run("luarocks lint rockspec/llmspell-storage-scm-1.rockspec")
     assert.equal(0, code, out)
   end)

@@ -34,6 +34,10 @@ storage.open = core.open
 --- The error codes error objects carry: `storage.error_codes.busy == "busy"`.
 storage.error_codes = core.error_codes
 
+--- Starts a metadata filter builder: `storage.filter():eq("k", v):gt("n", 1)`.
+-- The builder is itself the filter table `col:search` takes.
+storage.filter = require("llmspell.storage.filter").new
+
 --- True when `v` is an error object raised by this library.
 -- @param v any value (typically the second result of `pcall`)
 -- @treturn boolean
