@@ -5,7 +5,8 @@
 #                 against a throwaway PostgreSQL (or $LLMSPELL_TEST_PG_URL)
 #   make asan     the same suite with AddressSanitizer + UBSan
 #   make valgrind the key-value contract under valgrind
-#   make bench    benchmarks against real peers (prints ratios)
+#   make bench    benchmarks against real peers (prints ratios); parts:
+#                 bench/kv.lua, make bench-vectors, make bench-hnsw
 #   make install  PREFIX=/usr/local DESTDIR=
 
 LUA       ?= lua5.4
@@ -38,7 +39,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: all build demo test test-only asan valgrind bench install uninstall deps deps-test \
+.PHONY: all build demo test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -99,6 +100,17 @@ valgrind: deps-test
 bench: deps-bench
 	$(MAKE) build
 	scripts/with-postgres.sh $(LUA) bench/kv.lua
+	$(MAKE) bench-vectors
+
+# Vector collections through the Lua API against hnswlib (Debian's
+# libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.
+bench-vectors: build $(BUILD)/bench/hnswlib_peer
+	$(LUA) bench/vectors.lua $(BUILD)/bench
+
+$(BUILD)/bench/hnswlib_peer: bench/hnswlib_peer.cpp
+	@scripts/install-deps.sh g++ libhnswlib-dev
+	mkdir -p $(BUILD)/bench
+	$(CXX) -std=c++11 -O3 -march=native -o $@ $< -lpthread
 
 install: build
 	install -d $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage

@@ -385,6 +385,47 @@ for _, backend in ipairs(helpers.backends()) do
         assert.same({ "b" }, ids_of(col:search({ 1, 0 }, { k = 5 })))
       end)
 
+      it("neither grows nor loses recall under steady add and delete", function()
+        local rand = prng(21)
+        local col = db:create_collection("churn", { dimension = 8, metric = "l2" })
+        local items, next_id = {}, 0
+        local function add(n)
+          local batch = {}
+          for i = 1, n do
+            next_id = next_id + 1
+            local id = string.format("c%05d", next_id)
+            items[id] = { vector = random_vector(rand, 8) }
+            batch[i] = { id = id, vector = items[id].vector }
+          end
+          col:add(batch)
+        end
+        add(400)
+        local base_mem
+        for round = 1, 15 do
+          local doomed = {}
+          for id in pairs(items) do
+            if #doomed < 100 then doomed[#doomed + 1] = id end
+          end
+          table.sort(doomed)
+          assert.equal(100, col:delete(doomed))
+          for _, id in ipairs(doomed) do items[id] = nil end
+          add(100)
+          if round == 3 then base_mem = col:stats().memory_bytes end
+        end
+        assert.equal(400, #col)
+        assert.is_true(col:stats().memory_bytes <= base_mem * 1.25,
+                       "memory grew from " .. base_mem .. " to " .. col:stats().memory_bytes)
+        local hits = 0
+        for _ = 1, 20 do
+          local q = random_vector(rand, 8)
+          local truth = set_of(brute_force(items, q, "l2", 10))
+          for _, r in ipairs(col:search(q, { k = 10, ef_search = 100 })) do
+            hits = hits + (truth[r.id] and 1 or 0)
+          end
+        end
+        assert.is_true(hits / 200 >= 0.95, "recall " .. hits / 200)
+      end)
+
       it("refuses bad queries and options", function()
         local col = db:create_collection("q", { dimension = 2 })
         local cases = {
