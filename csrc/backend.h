@@ -313,4 +313,9 @@ int lls_prefix_upper(lls_str prefix, lls_buf *out, int *has_upper);
 /* 1 when s starts with prefix. */
 int lls_has_prefix(lls_str s, lls_str prefix);
 
+/* Position of the first byte that breaks UTF-8 or is NUL (overlongs,
+ * surrogates and code points past U+10FFFF break it), or len when s[0..len)
+ * is UTF-8 text without NUL. */
+size_t lls_utf8_bad_at(const unsigned char *s, size_t len);
+
 #endif

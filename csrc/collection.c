@@ -103,24 +103,6 @@ static const char *id_problem(lua_State *L, int idx, const char *what) {
   return NULL;
 }
 
-/* Checks table `tbl` has only the allowed fields; raises naming `what`. */
-static void only_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
-                        const char *what) {
-  lua_pushnil(L);
-  while (lua_next(L, tbl)) {
-    int ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int i = 0; allowed[i]; i++)
-        if (strcmp(lua_tostring(L, -2), allowed[i]) == 0) ok = 1;
-    if (!ok) {
-      lua_pop(L, 1);
-      const char *name = luaL_tolstring(L, -1, NULL);
-      luaL_argerror(L, arg, lua_pushfstring(L, "%sunknown option '%s'", what, name));
-    }
-    lua_pop(L, 1);
-  }
-}
-
 /* Optional number field; returns 1 and sets *out when present. */
 static int opt_number(lua_State *L, int tbl, const char *name, int arg, lua_Number *out) {
   int t = lua_getfield(L, tbl, name);
@@ -287,8 +269,7 @@ static void parse_entry(lua_State *L, coll *c, rows *r, size_t i, int idx, int a
   if (!lua_istable(L, idx))
     luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: table expected, got %s", en,
                                           luaL_typename(L, idx)));
-  only_fields(L, idx, arg, ENTRY_FIELDS, lua_pushfstring(L, "entry %d: ", en));
-  lua_pop(L, 1);
+  lls_check_fields(L, idx, arg, ENTRY_FIELDS, "entry %d: ", en);
 
   lua_getfield(L, idx, "id");
   int top = lua_gettop(L);
@@ -377,7 +358,7 @@ static int put_entries(lua_State *L, int insert_only) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
-    only_fields(L, 3, 3, opt_fields, "");
+    lls_check_fields(L, 3, 3, opt_fields, NULL, 0);
     c->threads = opt_int(L, 3, "threads", 3, 1, 64, c->threads);
   }
   lua_settop(L, 2);
@@ -536,7 +517,7 @@ static int col_get(lua_State *L) {
   int exclude = 1;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
-    only_fields(L, 3, 3, GET_FIELDS, "");
+    lls_check_fields(L, 3, 3, GET_FIELDS, NULL, 0);
     exclude = opt_bool(L, 3, "exclude_expired", 3, 1);
   }
   const char *msg = id_problem(L, 2, "id");
@@ -614,7 +595,7 @@ static void parse_search_opts(lua_State *L, coll *c, int arg, search_opts *o) {
   o->p.scope = -1;
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
-  only_fields(L, arg, arg, SEARCH_FIELDS, "");
+  lls_check_fields(L, arg, arg, SEARCH_FIELDS, NULL, 0);
   o->k = (size_t)opt_int(L, arg, "k", arg, 1, MAX_K, 10);
   o->ef = (size_t)opt_int(L, arg, "ef_search", arg, 1, 100000, (long)o->ef);
   o->threads = opt_int(L, arg, "threads", arg, 1, 64, c->threads);
@@ -999,7 +980,7 @@ static int db_create_collection(lua_State *L) {
   const char *msg = name_problem(L, 2);
   if (msg) return luaL_argerror(L, 2, msg);
   luaL_checktype(L, 3, LUA_TTABLE);
-  only_fields(L, 3, 3, CREATE_FIELDS, "");
+  lls_check_fields(L, 3, 3, CREATE_FIELDS, NULL, 0);
   lls_coll_info info;
   memset(&info, 0, sizeof info);
   snprintf(info.name, sizeof info.name, "%s", lua_tostring(L, 2));

@@ -51,6 +51,11 @@ lls_handle *lls_check_handle(lua_State *L, int idx);
 void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
                      const char *tenant);
 void lls_open_kv(lua_State *L);
+/* Raises a bad-argument error (for argument arg) when table tbl has a
+ * field not in allowed (NULL-ended); the message starts with label_fmt
+ * formatted with n (e.g. "entry %d: "), built only on failure. */
+void lls_check_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
+                      const char *label_fmt, int n);
 
 /* collection.c */
 

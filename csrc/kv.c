@@ -33,35 +33,8 @@ static double mono_us(void) {
 
 /* ------------------------------------------------------ argument checks */
 
-/* Returns the position of the first byte that breaks UTF-8 (or is NUL), or
- * len when s is valid. Overlongs, surrogates and > U+10FFFF are invalid. */
-static size_t utf8_bad_at(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    if (c >= 0x01 && c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned long cp, min;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
-    else return i;
-    if (len - i < n) return i;
-    for (size_t k = 1; k < n; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += n;
-  }
-  return len;
-}
-
 static int key_ok(lls_str k) {
-  return k.len <= MAX_KEY_LEN && utf8_bad_at((const unsigned char *)k.ptr, k.len) == k.len;
+  return k.len <= MAX_KEY_LEN && lls_utf8_bad_at((const unsigned char *)k.ptr, k.len) == k.len;
 }
 
 /* Raises the bad-argument error for a key (or prefix) that failed key_ok.
@@ -71,7 +44,7 @@ static int key_argerror(lua_State *L, int arg, lls_str k, const char *what) {
   if (k.len > MAX_KEY_LEN)
     return luaL_argerror(L, arg, lua_pushfstring(L, "%s is %d bytes, at most %d allowed",
                                                  what, (int)k.len, MAX_KEY_LEN));
-  size_t bad = utf8_bad_at((const unsigned char *)k.ptr, k.len);
+  size_t bad = lls_utf8_bad_at((const unsigned char *)k.ptr, k.len);
   return luaL_argerror(L, arg, lua_pushfstring(L, "%s must be UTF-8 text without NUL "
                                                   "bytes (bad byte at %d)", what,
                                                (int)bad + 1));
@@ -127,10 +100,8 @@ static int64_t ttl_to_expiry(lua_State *L, int arg, int opno, int64_t now) {
   return exp;
 }
 
-/* Checks that table tbl has no fields except those in allowed (NULL-ended);
- * errors name argument arg and, when opno != 0, the batch op. */
-static void check_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
-                         int opno) {
+void lls_check_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
+                      const char *label_fmt, int n) {
   lua_pushnil(L);
   while (lua_next(L, tbl)) {
     int ok = 0;
@@ -142,8 +113,8 @@ static void check_fields(lua_State *L, int tbl, int arg, const char *const *allo
     if (!ok) {
       lua_pop(L, 1);
       const char *name = luaL_tolstring(L, -1, NULL);
-      luaL_argerror(L, arg, lua_pushfstring(L, "%sunknown option '%s'", op_label(L, opno),
-                                            name));
+      const char *label = label_fmt ? lua_pushfstring(L, label_fmt, n) : "";
+      luaL_argerror(L, arg, lua_pushfstring(L, "%sunknown option '%s'", label, name));
     }
     lua_pop(L, 1);
   }
@@ -154,7 +125,7 @@ static int64_t opt_ttl(lua_State *L, int arg, int64_t now) {
   static const char *const allowed[] = {"ttl", NULL};
   if (lua_isnoneornil(L, arg)) return 0;
   luaL_checktype(L, arg, LUA_TTABLE);
-  check_fields(L, arg, arg, allowed, 0);
+  lls_check_fields(L, arg, arg, allowed, NULL, 0);
   lua_getfield(L, arg, "ttl");
   return ttl_to_expiry(L, arg, 0, now);
 }
@@ -464,7 +435,7 @@ static int kv_batch(lua_State *L) {
       luaL_argerror(L, 2, lua_pushfstring(L, "op %d: field 'op' must be \"set\" or "
                                              "\"delete\"", opno));
     lua_pop(L, 1);
-    check_fields(L, t, 2, is_set ? set_fields : del_fields, opno);
+    lls_check_fields(L, t, 2, is_set ? set_fields : del_fields, "op %d: ", opno);
     ops[i].kind = is_set ? LLS_OP_SET : LLS_OP_DELETE;
     op_string(L, t, opno, "key", &ops[i].key);
     if (!key_ok(ops[i].key))

@@ -12,36 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "luavalue.h"
 
 #define MAX_DEPTH 32
 
 /* 1 when s[0..len) is UTF-8 without NUL bytes (what JSON and PostgreSQL's
  * jsonb can store). */
-static int utf8_text(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    if (c >= 0x01 && c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t n;
-    unsigned long cp, min;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
-    else return 0;
-    if (len - i < n) return 0;
-    for (size_t k = 1; k < n; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-      cp = (cp << 6) | (s[i + k] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-    i += n;
-  }
-  return 1;
-}
+static int utf8_text(const unsigned char *s, size_t len) { return lls_utf8_bad_at(s, len) == len; }
 
 /* Conversion state: the path so far, for messages ("metadata.tags[2]"). */
 typedef struct conv {

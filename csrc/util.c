@@ -129,3 +129,30 @@ int lls_prefix_upper(lls_str prefix, lls_buf *out, int *has_upper) {
   }
   return 0;
 }
+
+/* Returns the position of the first byte that breaks UTF-8 (or is NUL), or
+ * len when s is valid. Overlongs, surrogates and > U+10FFFF are invalid. */
+size_t lls_utf8_bad_at(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    if (c >= 0x01 && c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t n;
+    unsigned long cp, min;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F, min = 0x80;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F, min = 0x800;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (len - i < n) return i;
+    for (size_t k = 1; k < n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n;
+  }
+  return len;
+}

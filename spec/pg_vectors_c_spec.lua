@@ -15,24 +15,8 @@ local READER = "llmspell_pgvec_reader"
 local APP = "llmspell_pgvec_app"
 local TABLES = { "collections", "vectors", "vector_tombstones", "vector_snapshots" }
 
--- the repository root, from this file's own path
-local here = debug.getinfo(1, "S").source:match("^@(.*)$") or "spec/pg_vectors_c_spec.lua"
-local root = here:match("^(.*)/spec/[^/]*$") or "."
-
-local function sh_quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
-
--- `make asan` preloads the sanitizer runtime into the interpreter; the
--- compiler, psql and the test binary (which links its own) must not inherit it.
-local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS "
-
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return ok and 0 or code, out
-end
+local ctest = require "spec.support.ctest"
+local sh_quote, run, CLEAN_ENV = ctest.quote, ctest.run, ctest.CLEAN_ENV
 
 --- Runs SQL through psql as the URL's user; returns the output lines
 -- (unaligned, tuples only). Fails the test when psql fails.
@@ -64,18 +48,12 @@ local function pg_includedir()
 end
 
 describe("PostgreSQL vector collections (C)", function()
-  local dir, exe
+  local dir
 
-  setup(function()
-    local base = os.tmpname()
-    os.remove(base)
-    dir = base .. "-pgvec"
-    assert(os.execute("mkdir -p " .. sh_quote(dir)))
-    exe = dir .. "/test_pg_vectors"
-  end)
+  setup(function() dir = ctest.temp_dir("pgvec") end)
 
   teardown(function()
-    if dir then os.execute("rm -rf " .. sh_quote(dir)) end
+    ctest.remove_dir(dir)
     if os.getenv("LLMSPELL_TEST_PG_URL") then
       pcall(psql, table.concat({
         "SET client_min_messages = warning;",
@@ -88,31 +66,13 @@ describe("PostgreSQL vector collections (C)", function()
 
   it("passes the C test under ASan and UBSan, and RLS holds in raw SQL", function()
     local url = helpers.pg_url() -- raises (failing the test) when there is no server
-
-    local cc = os.getenv("CC")
-    if not cc or cc == "" then cc = "cc" end
-    local flags = table.concat({
-      "-std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g",
-      "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined",
-      "-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes",
-    }, " ")
-    local srcs = {}
-    for _, f in ipairs { "csrc/kv_postgres.c", "csrc/util.c", "csrc/buf.c",
-                         "spec/c/test_pg_vectors.c" } do
-      srcs[#srcs + 1] = sh_quote(root .. "/" .. f)
-    end
-    local code, out = run(string.format("%s%s %s -I%s -I%s %s -o %s -lpq -lpthread", CLEAN_ENV,
-      cc, flags, sh_quote(root .. "/csrc"), sh_quote(pg_includedir()), table.concat(srcs, " "),
-      sh_quote(exe)))
-    assert.equal(0, code, "compiling test_pg_vectors.c failed:\n" .. out)
-
-    code, out = run(string.format(
-      "%sLLMSPELL_TEST_PG_URL=%s ASAN_OPTIONS=detect_leaks=1:abort_on_error=1"
-      .. " UBSAN_OPTIONS=print_stacktrace=1 %s",
-      CLEAN_ENV, sh_quote(url), sh_quote(exe)))
-    io.stdout:write("\n", out)
-    assert.equal(0, code, "test_pg_vectors failed:\n" .. out)
-    assert.matches("ok: %d+ checks passed", out)
+    ctest.build_and_run(dir, {
+      name = "test_pg_vectors",
+      sources = { "csrc/kv_postgres.c", "csrc/util.c", "csrc/buf.c", "spec/c/test_pg_vectors.c" },
+      includes = { pg_includedir() },
+      libs = "-lpq -lpthread",
+      env = "LLMSPELL_TEST_PG_URL=" .. sh_quote(url),
+    })
 
     -- The rows the C test left: both tenants have collections, vectors,
     -- tombstones and snapshots.

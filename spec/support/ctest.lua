@@ -1,0 +1,69 @@
+--- Building and running the standalone C tests in spec/c/ from busted specs.
+-- Each test is compiled with AddressSanitizer and UBSan (and -Werror) into a
+-- temporary directory and run there; its report is echoed (visible with
+-- busted's verbose output) and it must exit 0 and print "ok: N checks passed".
+local ctest = {}
+
+-- The repository root, from this file's own path (busted runs from the root,
+-- but do not depend on it).
+local here = debug.getinfo(1, "S").source:match("^@(.*)$") or "spec/support/ctest.lua"
+ctest.root = here:match("^(.*)/spec/support/[^/]*$") or "."
+
+function ctest.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- `make asan` preloads the sanitizer runtime into the interpreter; the
+-- compiler and the test binaries (which link their own) must not inherit it.
+ctest.CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS "
+
+--- Runs a shell command; returns its exit code and its output (2>&1).
+function ctest.run(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok and 0 or code, out
+end
+
+local FLAGS = table.concat({
+  "-std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g",
+  "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined",
+  "-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes",
+}, " ")
+
+--- A fresh temporary directory; remove it with ctest.remove_dir.
+function ctest.temp_dir(tag)
+  local base = os.tmpname()
+  os.remove(base)
+  local dir = base .. "-" .. tag
+  assert(os.execute("mkdir -p " .. ctest.quote(dir)))
+  return dir
+end
+
+function ctest.remove_dir(dir)
+  if dir then os.execute("rm -rf " .. ctest.quote(dir)) end
+end
+
+--- Compiles and runs one test. opts: name, sources (relative to the root),
+-- includes (extra -I dirs), libs (e.g. "-lsqlite3"), env (extra VAR=value
+-- words for the run), args (arguments for the binary). Fails the calling
+-- test on a compile error, a non-zero exit or a missing "ok" line; returns
+-- the output.
+function ctest.build_and_run(dir, opts)
+  local cc = os.getenv("CC")
+  if not cc or cc == "" then cc = "cc" end
+  local srcs, incs = {}, { "-I" .. ctest.quote(ctest.root .. "/csrc") }
+  for _, f in ipairs(opts.sources) do srcs[#srcs + 1] = ctest.quote(ctest.root .. "/" .. f) end
+  for _, d in ipairs(opts.includes or {}) do incs[#incs + 1] = "-I" .. ctest.quote(d) end
+  local exe = dir .. "/" .. opts.name
+  local code, out = ctest.run(string.format("%s%s %s %s %s -o %s %s", ctest.CLEAN_ENV, cc, FLAGS,
+    table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe), opts.libs or ""))
+  assert(code == 0, "compiling " .. opts.name .. " failed:\n" .. out)
+  code, out = ctest.run(string.format(
+    "%s%s ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 %s %s",
+    ctest.CLEAN_ENV, opts.env or "", ctest.quote(exe), opts.args or ""))
+  io.stdout:write("\n", out)
+  assert(code == 0, opts.name .. " failed:\n" .. out)
+  assert(out:match("ok: %d+ checks passed"), opts.name .. " printed no 'ok' line:\n" .. out)
+  return out
+end
+
+return ctest
