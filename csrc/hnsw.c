@@ -27,8 +27,9 @@
  *
  * Threads. hnsw_add_batch reserves storage, writes all vectors, and then
  * lets threads insert nodes concurrently. During that phase only link
- * lists change (each under its node's spinlock) plus the entry point and
- * top level (under `global`); vectors, levels and flags are read-only.
+ * lists change (each under its node's spinlock, from a lock table that
+ * exists only for the batch) plus the entry point and top level (under
+ * `global`); vectors, levels and flags are read-only.
  */
 #include "hnsw.h"
 
@@ -57,6 +58,13 @@
 #define INLINE static inline
 #define PREFETCH(p) ((void)(p))
 #endif
+
+/* A spinlock alone on its cache line: lock bytes packed together would
+ * make two threads' lock and unlock writes bounce the same lines. */
+typedef struct lock_stripe {
+  atomic_uchar v;
+  char pad[63];
+} lock_stripe;
 
 typedef struct pair {
   float d;
@@ -99,7 +107,8 @@ struct hnsw_index {
   uint8_t *levels;
   uint8_t *flags;
   uint32_t *upper_off;
-  atomic_uchar *locks;
+  lock_stripe *locks; /* only during a parallel hnsw_add_batch */
+  size_t lock_mask;
   uint32_t *free_slots; /* stack of deleted slots; capacity == cap */
   size_t nslots, cap, live, nfree;
 
@@ -224,7 +233,13 @@ static const float *prep_query(const hnsw_index *ix, ctx *c, const float *q) {
   return c->qbuf;
 }
 
-/* ---- per-node spinlocks (parallel build only) -------------------------- */
+/* ---- node locks (parallel build only) ------------------------------------
+ *
+ * A node's lock is stripe s & lock_mask of a table that exists only while a
+ * batch is built in parallel, so single-threaded use pays nothing for it.
+ * With several times more stripes than threads, two threads rarely want
+ * the same stripe for different nodes; and one thread never holds two
+ * locks at once, so sharing a stripe cannot deadlock. */
 
 INLINE void cpu_relax(void) {
 #ifdef LLS_X86
@@ -235,7 +250,7 @@ INLINE void cpu_relax(void) {
 /* Critical sections are a few hundred ns; yielding after a while avoids
  * burning a time slice when the holder was preempted (2-vCPU machines). */
 static void node_lock(const hnsw_index *ix, uint32_t s) {
-  atomic_uchar *l = &ix->locks[s];
+  atomic_uchar *l = &ix->locks[s & ix->lock_mask].v;
   unsigned spins = 0;
   while (atomic_exchange_explicit(l, 1, memory_order_acquire)) {
     while (atomic_load_explicit(l, memory_order_relaxed)) {
@@ -250,7 +265,7 @@ static void node_lock(const hnsw_index *ix, uint32_t s) {
 }
 
 INLINE void node_unlock(const hnsw_index *ix, uint32_t s) {
-  atomic_store_explicit(&ix->locks[s], 0, memory_order_release);
+  atomic_store_explicit(&ix->locks[s & ix->lock_mask].v, 0, memory_order_release);
 }
 
 /* ---- heaps of (distance, slot) ------------------------------------------ */
@@ -640,8 +655,48 @@ done:
 /* ---- insertion ----------------------------------------------------------- */
 
 /*
+ * Writes s's own list at level l from the k pairs in c->sel. The list is
+ * normally empty here; in a parallel build another thread may already have
+ * linked itself into it (it can reach a reused slot through a stale link),
+ * and those links are merged in rather than overwritten.
+ */
+static void set_own_links(const hnsw_index *ix, ctx *c, uint32_t s, int l, size_t k,
+                          unsigned mode) {
+  if (mode & MODE_LOCK) node_lock(ix, s);
+  uint32_t *ll = links_at(ix, s, l);
+  uint32_t old = ll[0];
+  if (old == 0) {
+    for (size_t j = 0; j < k; j++) ll[1 + j] = c->sel[j].id;
+    ll[0] = (uint32_t)k;
+  } else {
+    pair *w = c->work;
+    size_t nw = 0;
+    memcpy(w, c->sel, k * sizeof *w);
+    nw = k;
+    for (uint32_t j = 0; j < old; j++) {
+      uint32_t x = ll[1 + j];
+      int dup = x == s || (ix->flags[x] & F_DELETED);
+      for (size_t i = 0; i < nw && !dup; i++) dup = w[i].id == x;
+      if (!dup) w[nw++] = (pair){dist_nn(ix, s, x), x};
+    }
+    sort_pairs(w, nw);
+    size_t n = select_heuristic(ix, w, nw, maxlinks(ix, l), c->sel);
+    for (size_t j = 0; j < n; j++) ll[1 + j] = c->sel[j].id;
+    ll[0] = (uint32_t)n;
+  }
+  if (mode & MODE_LOCK) node_unlock(ix, s);
+}
+
+/*
  * Links slot s (vector, level and empty link lists already in place) into
  * the graph. In MODE_LOCK, other threads are inserting at the same time.
+ *
+ * s writes all of its own lists (top level down, each level's search
+ * starting from the nearest node found on the level above) before any node
+ * links back to it. Until then no other thread can reach s, so none can
+ * step into s at an upper level and then find its lower lists still empty,
+ * which would leave that thread's node linked to s alone. (hnswlib gets the
+ * same effect by holding the new node's lock for the whole insertion.)
  */
 static int insert_node(hnsw_index *ix, ctx *c, uint32_t s, unsigned mode) {
   int level = ix->levels[s];
@@ -665,7 +720,8 @@ static int insert_node(hnsw_index *ix, ctx *c, uint32_t s, unsigned mode) {
   float cur_d = dist_q(ix, q, cur);
   for (int l = maxl; l > level; l--) greedy(ix, c, q, l, mode, &cur, &cur_d);
 
-  for (int l = level < maxl ? level : maxl; l >= 0; l--) {
+  int top = level < maxl ? level : maxl;
+  for (int l = top; l >= 0; l--) {
     int nr = search_level(ix, c, q, cur, cur_d, ix->efc, l, mode | MODE_CHECK, s, NULL, NULL);
     if (nr < 0) {
       rc = nr;
@@ -675,19 +731,22 @@ static int insert_node(hnsw_index *ix, ctx *c, uint32_t s, unsigned mode) {
     pair *w = c->res;
     maxheap_sort(w, (size_t)nr);
     size_t k = select_heuristic(ix, w, (size_t)nr, ix->m, c->sel);
-
-    if (mode & MODE_LOCK) node_lock(ix, s);
-    uint32_t *ll = links_at(ix, s, l);
-    for (size_t j = 0; j < k; j++) ll[1 + j] = c->sel[j].id;
-    ll[0] = (uint32_t)k;
-    if (mode & MODE_LOCK) node_unlock(ix, s);
-
-    /* add_link reuses c->sel, so walk a copy (c->work is free here) */
-    pair *chosen = c->work + ix->maxm0 + 1;
-    memcpy(chosen, c->sel, k * sizeof *chosen);
-    for (size_t j = 0; j < k; j++) add_link(ix, c, chosen[j].id, s, chosen[j].d, l, mode);
+    set_own_links(ix, c, s, l, k, mode);
     cur = w[0].id;
     cur_d = w[0].d;
+  }
+
+  /* Now the links back, which make s reachable. A failure above leaves s
+   * unreachable, so the caller can simply free the slot again. */
+  for (int l = top; l >= 0 && rc == HNSW_OK; l--) {
+    const uint32_t *ll = links_at(ix, s, l);
+    if (mode & MODE_LOCK) node_lock(ix, s);
+    memcpy(c->lbuf, ll, (ll[0] + 1) * sizeof *ll); /* add_link may not see s's list move */
+    if (mode & MODE_LOCK) node_unlock(ix, s);
+    for (uint32_t j = 0; j < c->lbuf[0]; j++) {
+      uint32_t n = c->lbuf[1 + j];
+      add_link(ix, c, n, s, dist_q(ix, q, n), l, mode);
+    }
   }
 
   if (raise) {
@@ -737,9 +796,6 @@ static int grow_slots(hnsw_index *ix, size_t need) {
   ix->upper_off = p;
   if (!(p = realloc(ix->free_slots, n * sizeof *ix->free_slots))) return HNSW_ENOMEM;
   ix->free_slots = p;
-  if (!(p = realloc((void *)ix->locks, n * sizeof *ix->locks))) return HNSW_ENOMEM;
-  ix->locks = p;
-  for (size_t i = ix->cap; i < n; i++) atomic_init(&ix->locks[i], 0);
   ix->cap = n;
   return HNSW_OK;
 }
@@ -947,7 +1003,6 @@ void hnsw_free(hnsw_index *ix) {
   free(ix->flags);
   free(ix->upper_off);
   free(ix->free_slots);
-  free((void *)ix->locks);
   free(ix->upper);
   pthread_mutex_destroy(&ix->global);
   pthread_mutex_destroy(&ix->pool_lock);
@@ -985,6 +1040,7 @@ typedef struct batch {
   hnsw_index *ix;
   const uint32_t *slots;
   size_t n;
+  unsigned mode; /* MODE_LOCK, or 0 when the caller works alone */
   atomic_size_t next;
   atomic_int rc;
 } batch;
@@ -1000,7 +1056,7 @@ static void *batch_worker(void *arg) {
   for (;;) {
     size_t i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
     if (i >= b->n) break;
-    int rc = insert_node(b->ix, w->c, b->slots[i], MODE_LOCK);
+    int rc = insert_node(b->ix, w->c, b->slots[i], b->mode);
     if (rc) atomic_store(&b->rc, rc);
   }
   return NULL;
@@ -1055,7 +1111,15 @@ int hnsw_add_batch(hnsw_index *ix, const float *vecs, size_t n, uint32_t *slots_
     if (rc == HNSW_OK && ix->ep == NONE) rc = insert_node(ix, ws[0].c, slots[start++], 0);
   }
   if (rc == HNSW_OK && start < n) {
-    batch b = {.ix = ix, .slots = slots + start, .n = n - start};
+    /* 64 stripes per thread: 4 KiB a thread, freed when the batch ends */
+    size_t ns = 64;
+    while (ns < (size_t)nw * 64) ns *= 2;
+    ix->locks = aligned_alloc(64, ns * sizeof *ix->locks);
+    if (!ix->locks) nw = 1; /* no lock table: the caller builds alone */
+    for (size_t i = 0; ix->locks && i < ns; i++) atomic_init(&ix->locks[i].v, 0);
+    ix->lock_mask = ns - 1;
+    batch b = {.ix = ix, .slots = slots + start, .n = n - start,
+               .mode = ix->locks ? MODE_LOCK : 0};
     atomic_init(&b.next, 0);
     atomic_init(&b.rc, HNSW_OK);
     pthread_t tid[64];
@@ -1069,6 +1133,8 @@ int hnsw_add_batch(hnsw_index *ix, const float *vecs, size_t n, uint32_t *slots_
     batch_worker(&ws[0]); /* the caller works too; also covers failed starts */
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
     rc = atomic_load(&b.rc);
+    free(ix->locks);
+    ix->locks = NULL;
   }
   if (rc) {
     /* all or nothing: take the whole batch out again */
@@ -1214,8 +1280,7 @@ int hnsw_is_live(const hnsw_index *ix, uint32_t slot) { return ix && is_live(ix,
 
 size_t hnsw_memory_bytes(const hnsw_index *ix) {
   if (!ix) return 0;
-  size_t per_slot = ix->block + 2 + sizeof *ix->upper_off + sizeof *ix->free_slots +
-                    sizeof *ix->locks;
+  size_t per_slot = ix->block + 2 + sizeof *ix->upper_off + sizeof *ix->free_slots;
   size_t pool;
   hnsw_index *mix = (hnsw_index *)ix;
   pthread_mutex_lock(&mix->pool_lock);
@@ -1499,7 +1564,8 @@ hnsw_index *hnsw_deserialize(hnsw_read_fn read, void *ud, char *err, size_t errl
     if (up > UINT32_MAX - ix->upper_len) FAIL("too many upper-level links");
     if (reserve_upper(ix, up)) FAIL("out of memory");
     ix->upper_off[s] = (uint32_t)ix->upper_len;
-    if (r_get(&r, ix->upper + ix->upper_len, up * sizeof(uint32_t)))
+    /* (only when there is something: the arena may not exist yet) */
+    if (up && r_get(&r, ix->upper + ix->upper_len, up * sizeof(uint32_t)))
       FAIL("truncated at slot %u", (unsigned)s);
     ix->upper_len += up;
     ix->nslots = (size_t)s + 1;

@@ -130,11 +130,15 @@ int hnsw_delete(hnsw_index *ix, uint32_t slot);
  * Approximate k nearest live vectors to q (dim floats), best first, into
  * out[0..k). ef is the candidate list size (max(ef, k) is used); larger is
  * slower and more accurate. With a filter, only accepted slots are
- * returned, but the walk still crosses rejected ones, so recall holds for
- * moderately selective filters (10% and up); for very selective ones (a
- * few percent, or fewer than a few thousand accepted slots) hnsw_brute_force
- * is both faster and exact. Returns the number of hits (< k when fewer live
- * vectors match), or HNSW_ENOMEM. Safe to call from many threads at once.
+ * returned, but the walk still crosses rejected ones, so recall holds
+ * under selective filters (measured on siftsmall with ef=100: recall@10
+ * 1.0 at 50%, 10% and 1%). The walk has to visit about ef / selectivity
+ * nodes, though, so when few slots match hnsw_brute_force is faster as well
+ * as exact: as a rule, use it when fewer than about 50 * ef slots pass the
+ * filter (on siftsmall, 10k vectors: graph 0.30 ms vs brute force 0.09 ms
+ * per query at 10%; 1.7 ms vs 0.04 ms at 1%). Returns the number of hits
+ * (< k when fewer live vectors match), or HNSW_ENOMEM. Many threads may
+ * search one index at once.
  */
 int hnsw_search(const hnsw_index *ix, const float *q, size_t k, size_t ef,
                 hnsw_filter_fn filter, void *ud, hnsw_hit *out);
@@ -200,8 +204,9 @@ int hnsw_serialize(const hnsw_index *ix, hnsw_write_fn write, void *ud);
  * Reads a snapshot written by hnsw_serialize. Every field is checked (and
  * the checksum last), so truncated, corrupt or hostile input yields NULL and
  * a message in err[0..errlen) (err may be NULL), never a crash. The loaded
- * index answers searches exactly as the saved one did, and picks the best
- * kernels for the CPU it runs on.
+ * index has the same slots, graph and free list, picks the best kernels for
+ * the CPU it runs on, and answers searches exactly as the saved one did
+ * when that is the same kind of CPU (other kernels may round differently).
  */
 hnsw_index *hnsw_deserialize(hnsw_read_fn read, void *ud, char *err, size_t errlen);
 

@@ -334,13 +334,18 @@ static double test_sift(const sift *s, hnsw_index **out) {
   return r;
 }
 
-static void test_threads(const sift *s, double single) {
+/* A parallel build must make as good a graph as a sequential one; ef=20
+ * is where a worse graph would show (ef=100 is near 1.0 either way). */
+static void test_threads(const sift *s, const hnsw_index *one, double single) {
   double secs;
   hnsw_index *ix = build_sift(s, 2, &secs);
   double r = sift_recall(ix, s, 10, 100);
-  printf("siftsmall recall@10 = %.4f with a 2-thread build (%.2fs); 1 thread gave %.4f\n", r,
-         secs, single);
+  double r20 = sift_recall(ix, s, 10, 20), one20 = sift_recall(one, s, 10, 20);
+  printf("siftsmall recall@10 = %.4f with a 2-thread build (%.2fs); 1 thread gave %.4f; "
+         "at ef=20: %.4f vs %.4f\n",
+         r, secs, single, r20, one20);
   CHECK(r >= 0.95 && fabs(r - single) <= 0.01, "2-thread recall %.4f vs %.4f", r, single);
+  CHECK(r20 >= one20 - 0.01, "2-thread recall at ef=20 %.4f vs %.4f", r20, one20);
   hnsw_free(ix);
 }
 
@@ -875,7 +880,7 @@ int main(int argc, char **argv) {
 
   hnsw_index *ix;
   double single = test_sift(&s, &ix);
-  test_threads(&s, single);
+  test_threads(&s, ix, single);
   test_filters(ix, &s);
   test_concurrent_search(ix, &s);
   hnsw_free(ix);
