@@ -293,8 +293,10 @@ typedef struct lls_backend_vt {
 /* Every backend struct starts with this, so the core can find the vtable. */
 struct lls_backend {
   const lls_backend_vt *vt;
-  int ephemeral; /* set by open when this handle's data dies with it, as for
-                    SQLite ":memory:"; characteristics() then says so */
+  int ephemeral; /* set by open when this handle's data dies with it and no
+                    other handle can reach it (memory, SQLite ":memory:"):
+                    characteristics() says so, and collections skip
+                    looking for other writers */
 };
 
 extern const lls_backend_vt lls_memory_vt;

@@ -90,6 +90,16 @@ static const char *read_vector(lua_State *L, int idx, size_t dim, float *out,
   return NULL;
 }
 
+/* 1 when the n packed floats at p are all finite. */
+static int finite_floats(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float f;
+    memcpy(&f, p + 4 * i, 4);
+    if (!isfinite(f)) return 0;
+  }
+  return 1;
+}
+
 /* Checks an id string: 1..MAX_ID_LEN bytes of UTF-8 text. NULL or message. */
 static const char *id_problem(lua_State *L, int idx, const char *what) {
   if (lua_type(L, idx) != LUA_TSTRING)
@@ -103,57 +113,36 @@ static const char *id_problem(lua_State *L, int idx, const char *what) {
   return NULL;
 }
 
-/* Optional number field; returns 1 and sets *out when present. */
-static int opt_number(lua_State *L, int tbl, const char *name, int arg, lua_Number *out) {
-  int t = lua_getfield(L, tbl, name);
-  if (t == LUA_TNIL) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  if (t != LUA_TNUMBER)
+/* Checks the option value at vi (named `name`, argument arg). */
+static lua_Number number_at(lua_State *L, int vi, const char *name, int arg) {
+  if (lua_type(L, vi) != LUA_TNUMBER)
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': number expected, got %s", name,
-                                          luaL_typename(L, -1)));
-  *out = lua_tonumber(L, -1);
-  lua_pop(L, 1);
-  return 1;
+                                          luaL_typename(L, vi)));
+  return lua_tonumber(L, vi);
 }
 
-static int opt_int(lua_State *L, int tbl, const char *name, int arg, long lo, long hi,
-                   long def) {
-  lua_Number x;
-  if (!opt_number(L, tbl, name, arg, &x)) return (int)def;
+static int int_at(lua_State *L, int vi, const char *name, int arg, long lo, long hi) {
+  lua_Number x = number_at(L, vi, name, arg);
   if (x != floor(x) || x < lo || x > hi)
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s' must be an integer in [%d, %d]",
                                           name, (int)lo, (int)hi));
   return (int)x;
 }
 
-static int opt_bool(lua_State *L, int tbl, const char *name, int arg, int def) {
-  int t = lua_getfield(L, tbl, name);
-  int v = def;
-  if (t == LUA_TBOOLEAN)
-    v = lua_toboolean(L, -1);
-  else if (t != LUA_TNIL)
+static int bool_at(lua_State *L, int vi, const char *name, int arg) {
+  if (lua_type(L, vi) != LUA_TBOOLEAN)
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': boolean expected, got %s", name,
-                                          luaL_typename(L, -1)));
-  lua_pop(L, 1);
-  return v;
+                                          luaL_typename(L, vi)));
+  return lua_toboolean(L, vi);
 }
 
 /* A {from, to} time range in seconds (either end may be nil). */
-static range opt_range(lua_State *L, int tbl, const char *name, int arg) {
-  range r = {0, INT64_MIN, INT64_MAX};
-  int t = lua_getfield(L, tbl, name);
-  if (t == LUA_TNIL) {
-    lua_pop(L, 1);
-    return r;
-  }
-  if (t != LUA_TTABLE)
+static range range_at(lua_State *L, int vi, const char *name, int arg) {
+  range r = {1, INT64_MIN, INT64_MAX};
+  if (!lua_istable(L, vi))
     luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': {from, to} expected", name));
-  int idx = lua_gettop(L);
-  r.on = 1;
   for (int i = 1; i <= 2; i++) {
-    int tt = lua_rawgeti(L, idx, i);
+    int tt = lua_rawgeti(L, vi, i);
     if (tt == LUA_TNUMBER) {
       if (i == 1) r.from = to_us(lua_tonumber(L, -1));
       else r.to = to_us(lua_tonumber(L, -1));
@@ -163,8 +152,30 @@ static range opt_range(lua_State *L, int tbl, const char *name, int arg) {
     }
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   return r;
+}
+
+/* Optional number field of table tbl; returns 1 and sets *out when present. */
+static int opt_number(lua_State *L, int tbl, const char *name, int arg, lua_Number *out) {
+  int present = lua_getfield(L, tbl, name) != LUA_TNIL;
+  if (present) *out = number_at(L, lua_gettop(L), name, arg);
+  lua_pop(L, 1);
+  return present;
+}
+
+static int opt_int(lua_State *L, int tbl, const char *name, int arg, long lo, long hi,
+                   long def) {
+  int v = (int)def;
+  if (lua_getfield(L, tbl, name) != LUA_TNIL) v = int_at(L, lua_gettop(L), name, arg, lo, hi);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int opt_bool(lua_State *L, int tbl, const char *name, int arg, int def) {
+  int v = def;
+  if (lua_getfield(L, tbl, name) != LUA_TNIL) v = bool_at(L, lua_gettop(L), name, arg);
+  lua_pop(L, 1);
+  return v;
 }
 
 /* ----------------------------------------------------- the col userdata */
@@ -180,7 +191,13 @@ static coll *ready(lua_State *L, int idx, lls_handle **hp) {
   lls_handle *h = lls_check_handle(L, -1);
   lua_pop(L, 1);
   lls_error err;
-  int rc = u->c->stale ? coll_load(h->b, u->c, &err) : coll_catch_up(h->b, u->c, &err);
+  int rc = 0;
+  /* A private store (memory, sqlite::memory:) has no other writer, so
+   * there is never anything to catch up with. */
+  if (u->c->stale)
+    rc = coll_load(h->b, u->c, &err);
+  else if (!h->b->ephemeral)
+    rc = coll_catch_up(h->b, u->c, &err);
   if (rc != 0) {
     if (err.code == LLS_ENOTFOUND)
       lls_error_set(&err, LLS_ENOTFOUND, "collection '%s' was dropped", u->c->info.name);
@@ -567,13 +584,8 @@ typedef struct search_opts {
   int include_metadata, include_vector, has_threshold, threads;
   double threshold;
   pred p;
-  lls_filter *filter; /* owned */
 } search_opts;
 
-static const char *const SEARCH_FIELDS[] = {
-    "k",           "ef_search",     "filter",           "scope",          "threshold",
-    "event_time",  "ingestion_time", "include_metadata", "include_vector", "exclude_expired",
-    "threads",     "strategy",      NULL};
 
 /* The compiled filter lives in a userdata so a later Lua error frees it. */
 static int filter_gc(lua_State *L) {
@@ -583,6 +595,32 @@ static int filter_gc(lua_State *L) {
   return 0;
 }
 
+/* Compiles the filter table at vi into a userdata stored at stack slot
+ * `keep` (which frees it when the call ends, even by an error). */
+static lls_filter *compile_filter(lua_State *L, int vi, int arg, int keep) {
+  char err[300];
+  if (!lua_istable(L, vi))
+    luaL_argerror(L, arg, lua_pushfstring(L, "option 'filter': table expected, got %s",
+                                          luaL_typename(L, vi)));
+  lls_value *spec = lls_lua_to_value(L, vi, "filter", err, sizeof err);
+  if (spec == NULL) luaL_argerror(L, arg, err);
+  lls_filter **slot = lua_newuserdatauv(L, sizeof *slot, 0);
+  *slot = NULL;
+  if (luaL_newmetatable(L, "llmspell.storage.CompiledFilter")) {
+    lua_pushcfunction(L, filter_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  lua_replace(L, keep);
+  *slot = lls_filter_compile(spec, err, sizeof err);
+  lls_value_free(spec);
+  if (*slot == NULL) luaL_argerror(L, arg, err);
+  return *slot;
+}
+
+/* Reads search options from the table at arg in one pass over the keys the
+ * caller gave (searches are hot; a lookup per known option is not free).
+ * Pushes one stack slot, which owns a compiled filter. */
 static void parse_search_opts(lua_State *L, coll *c, int arg, search_opts *o) {
   memset(o, 0, sizeof *o);
   o->k = 10;
@@ -593,61 +631,54 @@ static void parse_search_opts(lua_State *L, coll *c, int arg, search_opts *o) {
   o->p.now = lls_now_us();
   o->p.exclude_expired = 1;
   o->p.scope = -1;
+  lua_pushnil(L); /* the slot for the compiled filter */
+  int keep = lua_gettop(L);
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
-  lls_check_fields(L, arg, arg, SEARCH_FIELDS, NULL, 0);
-  o->k = (size_t)opt_int(L, arg, "k", arg, 1, MAX_K, 10);
-  o->ef = (size_t)opt_int(L, arg, "ef_search", arg, 1, 100000, (long)o->ef);
-  o->threads = opt_int(L, arg, "threads", arg, 1, 64, c->threads);
-  o->has_threshold = opt_number(L, arg, "threshold", arg, &o->threshold);
-  o->include_metadata = opt_bool(L, arg, "include_metadata", arg, 1);
-  o->include_vector = opt_bool(L, arg, "include_vector", arg, 0);
-  o->p.exclude_expired = opt_bool(L, arg, "exclude_expired", arg, 1);
-  o->p.event = opt_range(L, arg, "event_time", arg);
-  if (lua_getfield(L, arg, "strategy") != LUA_TNIL) {
-    const char *st = lua_tostring(L, -1);
-    if (st && strcmp(st, "auto") == 0) o->p.strat = STRAT_AUTO;
-    else if (st && strcmp(st, "graph") == 0) o->p.strat = STRAT_GRAPH;
-    else if (st && strcmp(st, "exact") == 0) o->p.strat = STRAT_EXACT;
-    else luaL_argerror(L, arg, "option 'strategy' must be \"auto\", \"graph\" or \"exact\"");
-  }
-  lua_pop(L, 1);
-  o->p.ingest = opt_range(L, arg, "ingestion_time", arg);
-  int t = lua_getfield(L, arg, "scope");
-  if (t == LUA_TSTRING) {
-    size_t len;
-    const char *s = lua_tolstring(L, -1, &len);
-    o->p.scope = coll_scope_lookup(c, s, len);
-    if (o->p.scope < 0 || c->scopes[o->p.scope].count == 0) o->p.scope = -2;
-  } else if (t != LUA_TNIL) {
-    luaL_argerror(L, arg, lua_pushfstring(L, "option 'scope': string expected, got %s",
-                                              luaL_typename(L, -1)));
-  }
-  lua_pop(L, 1);
-  t = lua_getfield(L, arg, "filter");
-  if (t != LUA_TNIL) {
-    char err[300];
-    if (t != LUA_TTABLE)
-      luaL_argerror(L, arg, lua_pushfstring(L, "option 'filter': table expected, got %s",
-                                                luaL_typename(L, -1)));
-    lls_value *spec = lls_lua_to_value(L, -1, "filter", err, sizeof err);
-    if (spec == NULL) luaL_argerror(L, arg, err);
-    lls_filter **slot = lua_newuserdatauv(L, sizeof *slot, 0);
-    *slot = NULL;
-    if (luaL_newmetatable(L, "llmspell.storage.CompiledFilter")) {
-      lua_pushcfunction(L, filter_gc);
-      lua_setfield(L, -2, "__gc");
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    int vi = lua_gettop(L);
+    const char *key = lua_type(L, vi - 1) == LUA_TSTRING ? lua_tostring(L, vi - 1) : "";
+    if (strcmp(key, "k") == 0) {
+      o->k = (size_t)int_at(L, vi, key, arg, 1, MAX_K);
+    } else if (strcmp(key, "ef_search") == 0) {
+      o->ef = (size_t)int_at(L, vi, key, arg, 1, 100000);
+    } else if (strcmp(key, "include_metadata") == 0) {
+      o->include_metadata = bool_at(L, vi, key, arg);
+    } else if (strcmp(key, "include_vector") == 0) {
+      o->include_vector = bool_at(L, vi, key, arg);
+    } else if (strcmp(key, "filter") == 0) {
+      o->p.filter = compile_filter(L, vi, arg, keep);
+    } else if (strcmp(key, "scope") == 0) {
+      if (lua_type(L, vi) != LUA_TSTRING)
+        luaL_argerror(L, arg, lua_pushfstring(L, "option 'scope': string expected, got %s",
+                                              luaL_typename(L, vi)));
+      size_t len;
+      const char *sc = lua_tolstring(L, vi, &len);
+      o->p.scope = coll_scope_lookup(c, sc, len);
+      if (o->p.scope < 0 || c->scopes[o->p.scope].count == 0) o->p.scope = -2;
+    } else if (strcmp(key, "threshold") == 0) {
+      o->threshold = number_at(L, vi, key, arg);
+      o->has_threshold = 1;
+    } else if (strcmp(key, "exclude_expired") == 0) {
+      o->p.exclude_expired = bool_at(L, vi, key, arg);
+    } else if (strcmp(key, "event_time") == 0) {
+      o->p.event = range_at(L, vi, key, arg);
+    } else if (strcmp(key, "ingestion_time") == 0) {
+      o->p.ingest = range_at(L, vi, key, arg);
+    } else if (strcmp(key, "threads") == 0) {
+      o->threads = int_at(L, vi, key, arg, 1, 64);
+    } else if (strcmp(key, "strategy") == 0) {
+      const char *st = lua_type(L, vi) == LUA_TSTRING ? lua_tostring(L, vi) : "";
+      if (strcmp(st, "auto") == 0) o->p.strat = STRAT_AUTO;
+      else if (strcmp(st, "graph") == 0) o->p.strat = STRAT_GRAPH;
+      else if (strcmp(st, "exact") == 0) o->p.strat = STRAT_EXACT;
+      else luaL_argerror(L, arg, "option 'strategy' must be \"auto\", \"graph\" or \"exact\"");
+    } else {
+      const char *name = luaL_tolstring(L, vi - 1, NULL);
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", name));
     }
-    lua_setmetatable(L, -2);
-    *slot = lls_filter_compile(spec, err, sizeof err);
-    lls_value_free(spec);
-    if (*slot == NULL) luaL_argerror(L, arg, err);
-    o->filter = *slot;
-    o->p.filter = *slot;
-    /* leave the userdata on the stack: it owns the filter for this call */
-    lua_replace(L, -2);
-  } else {
-    lua_pop(L, 1);
+    lua_settop(L, vi - 1);
   }
 }
 
@@ -660,7 +691,7 @@ static void push_hits(lua_State *L, const coll *c, const hnsw_hit *hits, int n,
     const entry *e = &c->entries[hits[i].slot];
     double score = coll_score(c->info.metric, hits[i].distance);
     if (o->has_threshold && score < o->threshold) continue;
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 4 + o->include_metadata + o->include_vector + e->has_event_time);
     lua_pushlstring(L, e->id, e->idlen);
     lua_setfield(L, -2, "id");
     lua_pushnumber(L, score);
@@ -695,12 +726,23 @@ static int col_search(lua_State *L) {
   coll *c = ready(L, 1, &h);
   size_t dim = (size_t)c->info.dimension;
   lua_settop(L, 3);
-  float *q = lua_newuserdatauv(L, dim * sizeof(float), 0); /* index 4 */
-  const char *msg = read_vector(L, 2, dim, q, "query vector");
-  if (msg) return luaL_argerror(L, 2, msg);
+  /* A packed query is used where it lies (the kernels load unaligned);
+   * a table of numbers is converted into a scratch userdata. */
+  const float *q;
+  const char *packed = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : NULL;
+  if (packed && lua_rawlen(L, 2) == dim * 4 && (uintptr_t)packed % sizeof(float) == 0 &&
+      finite_floats(packed, dim)) {
+    q = (const float *)(const void *)packed;
+  } else {
+    float *buf = lua_newuserdatauv(L, dim * sizeof(float), 0); /* stays on the stack */
+    const char *msg = read_vector(L, 2, dim, buf, "query vector");
+    if (msg) return luaL_argerror(L, 2, msg);
+    q = buf;
+  }
   search_opts o;
   parse_search_opts(L, c, 3, &o);
-  hnsw_hit *hits = lua_newuserdatauv(L, o.k * sizeof *hits, 0);
+  hnsw_hit small[64];
+  hnsw_hit *hits = o.k <= 64 ? small : lua_newuserdatauv(L, o.k * sizeof *hits, 0);
   int n = coll_query(c, q, o.k, o.ef, &o.p, hits);
   if (n < 0) return lls_raisef(L, LLS_EIO, "search failed: %s", hnsw_strerror(n));
   push_hits(L, c, hits, n, &o);

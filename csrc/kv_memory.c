@@ -403,6 +403,7 @@ static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
     if (m) mem_close(&m->base);
     return oom(err), NULL;
   }
+  m->base.ephemeral = 1;
   return &m->base;
 }
 

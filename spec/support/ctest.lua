@@ -29,6 +29,14 @@ local FLAGS = table.concat({
   "-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes",
 }, " ")
 
+--- The shared vector datasets: $LLMSPELL_DATA_DIR, else ../shared/data
+-- beside the repository (where CI puts it).
+function ctest.data_dir()
+  local d = os.getenv("LLMSPELL_DATA_DIR")
+  if d and d ~= "" then return d end
+  return ctest.root .. "/../shared/data"
+end
+
 --- A fresh temporary directory; remove it with ctest.remove_dir.
 function ctest.temp_dir(tag)
   local base = os.tmpname()
@@ -43,8 +51,9 @@ function ctest.remove_dir(dir)
 end
 
 --- Compiles and runs one test. opts: name, sources (relative to the root),
--- includes (extra -I dirs), libs (e.g. "-lsqlite3"), env (extra VAR=value
--- words for the run), args (arguments for the binary). Fails the calling
+-- includes (extra -I dirs), cflags (extra compiler flags), libs (e.g.
+-- "-lsqlite3"), env (extra VAR=value words for the run), args (arguments
+-- for the binary). Fails the calling
 -- test on a compile error, a non-zero exit or a missing "ok" line; returns
 -- the output.
 function ctest.build_and_run(dir, opts)
@@ -54,8 +63,9 @@ function ctest.build_and_run(dir, opts)
   for _, f in ipairs(opts.sources) do srcs[#srcs + 1] = ctest.quote(ctest.root .. "/" .. f) end
   for _, d in ipairs(opts.includes or {}) do incs[#incs + 1] = "-I" .. ctest.quote(d) end
   local exe = dir .. "/" .. opts.name
-  local code, out = ctest.run(string.format("%s%s %s %s %s -o %s %s", ctest.CLEAN_ENV, cc, FLAGS,
-    table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe), opts.libs or ""))
+  local code, out = ctest.run(string.format("%s%s %s %s %s %s -o %s %s", ctest.CLEAN_ENV, cc,
+    FLAGS, opts.cflags or "", table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe),
+    opts.libs or ""))
   assert(code == 0, "compiling " .. opts.name .. " failed:\n" .. out)
   code, out = ctest.run(string.format(
     "%s%s ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 %s %s",
