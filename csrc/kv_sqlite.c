@@ -840,7 +840,9 @@ static int sqlite_get(lls_backend *base, lls_str key, int64_t now, lls_str *out,
     out->ptr = b->value.len ? b->value.data : "";
     out->len = b->value.len;
     *found = 1;
-    rc = sqlite3_step(s);
+    /* (tenant_id, key) is the primary key: no second row can follow, so
+     * the statement is reset here instead of stepped to its end. */
+    rc = SQLITE_DONE;
   }
   if (rc != SQLITE_DONE) {
     fail(b->db, rc, "get", err);
