@@ -53,8 +53,22 @@ lls_row *lls_rows_add(lls_rows *r, const char *key, size_t klen, const char *val
   row->voff = r->bytes.len;
   row->vlen = vlen;
   if (lls_buf_append(&r->bytes, val, vlen) != 0) return NULL;
+  row->moff = row->ioff = r->bytes.len;
+  row->mlen = row->ilen = 0;
   row->created_at = row->updated_at = row->expires_at = 0;
   r->count++;
+  return row;
+}
+
+lls_row *lls_rows_add_ext(lls_rows *r, lls_str key, lls_str val, lls_str meta, lls_str kv_id) {
+  lls_row *row = lls_rows_add(r, key.ptr, key.len, val.ptr, val.len);
+  if (row == NULL) return NULL;
+  row->moff = r->bytes.len;
+  row->mlen = meta.len;
+  if (lls_buf_append(&r->bytes, meta.ptr, meta.len) != 0) return NULL;
+  row->ioff = r->bytes.len;
+  row->ilen = kv_id.len;
+  if (lls_buf_append(&r->bytes, kv_id.ptr, kv_id.len) != 0) return NULL;
   return row;
 }
 

@@ -33,6 +33,8 @@ void lls_buf_free(lls_buf *b);
  * pointers, because the byte buffer moves as it grows). */
 typedef struct lls_row {
   size_t koff, klen, voff, vlen;
+  size_t moff, mlen; /* metadata (JSON text); mlen 0 = none (export only) */
+  size_t ioff, ilen; /* kv_id; ilen 0 = none (export only) */
   int64_t created_at, updated_at, expires_at; /* microseconds; 0 = unknown/never */
 } lls_row;
 
@@ -46,6 +48,19 @@ typedef struct lls_rows {
  * the caller can set its timestamps, or NULL when out of memory. */
 lls_row *lls_rows_add(lls_rows *r, const char *key, size_t klen, const char *val,
                       size_t vlen);
+/* Like lls_rows_add, with metadata and kv_id as well (either may be empty). */
+lls_row *lls_rows_add_ext(lls_rows *r, lls_str key, lls_str val, lls_str meta, lls_str kv_id);
+
+static inline lls_str lls_row_meta(const lls_rows *r, size_t i) {
+  lls_str s = {r->bytes.data + r->rows[i].moff, r->rows[i].mlen};
+  return s;
+}
+
+static inline lls_str lls_row_kv_id(const lls_rows *r, size_t i) {
+  lls_str s = {r->bytes.data + r->rows[i].ioff, r->rows[i].ilen};
+  return s;
+}
+
 /* Forgets the rows but keeps the memory for reuse. */
 void lls_rows_reset(lls_rows *r);
 void lls_rows_free(lls_rows *r);

@@ -688,6 +688,28 @@ static int kv_migrations(lua_State *L) {
   return 1;
 }
 
+/** db:check() --> { { where=, what= }, ... } problems the store finds in
+ * itself (SQLite: PRAGMA integrity_check; PostgreSQL: counts, schema and
+ * row-level security); an empty array means healthy. */
+static int kv_check(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  lls_error err;
+  lls_rows_reset(&h->rows);
+  if (h->vt->check != NULL && h->vt->check(h->b, &h->rows, &err) != 0) return fail(L, h, &err);
+  lua_createtable(L, (int)h->rows.count, 0);
+  for (size_t i = 0; i < h->rows.count; i++) {
+    lls_str k = lls_row_key(&h->rows, i), v = lls_row_value(&h->rows, i);
+    lua_createtable(L, 0, 2);
+    lua_pushlstring(L, k.ptr, k.len);
+    lua_setfield(L, -2, "where");
+    lua_pushlstring(L, v.ptr, v.len);
+    lua_setfield(L, -2, "what");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lls_rows_reset(&h->rows);
+  return 1;
+}
+
 /** db:close() -- idempotent; an open transaction is rolled back. Also
  * __gc and __close, so `local db <close> = storage.open(...)` works. */
 static int kv_close(lua_State *L) {
@@ -741,6 +763,7 @@ void lls_open_kv(lua_State *L) {
       {"tenant", kv_tenant},
       {"characteristics", kv_characteristics},
       {"migrations", kv_migrations},
+      {"check", kv_check},
       {"close", kv_close},
       {NULL, NULL},
   };
