@@ -21,25 +21,32 @@ local function median(t)
   return n % 2 == 1 and t[(n + 1) / 2] or (t[n / 2] + t[n / 2 + 1]) / 2
 end
 
--- Runs setup() then f() REPS times; returns the median ops/s for `ops` operations.
-local function measure(ops, f, setup)
-  local rates = {}
-  for _ = 1, REPS do
-    local ctx = setup and setup() or nil
-    collectgarbage()
-    local t0 = system.gettime()
-    f(ctx)
-    local dt = system.gettime() - t0
-    rates[#rates + 1] = ops / dt
-  end
-  return median(rates)
+-- A measurement to run later: `ops` operations done by f(ctx), ctx from
+-- setup() (untimed). report() runs ours and the peer's alternately.
+local function measure(ops, f, setup) return { ops = ops, f = f, setup = setup } end
+
+local function run_once(m)
+  local ctx = m.setup and m.setup() or nil
+  collectgarbage()
+  local t0 = system.gettime()
+  m.f(ctx)
+  return m.ops / (system.gettime() - t0)
 end
 
 local rows = {}
+-- Runs ours and the peer's measurement alternately, REPS pairs, and reports
+-- the median rates and the median of the pair-by-pair ratios (so a drift in
+-- the machine's speed hits both sides of each pair alike).
 local function report(backend, op, ours, peer_name, peer, goal)
-  local ratio = ours / peer
+  local a, b, r = {}, {}, {}
+  for i = 1, REPS do
+    a[i] = run_once(ours)
+    b[i] = run_once(peer)
+    r[i] = a[i] / b[i]
+  end
   rows[#rows + 1] = string.format("| %-8s | %-28s | %12.0f | %-18s | %12.0f | %6.2fx | %s |",
-                                  backend, op, ours, peer_name, peer, ratio, goal or "")
+                                  backend, op, median(a), peer_name, median(b), median(r),
+                                  goal or "")
   io.stderr:write(rows[#rows], "\n")
 end
 
@@ -233,8 +240,10 @@ do -- PostgreSQL: the throwaway server `make bench` starts
   env:close()
 end
 
-print(string.format("\nKV benchmark, %s, median of %d runs, ops/s (ratio = ours / peer)\n",
-                    os.date("!%Y-%m-%d"), REPS))
-print("| backend  | operation                    |     ours/s   | peer               |     peer/s   |  ratio | goal |")
-print("|----------|------------------------------|--------------|--------------------|--------------|--------|------|")
+print(string.format("\nKV benchmark, %s, %d alternating runs; medians of ops/s and of"
+                    .. " pair-by-pair ratios (ours / peer)\n", os.date("!%Y-%m-%d"), REPS))
+print("| backend  | operation                    |     ours/s   | peer               |"
+      .. "     peer/s   |  ratio | goal |")
+print("|----------|------------------------------|--------------|--------------------|"
+      .. "--------------|--------|------|")
 for _, r in ipairs(rows) do print(r) end

@@ -20,7 +20,7 @@
 #include "coll.h"
 
 #define LOAD_CHUNK 4096       /* new rows added to the graph per batch */
-#define PARALLEL_ADD_MIN 1024 /* smaller writes are not worth the threads */
+#define PARALLEL_ADD_MIN 256 /* smaller writes are not worth starting threads */
 
 static const char SNAP_MAGIC[8] = {'L', 'L', 'S', 'C', 'O', 'L', 'L', '1'};
 
