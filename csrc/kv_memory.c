@@ -26,14 +26,16 @@
 #define MAXLEVEL 32
 
 typedef struct mnode {
-  char *key; /* key bytes then value bytes, inside this same allocation right
-                after next[]: one allocation per node, and the key shares a
-                cache line with the header it is compared after */
+  char *key; /* key, value, metadata and kv_id bytes, in that order, inside
+                this same allocation right after next[]: one allocation per
+                node, and the key shares a cache line with the header it is
+                compared after */
   size_t klen, vlen;
   int64_t created_at, updated_at, expires_at;
   uint64_t hash;
   size_t heap_idx; /* position in the TTL heap when expires_at != 0 */
   int level;
+  uint32_t mlen, ilen; /* metadata and kv_id (export/import only; usually 0) */
   struct mnode *next[]; /* skip list forward pointers, `level` of them */
 } mnode;
 
@@ -237,15 +239,37 @@ static int visible(const mnode *n, int64_t now) {
   return n->expires_at == 0 || n->expires_at > now;
 }
 
-/* A node of the given skip-list level holding copies of key and value. */
-static mnode *node_new(lls_str key, lls_str value, uint64_t hash, int lvl) {
-  mnode *n = malloc(sizeof *n + (size_t)lvl * sizeof(mnode *) + key.len + value.len);
+static lls_str node_meta(const mnode *n) {
+  lls_str s = {n->key + n->klen + n->vlen, n->mlen};
+  return s;
+}
+
+static lls_str node_kv_id(const mnode *n) {
+  lls_str s = {n->key + n->klen + n->vlen + n->mlen, n->ilen};
+  return s;
+}
+
+/* A node of the given skip-list level holding copies of key, value,
+ * metadata and kv_id (the last two fit in 32-bit lengths: checked by the
+ * callers that take them from outside). */
+static mnode *node_new(lls_str key, lls_str value, lls_str meta, lls_str kv_id,
+                       uint64_t hash, int lvl) {
+  size_t extra = key.len + value.len + meta.len + kv_id.len;
+  mnode *n = malloc(sizeof *n + (size_t)lvl * sizeof(mnode *) + extra);
   if (n == NULL) return NULL;
   n->key = (char *)(n->next + lvl);
-  if (key.len) memcpy(n->key, key.ptr, key.len);
-  if (value.len) memcpy(n->key + key.len, value.ptr, value.len);
+  char *p = n->key;
+  if (key.len) memcpy(p, key.ptr, key.len);
+  p += key.len;
+  if (value.len) memcpy(p, value.ptr, value.len);
+  p += value.len;
+  if (meta.len) memcpy(p, meta.ptr, meta.len);
+  p += meta.len;
+  if (kv_id.len) memcpy(p, kv_id.ptr, kv_id.len);
   n->klen = key.len;
   n->vlen = value.len;
+  n->mlen = (uint32_t)meta.len;
+  n->ilen = (uint32_t)kv_id.len;
   n->level = lvl;
   n->hash = hash;
   return n;
@@ -340,23 +364,38 @@ static void forget_log(mem_backend *m) {
 
 static int oom(lls_error *err) { return lls_error_set(err, LLS_EIO, "out of memory"); }
 
-/* Upserts one key; on failure nothing changed. */
-static int do_set(mem_backend *m, lls_str key, lls_str value, int64_t exp, int64_t now,
-                  lls_error *err) {
-  if (log_reserve(m, 1) != 0 || hash_grow(m, 1) != 0) return oom(err);
-  if (exp != 0 && heap_reserve(m) != 0) return oom(err);
-  uint64_t h = lls_hash_bytes(key.ptr, key.len);
-  mnode *old = hash_find(m, key, h);
-  mnode *n = node_new(key, value, h, old ? old->level : random_level(m));
-  if (n == NULL) return oom(err);
-  n->created_at = (old && visible(old, now)) ? old->created_at : now;
-  n->updated_at = now;
-  n->expires_at = exp;
+/* Links n in place of old (same key; NULL when absent) and logs the step;
+ * the caller reserved log, hash and heap room, so this cannot fail. */
+static void put_node(mem_backend *m, mnode *old, mnode *n) {
   if (old)
     replace_node(m, old, n);
   else
     link_node(m, n);
   record(m, old, n);
+}
+
+static int reserve_put(mem_backend *m, int64_t exp) {
+  if (log_reserve(m, 1) != 0 || hash_grow(m, 1) != 0) return -1;
+  return exp != 0 ? heap_reserve(m) : 0;
+}
+
+/* Upserts one key; on failure nothing changed. A visible row keeps its
+ * created_at, metadata and kv_id (the KV API does not show the last two,
+ * so a set() must not lose them); an expired one counts as absent. */
+static int do_set(mem_backend *m, lls_str key, lls_str value, int64_t exp, int64_t now,
+                  lls_error *err) {
+  if (reserve_put(m, exp) != 0) return oom(err);
+  uint64_t h = lls_hash_bytes(key.ptr, key.len);
+  mnode *old = hash_find(m, key, h);
+  int keep = old != NULL && visible(old, now);
+  lls_str none = {NULL, 0};
+  mnode *n = node_new(key, value, keep ? node_meta(old) : none, keep ? node_kv_id(old) : none,
+                      h, old ? old->level : random_level(m));
+  if (n == NULL) return oom(err);
+  n->created_at = keep ? old->created_at : now;
+  n->updated_at = now;
+  n->expires_at = exp;
+  put_node(m, old, n);
   return 0;
 }
 
@@ -908,6 +947,29 @@ static int mem_vec_delete(lls_backend *b, int64_t id, const lls_str *ids, size_t
   return rc;
 }
 
+/* A row record ("R" id row-id -> packed row) as an lls_vec_row borrowing
+ * the record's bytes. */
+static void unpack_row(lls_str k, lls_str v, lls_vec_row *r) {
+  row_head hd;
+  memcpy(&hd, v.ptr, sizeof hd);
+  const char *p = v.ptr + sizeof hd;
+  r->id.ptr = k.ptr + 9;
+  r->id.len = k.len - 9;
+  r->scope.ptr = p;
+  r->scope.len = hd.scope_len;
+  r->metadata.ptr = p + hd.scope_len;
+  r->metadata.len = hd.meta_len;
+  r->vector.ptr = p + hd.scope_len + hd.meta_len;
+  r->vector.len = hd.vec_len;
+  r->created_at = hd.created_at;
+  r->updated_at = hd.updated_at;
+  r->event_time = hd.event_time;
+  r->has_event_time = hd.has_event_time;
+  r->expires_at = hd.expires_at;
+  r->seq = hd.seq;
+  r->deleted = 0;
+}
+
 static int mem_vec_load(lls_backend *b, int64_t id, int64_t since, lls_vec_sink sink,
                         void *ud, lls_error *err) {
   mem_backend *m = (mem_backend *)b;
@@ -916,30 +978,270 @@ static int mem_vec_load(lls_backend *b, int64_t id, int64_t since, lls_vec_sink 
   lls_rows rows = {0};
   int rc = scan_rows(m->vec, id, &rows, err);
   for (size_t i = 0; i < rows.count && rc == 0; i++) {
-    lls_str k = lls_row_key(&rows, i), v = lls_row_value(&rows, i);
-    row_head hd;
-    memcpy(&hd, v.ptr, sizeof hd);
-    const char *p = v.ptr + sizeof hd;
     lls_vec_row r;
-    r.id.ptr = k.ptr + 9;
-    r.id.len = k.len - 9;
-    r.scope.ptr = p;
-    r.scope.len = hd.scope_len;
-    r.metadata.ptr = p + hd.scope_len;
-    r.metadata.len = hd.meta_len;
-    r.vector.ptr = p + hd.scope_len + hd.meta_len;
-    r.vector.len = hd.vec_len;
-    r.created_at = hd.created_at;
-    r.updated_at = hd.updated_at;
-    r.event_time = hd.event_time;
-    r.has_event_time = hd.has_event_time;
-    r.expires_at = hd.expires_at;
-    r.seq = hd.seq;
-    r.deleted = 0;
+    unpack_row(lls_row_key(&rows, i), lls_row_value(&rows, i), &r);
     rc = sink(ud, &r, err);
   }
   lls_rows_free(&rows);
   return rc;
+}
+
+/* -------------------------------------------------------- export/import */
+
+/* Key-value records carry metadata and kv_id in their node (node_new).
+ * Passthrough section records live in the m->vec store, so transactions
+ * cover them like collections:
+ *   "S" section 0x00 ord (8 bytes, BE, sign bit flipped) -> JSON text
+ * The NUL ends the section name (names with NUL are refused), so every
+ * record of section "a" sorts before those of "ab"; flipping the sign bit
+ * makes ord -1 sort before 0. */
+
+/* Ids and keys can be long; messages quote at most this many bytes. */
+#define QUOTE_MAX 200
+#define QUOTE_LEN(s) ((int)((s).len > QUOTE_MAX ? QUOTE_MAX : (s).len))
+
+#define ORD_FLIP ((uint64_t)1 << 63)
+
+static int64_t get_be64(const char *p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | (unsigned char)p[i];
+  return (int64_t)v;
+}
+
+/* First node with key > after. */
+static mnode *node_after(mem_backend *m, lls_str after) {
+  mnode *x = skip_lower_bound(m, after.ptr, after.len);
+  if (x && x->klen == after.len && memcmp(x->key, after.ptr, after.len) == 0) x = x->next[0];
+  return x;
+}
+
+/* A sink that stopped a stream without saying why gets a generic error. */
+static int sink_stopped(lls_error *err) {
+  if (err->code == LLS_OK || err->message[0] == '\0')
+    lls_error_set(err, LLS_EIO, "the consumer stopped the stream");
+  return -1;
+}
+
+static int mem_kv_dump(lls_backend *b, lls_str after, int64_t now, size_t limit,
+                       lls_rows *out, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  mnode *x = after.ptr != NULL ? node_after(m, after) : m->head->next[0];
+  size_t got = 0;
+  for (; x != NULL && (limit == 0 || got < limit); x = x->next[0]) {
+    if (!visible(x, now)) continue;
+    lls_str k = {x->key, x->klen}, v = {x->key + x->klen, x->vlen};
+    lls_row *r = lls_rows_add_ext(out, k, v, node_meta(x), node_kv_id(x));
+    if (r == NULL) return oom(err);
+    r->created_at = x->created_at;
+    r->updated_at = x->updated_at;
+    r->expires_at = x->expires_at;
+    got++;
+  }
+  return 0;
+}
+
+/* Records are resolved one after another (a key repeated in recs meets the
+ * copy written before it), logged like apply() so that any failure,
+ * LLS_CONFLICT_ERROR's included, leaves the store as it was. */
+static int mem_kv_load(lls_backend *b, const lls_kv_rec *recs, size_t n,
+                       lls_conflict on_conflict, int64_t now, size_t *written,
+                       lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  size_t mark = m->log_len, count = 0;
+  int rc = 0;
+  m->depth++;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const lls_kv_rec *r = &recs[i];
+    if (r->metadata.len > UINT32_MAX || r->kv_id.len > UINT32_MAX) {
+      rc = lls_error_set(err, LLS_EINVALID, "key '%.*s': metadata or kv_id too long",
+                         QUOTE_LEN(r->key), r->key.ptr);
+      break;
+    }
+    uint64_t h = lls_hash_bytes(r->key.ptr, r->key.len);
+    mnode *old = hash_find(m, r->key, h);
+    if (old != NULL && visible(old, now)) {
+      if (on_conflict == LLS_CONFLICT_SKIP) continue;
+      if (on_conflict == LLS_CONFLICT_ERROR) {
+        rc = lls_error_set(err, LLS_ECONFLICT, "key '%.*s' already exists",
+                           QUOTE_LEN(r->key), r->key.ptr);
+        break;
+      }
+    }
+    mnode *nd = NULL;
+    if (reserve_put(m, r->expires_at) == 0)
+      nd = node_new(r->key, r->value, r->metadata, r->kv_id, h,
+                    old ? old->level : random_level(m));
+    if (nd == NULL) {
+      rc = oom(err);
+      break;
+    }
+    nd->created_at = r->created_at;
+    nd->updated_at = r->updated_at;
+    nd->expires_at = r->expires_at;
+    put_node(m, old, nd);
+    count++;
+  }
+  if (rc != 0) undo_to(m, mark);
+  m->depth--;
+  if (!logging(m)) forget_log(m);
+  if (rc == 0) *written = count;
+  return rc;
+}
+
+static int no_collection(int64_t id, lls_error *err) {
+  return lls_error_set(err, LLS_ENOTFOUND, "no collection with id %lld", (long long)id);
+}
+
+/* Walks the collection's "R" records from just past after_id; the sink
+ * sees records in place (it must not call back, so none can move). */
+static int mem_vec_dump(lls_backend *b, int64_t id, lls_str after_id, size_t limit,
+                        lls_vec_sink sink, void *ud, lls_error *err) {
+  mem_backend *v = ((mem_backend *)b)->vec;
+  lls_coll_info info;
+  int found;
+  if (get_info(v, id, &info, &found, err) != 0) return -1;
+  if (!found) return no_collection(id, err);
+  lls_buf k = {0};
+  if (vkey(&k, 'R', id, after_id.ptr != NULL ? after_id : NO_SUFFIX) != 0)
+    return lls_buf_free(&k), oom(err);
+  lls_str prefix = {k.data, 9}, start = {k.data, k.len};
+  mnode *x = after_id.ptr != NULL ? node_after(v, start) : skip_lower_bound(v, k.data, 9);
+  int rc = 0;
+  for (size_t got = 0; x != NULL && (limit == 0 || got < limit); x = x->next[0], got++) {
+    lls_str key = {x->key, x->klen}, val = {x->key + x->klen, x->vlen};
+    if (!lls_has_prefix(key, prefix)) break;
+    lls_vec_row r;
+    unpack_row(key, val, &r);
+    if (sink(ud, &r, err) != 0) {
+      rc = sink_stopped(err);
+      break;
+    }
+  }
+  lls_buf_free(&k);
+  return rc;
+}
+
+static int mem_vec_has(lls_backend *b, int64_t id, const lls_str *ids, size_t n,
+                       unsigned char *present, lls_error *err) {
+  mem_backend *v = ((mem_backend *)b)->vec;
+  lls_coll_info info;
+  int found;
+  if (get_info(v, id, &info, &found, err) != 0) return -1;
+  if (!found) return no_collection(id, err);
+  lls_buf k = {0};
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    int exists = 0;
+    rc = row_exists(v, &k, id, ids[i], &exists, err);
+    present[i] = (unsigned char)exists;
+  }
+  lls_buf_free(&k);
+  return rc;
+}
+
+/* Appends "S" section 0x00 to out; with_ord: the flipped big-endian ord. */
+static int sec_key(lls_buf *out, lls_str section, int with_ord, int64_t ord) {
+  char tail[9] = {0};
+  put_be64(tail + 1, (int64_t)((uint64_t)ord ^ ORD_FLIP));
+  return lls_buf_append(out, "S", 1) != 0 ||
+                 lls_buf_append(out, section.ptr, section.len) != 0 ||
+                 lls_buf_append(out, tail, with_ord ? 9 : 1) != 0
+             ? -1
+             : 0;
+}
+
+static int bad_section(lls_str section, lls_error *err) {
+  if (section.len == 0 || memchr(section.ptr, '\0', section.len) == NULL) return 0;
+  return lls_error_set(err, LLS_EINVALID, "section name '%.*s' contains a NUL byte",
+                       QUOTE_LEN(section), section.ptr);
+}
+
+static int mem_sec_put(lls_backend *b, const lls_str *sections, const int64_t *ords,
+                       const lls_str *json, size_t n, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  for (size_t i = 0; i < n; i++)
+    if (bad_section(sections[i], err) != 0) return -1;
+  /* Keys go in one buffer; offsets become pointers once it stops moving. */
+  lls_buf keys = {0};
+  size_t *offs = malloc((n + 1) * sizeof *offs);
+  lls_op *ops = malloc((n + 1) * sizeof *ops);
+  int rc = (offs == NULL || ops == NULL) ? oom(err) : 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    offs[i] = keys.len;
+    if (sec_key(&keys, sections[i], 1, ords[i]) != 0) rc = oom(err);
+  }
+  if (rc == 0) {
+    size_t deleted;
+    for (size_t i = 0; i < n; i++) {
+      size_t end = i + 1 < n ? offs[i + 1] : keys.len;
+      ops[i] = (lls_op){LLS_OP_SET, {keys.data + offs[i], end - offs[i]}, json[i], 0};
+    }
+    rc = mem_apply(&m->vec->base, ops, n, 0, &deleted, err);
+  }
+  free(offs);
+  free(ops);
+  lls_buf_free(&keys);
+  return rc;
+}
+
+static int mem_sec_dump(lls_backend *b, lls_str after_section, int64_t after_ord,
+                        size_t limit, lls_rows *out, lls_error *err) {
+  mem_backend *v = ((mem_backend *)b)->vec;
+  mnode *x;
+  if (after_section.ptr != NULL) {
+    lls_buf k = {0};
+    if (sec_key(&k, after_section, 1, after_ord) != 0) return lls_buf_free(&k), oom(err);
+    lls_str start = {k.data, k.len};
+    x = node_after(v, start);
+    lls_buf_free(&k);
+  } else {
+    x = skip_lower_bound(v, "S", 1);
+  }
+  for (size_t got = 0; x != NULL && (limit == 0 || got < limit); x = x->next[0], got++) {
+    if (x->klen < 10 || x->key[0] != 'S') break;
+    lls_row *r = lls_rows_add(out, x->key + 1, x->klen - 10, x->key + x->klen, x->vlen);
+    if (r == NULL) return oom(err);
+    r->created_at = (int64_t)((uint64_t)get_be64(x->key + x->klen - 8) ^ ORD_FLIP);
+  }
+  return 0;
+}
+
+static int mem_sec_clear(lls_backend *b, lls_str section, lls_error *err) {
+  mem_backend *m = (mem_backend *)b;
+  if (bad_section(section, err) != 0) return -1;
+  lls_buf k = {0};
+  lls_rows rows = {0};
+  lls_op *ops = NULL;
+  lls_str none = {NULL, 0};
+  int rc = -1;
+  if ((section.len ? sec_key(&k, section, 0, 0) : lls_buf_append(&k, "S", 1)) != 0) {
+    oom(err);
+    goto done;
+  }
+  lls_str prefix = {k.data, k.len};
+  if (mem_scan(&m->vec->base, prefix, none, 0, 0, 1, &rows, err) != 0) goto done;
+  if ((ops = malloc((rows.count + 1) * sizeof *ops)) == NULL) {
+    oom(err);
+    goto done;
+  }
+  for (size_t i = 0; i < rows.count; i++)
+    ops[i] = (lls_op){LLS_OP_DELETE, lls_row_key(&rows, i), {NULL, 0}, 0};
+  size_t deleted;
+  rc = mem_apply(&m->vec->base, ops, rows.count, 0, &deleted, err);
+done:
+  free(ops);
+  lls_rows_free(&rows);
+  lls_buf_free(&k);
+  return rc;
+}
+
+/* Nothing can be checked: the structures are rebuilt by every write and
+ * no bytes come from outside the process. */
+static int mem_check(lls_backend *b, lls_rows *problems, lls_error *err) {
+  (void)b;
+  (void)problems;
+  (void)err;
+  return 0;
 }
 
 const lls_backend_vt lls_memory_vt = {
@@ -974,4 +1276,12 @@ const lls_backend_vt lls_memory_vt = {
     .vec_put = mem_vec_put,
     .vec_delete = mem_vec_delete,
     .vec_load = mem_vec_load,
+    .kv_dump = mem_kv_dump,
+    .kv_load = mem_kv_load,
+    .vec_dump = mem_vec_dump,
+    .vec_has = mem_vec_has,
+    .sec_put = mem_sec_put,
+    .sec_dump = mem_sec_dump,
+    .sec_clear = mem_sec_clear,
+    .check = mem_check,
 };

@@ -86,6 +86,24 @@
  *   CREATE POLICY <table>_tenant_isolation ON ... USING (tenant_id = current_setting(
  *     'app.current_tenant_id', true)) WITH CHECK (<the same>);
  *
+ *   -- migration 3: 003_export (what export/import carries beyond the KV API)
+ *   ALTER TABLE llmspell.kv_store ADD COLUMN kv_id text; -- rs-llmspell's record
+ *                                                         -- id; NULL: none
+ *   CREATE TABLE llmspell.export_sections (     -- passthrough sections of
+ *     tenant_id text NOT NULL,                   -- imported files (agent_state,
+ *     section   text COLLATE "C" NOT NULL,       -- sessions, ...)
+ *     ord       bigint NOT NULL,                 -- array index; -1: the section
+ *                                                -- is one value, not an array
+ *     record    text NOT NULL,                   -- JSON text; text, not jsonb,
+ *     PRIMARY KEY (tenant_id, section, ord)      -- so it comes back byte for byte
+ *   );
+ *   -- and RLS on export_sections exactly as on the other tables.
+ *
+ * kv_store.metadata and kv_id are written only by import (kv_load); set()
+ * keeps both while the row it overwrites is visible and clears them when it
+ * starts a new row, as it does with created_at. metadata is jsonb, so it
+ * comes back normalised (key order, spacing), not byte for byte.
+ *
  * Snapshots are split into parts because one bytea holds at most 1 GB and a
  * snapshot holds every vector (a million 768-d vectors is 3 GB). Vectors
  * and snapshots are stored uncompressed (STORAGE EXTERNAL): floats do not
@@ -109,8 +127,8 @@
  * concurrent openers do not race; when the schema is already current, open
  * runs no DDL at all, so a role that may only read and write the tables
  * (USAGE on the schema, SELECT on llmspell_migrations, SELECT / INSERT /
- * UPDATE / DELETE on kv_store and on the four vector tables, USAGE on the
- * sequence collections_id_seq) can open it.
+ * UPDATE / DELETE on kv_store, on the four vector tables and on
+ * export_sections, USAGE on the sequence collections_id_seq) can open it.
  *
  * Wire format: all parameters and results are binary, so keys, values and
  * arrays never go through text escaping; times travel as binary
@@ -121,6 +139,7 @@
 
 #include <libpq-fe.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +151,7 @@
 #define OID_INT4 23
 #define OID_TEXT 25
 #define OID_BYTEA_ARR 1001
+#define OID_INT8_ARR 1016
 #define OID_TEXT_ARR 1009
 #define OID_TSTZ 1184
 #define OID_TSTZ_ARR 1185
@@ -150,7 +170,7 @@
 
 #define VISIBLE(ts) "(expires_at IS NULL OR expires_at > " ts ")"
 
-/* An existing row keeps its created_at (and metadata) only while visible:
+/* An existing row keeps its created_at (and metadata, kv_id) only while visible:
  * an expired row counts as absent, as on every other backend. */
 #define STILL_VISIBLE "(kv.expires_at IS NULL OR kv.expires_at > EXCLUDED.updated_at)"
 #define UPSERT_KEEP                                                              \
@@ -158,10 +178,11 @@
   " created_at = CASE WHEN " STILL_VISIBLE " THEN kv.created_at"                \
   " ELSE EXCLUDED.created_at END,"                                               \
   " metadata = CASE WHEN " STILL_VISIBLE " THEN kv.metadata END,"               \
+  " kv_id = CASE WHEN " STILL_VISIBLE " THEN kv.kv_id END,"                     \
   " updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at"
 #define UPSERT_FRESH                                                             \
   " ON CONFLICT (tenant_id, key) DO UPDATE SET value = EXCLUDED.value,"         \
-  " created_at = EXCLUDED.created_at, metadata = NULL,"                          \
+  " created_at = EXCLUDED.created_at, metadata = NULL, kv_id = NULL,"           \
   " updated_at = EXCLUDED.updated_at, expires_at = EXCLUDED.expires_at"
 #define INSERT_COLS " (tenant_id, key, value, created_at, updated_at, expires_at)"
 
@@ -202,8 +223,23 @@ enum {
   ST_SNAP_PART,
   ST_SNAP_PRUNE,
   ST_SNAP_LOAD,
+  ST_KV_DUMP_FIRST,
+  ST_KV_DUMP,
+  ST_KV_LOAD_REPLACE,
+  ST_KV_LOAD_SKIP,
+  ST_VEC_DUMP,
+  ST_VEC_HAS,
+  ST_SEC_PUT,
+  ST_SEC_DUMP,
+  ST_SEC_CLEAR,
+  ST_SEC_CLEAR_ALL,
+  ST_CHECK_COUNTS,
+  ST_CHECK_RLS,
   ST_COUNT
 };
+
+/* pg_backend.prepared has one bit per statement. */
+_Static_assert(ST_COUNT <= 64, "too many statements for the prepared bitmask");
 
 typedef struct pg_stmt {
   const char *name;
@@ -232,6 +268,34 @@ typedef struct pg_stmt {
   "id, scope, vector, metadata::text, created_at, updated_at, event_time, expires_at, seq"
 #define VEC_CURSOR "lls_vload"
 #define SNAP_CURSOR "lls_sload"
+
+/* kv_dump: visible rows from a key on, with what only export sees. */
+#define KV_DUMP_HEAD                                                             \
+  "SELECT key, value, metadata::text, kv_id, created_at, updated_at, expires_at" \
+  " FROM @S.kv_store WHERE tenant_id = $1 AND "
+#define KV_DUMP_TAIL " AND " VISIBLE("$3") " ORDER BY key LIMIT $4"
+
+/* kv_load: one row per key ($3..$9, parallel arrays), written as given.
+ * Metadata arrives as JSON text and is cast here, so a bad document fails
+ * the statement (22P02/22P05) rather than being stored as a string. */
+#define KV_LOAD_INSERT                                                           \
+  "INSERT INTO @S.kv_store AS kv (tenant_id, key, value, metadata, kv_id,"       \
+  " created_at, updated_at, expires_at)"                                         \
+  " SELECT $1, t.k, t.v, t.m::jsonb, t.i, t.ca, t.ua, t.ea"                      \
+  " FROM unnest($3, $4, $5, $6, $7, $8, $9) AS t(k, v, m, i, ca, ua, ea)"        \
+  " ON CONFLICT (tenant_id, key) DO UPDATE SET value = EXCLUDED.value,"          \
+  " metadata = EXCLUDED.metadata, kv_id = EXCLUDED.kv_id,"                       \
+  " created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,"         \
+  " expires_at = EXCLUDED.expires_at"
+#define T_KV_LOAD                                                                \
+  {OID_TEXT, OID_TSTZ, OID_TEXT_ARR, OID_BYTEA_ARR, OID_TEXT_ARR, OID_TEXT_ARR,  \
+   OID_TSTZ_ARR, OID_TSTZ_ARR, OID_TSTZ_ARR, OID_INT8_ARR}
+
+/* The tables check() expects row-level security on: every table with a
+ * tenant_id column. */
+#define TENANT_TABLES                                                            \
+  "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
+  " 'vector_snapshots', 'export_sections']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -429,6 +493,84 @@ static const pg_stmt stmts[ST_COUNT] = {
                       " FROM @S.vector_snapshots WHERE collection_id = $2 AND tenant_id = $1"
                       " ORDER BY part",
                       2, T_COLL},
+    /* ---- export/import. Dumps are pages of a primary-key range, so an
+     * export costs one index range scan per page whatever its size. Keys
+     * may be empty, so the first KV page needs >= ''; vector ids and
+     * section names are never empty, so '' serves as "from the first". */
+    [ST_KV_DUMP_FIRST] = {"lls_kv_dump_first", KV_DUMP_HEAD "key >= $2" KV_DUMP_TAIL, 4,
+                          {OID_TEXT, OID_TEXT, OID_TSTZ, OID_INT8}},
+    [ST_KV_DUMP] = {"lls_kv_dump", KV_DUMP_HEAD "key > $2" KV_DUMP_TAIL, 4,
+                    {OID_TEXT, OID_TEXT, OID_TSTZ, OID_INT8}},
+    /* replace: every record wins ($2 = now and $10 = weights are unused,
+     * declared so that both statements take the same parameters). */
+    [ST_KV_LOAD_REPLACE] = {"lls_kv_load_replace", KV_LOAD_INSERT, 10, T_KV_LOAD},
+    /* skip (and error): a visible row stays as it is and is not returned;
+     * an expired one counts as absent and is replaced. The result: the sum
+     * of the weights ($10: records each written key stands for) of the keys
+     * written, and the first key in batch order that was not. */
+    [ST_KV_LOAD_SKIP] = {"lls_kv_load_skip",
+                         "WITH ins AS (" KV_LOAD_INSERT " WHERE kv.expires_at <= $2"
+                         " RETURNING key)"
+                         " SELECT (SELECT coalesce(sum(w.n), 0)::int8 FROM unnest($3, $10)"
+                         " AS w(k, n) WHERE EXISTS (SELECT 1 FROM ins WHERE ins.key = w.k)),"
+                         " (SELECT a.k FROM unnest($3) WITH ORDINALITY AS a(k, o)"
+                         " WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.key = a.k)"
+                         " ORDER BY a.o LIMIT 1)",
+                         10, T_KV_LOAD},
+    /* The collection row comes back even when no vector follows (v.* NULL),
+     * so "no rows" means the collection is gone, in the same round trip. */
+    [ST_VEC_DUMP] = {"lls_vec_dump",
+                     "SELECT v.id, v.scope, v.vector, v.metadata::text, v.created_at,"
+                     " v.updated_at, v.event_time, v.expires_at, v.seq FROM @S.collections c"
+                     " LEFT JOIN LATERAL (SELECT * FROM @S.vectors x WHERE"
+                     " x.collection_id = c.id AND x.tenant_id = $1 AND x.id > $3"
+                     " ORDER BY x.id LIMIT $4) v ON true"
+                     " WHERE c.tenant_id = $1 AND c.id = $2 ORDER BY v.id",
+                     4, {OID_TEXT, OID_INT8, OID_TEXT, OID_INT8}},
+    [ST_VEC_HAS] = {"lls_vec_has",
+                    "SELECT v.id FROM @S.collections c LEFT JOIN @S.vectors v"
+                    " ON v.collection_id = $2 AND v.tenant_id = $1 AND v.id = ANY($3)"
+                    " WHERE c.tenant_id = $1 AND c.id = $2",
+                    3, {OID_TEXT, OID_INT8, OID_TEXT_ARR}},
+    [ST_SEC_PUT] = {"lls_sec_put",
+                    "INSERT INTO @S.export_sections (tenant_id, section, ord, record)"
+                    " SELECT $1, t.s, t.o, t.r FROM unnest($2, $3, $4) AS t(s, o, r)"
+                    " ON CONFLICT (tenant_id, section, ord) DO UPDATE"
+                    " SET record = EXCLUDED.record",
+                    4, {OID_TEXT, OID_TEXT_ARR, OID_INT8_ARR, OID_TEXT_ARR}},
+    /* A row comparison is one range of the primary key. */
+    [ST_SEC_DUMP] = {"lls_sec_dump",
+                     "SELECT section, ord, record FROM @S.export_sections"
+                     " WHERE tenant_id = $1 AND (section, ord) > ($2, $3)"
+                     " ORDER BY section, ord LIMIT $4",
+                     4, {OID_TEXT, OID_TEXT, OID_INT8, OID_INT8}},
+    [ST_SEC_CLEAR] = {"lls_sec_clear",
+                      "DELETE FROM @S.export_sections WHERE tenant_id = $1 AND section = $2",
+                      2, {OID_TEXT, OID_TEXT}},
+    [ST_SEC_CLEAR_ALL] = {"lls_sec_clear_all",
+                          "DELETE FROM @S.export_sections WHERE tenant_id = $1", 1,
+                          {OID_TEXT}},
+    /* Collections whose count disagrees with their rows. One statement,
+     * one snapshot: a writer changes both in one transaction, so a
+     * mismatch seen here is real, not a race. */
+    [ST_CHECK_COUNTS] = {"lls_check_counts",
+                         "SELECT c.name, c.count, n.n FROM @S.collections c"
+                         " CROSS JOIN LATERAL (SELECT count(*) AS n FROM @S.vectors v"
+                         " WHERE v.collection_id = c.id AND v.tenant_id = $1) n"
+                         " WHERE c.tenant_id = $1 AND c.count <> n.n ORDER BY c.name",
+                         1, {OID_TEXT}},
+    /* Each tenant table: exists, RLS enabled, RLS forced, policy present.
+     * The catalogs are readable by every role, so an application role can
+     * run it; @S inside the literal gives the quoted schema name. */
+    [ST_CHECK_RLS] = {"lls_check_rls",
+                      "SELECT t.name, c.oid IS NOT NULL, coalesce(c.relrowsecurity, false),"
+                      " coalesce(c.relforcerowsecurity, false), EXISTS (SELECT 1 FROM"
+                      " pg_catalog.pg_policy p WHERE p.polrelid = c.oid"
+                      " AND p.polname = t.name || '_tenant_isolation')"
+                      " FROM unnest(" TENANT_TABLES ") WITH ORDINALITY AS t(name, o)"
+                      " LEFT JOIN pg_catalog.pg_class c ON c.oid = to_regclass('@S.' || t.name)"
+                      " ORDER BY t.o",
+                      0, {0}},
 };
 
 /* ------------------------------------------------------------ migrations */
@@ -515,6 +657,17 @@ static const pg_migration migrations[] = {
      " PRIMARY KEY (collection_id, part));"
      "ALTER TABLE @S.vector_snapshots ALTER data SET STORAGE EXTERNAL;"
      RLS("collections") RLS("vectors") RLS("vector_tombstones") RLS("vector_snapshots")},
+    /* record is text, not jsonb: passthrough sections must come back byte
+     * for byte, and jsonb would reorder and respace them. */
+    {3, "export",
+     "ALTER TABLE @S.kv_store ADD COLUMN kv_id text;"
+     "CREATE TABLE @S.export_sections ("
+     " tenant_id text NOT NULL,"
+     " section text COLLATE \"C\" NOT NULL,"
+     " ord bigint NOT NULL,"
+     " record text NOT NULL,"
+     " PRIMARY KEY (tenant_id, section, ord));"
+     RLS("export_sections")},
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -2196,6 +2349,558 @@ static int pg_snap_load(lls_backend *b, int64_t coll_id, lls_buf *out, int64_t *
   }
 }
 
+/* ---------------------------------------------------------- export/import */
+
+/* Array parameters of kv_load (in pg->varr, which vector writes also use:
+ * a handle runs one call at a time). */
+enum { K_KEY, K_VAL, K_META, K_ID, K_CREATED, K_UPDATED, K_EXPIRES, K_WEIGHT, K_COUNT };
+_Static_assert((int)K_COUNT <= (int)V_COUNT, "kv_load arrays live in varr");
+
+/* A limit as the int8 LIMIT parameter: 0 means none (LIMIT NULL). */
+static void p_limit(pg_params *p, size_t limit) {
+  if (limit > 0 && limit <= INT64_MAX)
+    p_int8(p, (int64_t)limit);
+  else
+    p_null(p);
+}
+
+/* Appends an int8 array element. */
+static int arr_add_int8(lls_buf *a, int64_t x) {
+  unsigned char v[8];
+  put_be64(v, (uint64_t)x);
+  return arr_add(a, (const char *)v, 8);
+}
+
+/* Appends text, or NULL when empty (absent metadata or kv_id). */
+static int arr_add_opt(lls_buf *a, lls_str s) {
+  return s.len == 0 ? arr_add_null(a) : arr_add(a, s.ptr, s.len);
+}
+
+/* One write statement: inside the caller's transaction under a savepoint,
+ * so that a failure leaves the transaction usable; outside one, alone (a
+ * statement is atomic by itself). Returns the result or NULL. */
+static PGresult *write_one(pg_backend *pg, int st, const pg_params *p, lls_error *err) {
+  if (pg->txdepth == 0) return pg_run(pg, st, p, 0, err);
+  if (unit_begin(pg, 0, err) != 0) return NULL;
+  PGresult *r = pg_run(pg, st, p, 0, err);
+  if (unit_end(pg, 0, r != NULL, err) != 0) {
+    PQclear(r);
+    return NULL;
+  }
+  return r;
+}
+
+/* A page of visible rows after `after` (from the first when after.ptr is
+ * NULL) in key order, with metadata (jsonb's text form) and kv_id. */
+static int pg_kv_dump(lls_backend *b, lls_str after, int64_t now, size_t limit, lls_rows *out,
+                      lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, after.ptr, after.ptr ? after.len : 0);
+  p_time(&p, now);
+  p_limit(&p, limit);
+  PGresult *r = pg_run(pg, after.ptr ? ST_KV_DUMP : ST_KV_DUMP_FIRST, &p, 1, err);
+  if (r == NULL) return -1;
+  for (int i = 0, rows = PQntuples(r); i < rows; i++) {
+    lls_row *row = lls_rows_add_ext(out, str_at(r, i, 0), str_at(r, i, 1), str_at(r, i, 2),
+                                    str_at(r, i, 3));
+    if (row == NULL) {
+      PQclear(r);
+      return lls_error_set(err, LLS_EIO, "out of memory");
+    }
+    row->created_at = time_or_zero(r, i, 4);
+    row->updated_at = time_or_zero(r, i, 5);
+    row->expires_at = time_or_zero(r, i, 6);
+  }
+  PQclear(r);
+  return 0;
+}
+
+/* The record kv_load sends for one key, and how many records of the batch
+ * it stands for (what *written counts when it is written). */
+typedef struct kv_pick {
+  size_t i;
+  int64_t weight;
+} kv_pick;
+
+static int cmp_pick(const void *a, const void *b) {
+  const kv_pick *x = a, *y = b;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int rec_visible(const lls_kv_rec *r, int64_t now) {
+  return r->expires_at == 0 || r->expires_at > now;
+}
+
+/* One statement cannot write a row twice, so a key given more than once is
+ * reduced to the record that applying the batch in order would leave, with
+ * the count that order would write: replace, the last (all of them
+ * written); skip, the first visible one (it and the expired ones before it
+ * written, the rest skipped), else the last; error, the last, unless a
+ * visible record precedes another of its key (*dup names it: the later one
+ * would meet an existing key). picks come out in batch order. */
+static int plan_kv_load(const lls_kv_rec *recs, size_t n, lls_conflict oc, int64_t now,
+                        kv_pick *picks, size_t *npicks, lls_str *dup) {
+  id_ref *refs = malloc(n * sizeof *refs);
+  if (refs == NULL) return -1;
+  for (size_t i = 0; i < n; i++) refs[i].id = recs[i].key, refs[i].i = i;
+  qsort(refs, n, sizeof *refs, cmp_id_ref);
+  dup->ptr = NULL;
+  dup->len = 0;
+  *npicks = 0;
+  for (size_t g = 0, e; g < n; g = e) {
+    for (e = g + 1; e < n && keycmp(refs[e].id, refs[g].id) == 0; e++) {
+    }
+    size_t chosen = e - 1;
+    if (oc == LLS_CONFLICT_SKIP) {
+      for (size_t j = g; j < e; j++)
+        if (rec_visible(&recs[refs[j].i], now)) {
+          chosen = j;
+          break;
+        }
+    } else if (oc == LLS_CONFLICT_ERROR && dup->ptr == NULL) {
+      for (size_t j = g; j + 1 < e; j++)
+        if (rec_visible(&recs[refs[j].i], now)) *dup = refs[g].id;
+    }
+    picks[*npicks].i = refs[chosen].i;
+    picks[*npicks].weight = (int64_t)(chosen - g + 1);
+    (*npicks)++;
+  }
+  free(refs);
+  qsort(picks, *npicks, sizeof *picks, cmp_pick);
+  return 0;
+}
+
+/* Fills kv_load's arrays with the picks from *pos on, up to about
+ * PUT_CHUNK_BYTES (at least one); *pos moves past them. -1 when out of
+ * memory or an element is over 2 GB. */
+static int kv_load_arrays(pg_backend *pg, const lls_kv_rec *recs, const kv_pick *picks,
+                          size_t npicks, size_t *pos, size_t *count) {
+  for (int a = 0; a < K_COUNT; a++)
+    if (arr_init(&pg->varr[a]) != 0) return -1;
+  size_t bytes = 0, i = *pos;
+  int meta_null = 0, id_null = 0, exp_null = 0;
+  for (; i < npicks; i++) {
+    const lls_kv_rec *r = &recs[picks[i].i];
+    size_t size = r->key.len + r->value.len + r->metadata.len + r->kv_id.len + 64;
+    if (i > *pos && bytes + size > PUT_CHUNK_BYTES) break;
+    bytes += size;
+    if (arr_add(&pg->varr[K_KEY], r->key.ptr, r->key.len) != 0 ||
+        arr_add(&pg->varr[K_VAL], r->value.ptr, r->value.len) != 0 ||
+        arr_add_opt(&pg->varr[K_META], r->metadata) != 0 ||
+        arr_add_opt(&pg->varr[K_ID], r->kv_id) != 0 ||
+        arr_add_time(&pg->varr[K_CREATED], r->created_at) != 0 ||
+        arr_add_time(&pg->varr[K_UPDATED], r->updated_at) != 0 ||
+        arr_add_expiry(&pg->varr[K_EXPIRES], r->expires_at) != 0 ||
+        arr_add_int8(&pg->varr[K_WEIGHT], picks[i].weight) != 0)
+      return -1;
+    meta_null |= r->metadata.len == 0;
+    id_null |= r->kv_id.len == 0;
+    exp_null |= r->expires_at == 0;
+  }
+  *count = i - *pos;
+  *pos = i;
+  static const Oid elem[K_COUNT] = {OID_TEXT, OID_BYTEA, OID_TEXT, OID_TEXT,
+                                    OID_TSTZ, OID_TSTZ,  OID_TSTZ, OID_INT8};
+  for (int a = 0; a < K_COUNT; a++)
+    arr_finish(&pg->varr[a], elem[a], *count,
+               (a == K_META && meta_null) || (a == K_ID && id_null) ||
+                   (a == K_EXPIRES && exp_null));
+  return 0;
+}
+
+/* Writes the records as given (times, metadata, kv_id) in one unit: a
+ * savepoint inside the caller's transaction, a transaction of its own
+ * outside one, so that error mode can undo a chunk that met an existing
+ * key. One statement per PUT_CHUNK_BYTES of records (one, for any usual
+ * batch). */
+static int pg_kv_load(lls_backend *b, const lls_kv_rec *recs, size_t n, lls_conflict oc,
+                      int64_t now, size_t *written, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  *written = 0;
+  if (n == 0) return 0;
+  kv_pick *picks = malloc(n * sizeof *picks);
+  size_t npicks;
+  lls_str dup;
+  if (picks == NULL || plan_kv_load(recs, n, oc, now, picks, &npicks, &dup) != 0) {
+    free(picks);
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  }
+  if (dup.ptr != NULL) {
+    free(picks);
+    return lls_error_set(err, LLS_ECONFLICT, "key '%.*s' already exists (given twice)",
+                         msg_len(dup, 200), dup.ptr);
+  }
+  if (unit_begin(pg, 0, err) != 0) {
+    free(picks);
+    return -1;
+  }
+  int64_t total = 0;
+  for (size_t pos = 0, chunk; pos < npicks;) {
+    if (kv_load_arrays(pg, recs, picks, npicks, &pos, &chunk) != 0) {
+      lls_error_set(err, LLS_EIO, "out of memory (or an element over 2 GB)");
+      goto fail;
+    }
+    pg_params p = {0};
+    p_tenant(&p, pg);
+    p_time(&p, now);
+    for (int a = 0; a < K_COUNT; a++) p_buf(&p, &pg->varr[a]);
+    PGresult *r = pg_run(pg, oc == LLS_CONFLICT_REPLACE ? ST_KV_LOAD_REPLACE : ST_KV_LOAD_SKIP,
+                         &p, 0, err);
+    if (r == NULL) {
+      metadata_error(err);
+      goto fail;
+    }
+    if (oc != LLS_CONFLICT_REPLACE && PQntuples(r) > 0) {
+      total += int8_at(r, 0, 0);
+      if (oc == LLS_CONFLICT_ERROR && !PQgetisnull(r, 0, 1)) {
+        lls_str key = str_at(r, 0, 1);
+        lls_error_set(err, LLS_ECONFLICT, "key '%.*s' already exists", msg_len(key, 200),
+                      key.ptr);
+        PQclear(r);
+        goto fail;
+      }
+    }
+    PQclear(r);
+  }
+  free(picks);
+  trim_arrays(pg);
+  if (unit_end(pg, 0, 1, err) != 0) return -1;
+  *written = oc == LLS_CONFLICT_REPLACE ? n : (size_t)total;
+  return 0;
+fail:
+  free(picks);
+  trim_arrays(pg);
+  unit_end(pg, 0, 0, NULL);
+  return -1;
+}
+
+/* A page of rows with id > after_id in id order, handed to the sink once
+ * the whole page has arrived (so a retried read never repeats a row). */
+static int pg_vec_dump(lls_backend *b, int64_t coll_id, lls_str after_id, size_t limit,
+                       lls_vec_sink sink, void *ud, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  p_bytes(&p, after_id.ptr, after_id.ptr ? after_id.len : 0);
+  p_limit(&p, limit);
+  PGresult *r = pg_run(pg, ST_VEC_DUMP, &p, 1, err);
+  if (r == NULL) return -1;
+  int rows = PQntuples(r);
+  if (rows == 0) {
+    PQclear(r);
+    return coll_missing(err, coll_id);
+  }
+  err->code = LLS_OK;
+  err->message[0] = '\0';
+  for (int i = 0; i < rows; i++) {
+    if (PQgetisnull(r, i, 0)) continue; /* the collection, without rows */
+    lls_vec_row row;
+    row.id = str_at(r, i, 0);
+    row.scope = str_at(r, i, 1);
+    row.vector = str_at(r, i, 2);
+    row.metadata = str_at(r, i, 3);
+    row.created_at = time_or_zero(r, i, 4);
+    row.updated_at = time_or_zero(r, i, 5);
+    row.has_event_time = !PQgetisnull(r, i, 6);
+    row.event_time = time_or_zero(r, i, 6);
+    row.expires_at = time_or_zero(r, i, 7);
+    row.seq = int8_at(r, i, 8);
+    row.deleted = 0;
+    if (sink(ud, &row, err) != 0) {
+      PQclear(r);
+      return sink_stopped(err);
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return keycmp(*(const lls_str *)a, *(const lls_str *)b);
+}
+
+/* One primary-key probe per id (= ANY), then each asked id looked up in
+ * the sorted answer, so repeated ids are all marked. */
+static int pg_vec_has(lls_backend *b, int64_t coll_id, const lls_str *ids, size_t n,
+                      unsigned char *present, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  lls_buf *a = &pg->varr[V_ID];
+  if (n > 0) memset(present, 0, n);
+  if (arr_init(a) != 0) return lls_error_set(err, LLS_EIO, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    if (arr_add(a, ids[i].ptr, ids[i].len) != 0) {
+      trim_arrays(pg);
+      return lls_error_set(err, LLS_EIO, "out of memory");
+    }
+  arr_finish(a, OID_TEXT, n, 0);
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_int8(&p, coll_id);
+  p_buf(&p, a);
+  PGresult *r = pg_run(pg, ST_VEC_HAS, &p, 1, err);
+  trim_arrays(pg);
+  if (r == NULL) return -1;
+  int rows = PQntuples(r);
+  if (rows == 0) {
+    PQclear(r);
+    return coll_missing(err, coll_id);
+  }
+  lls_str *found = malloc((size_t)rows * sizeof *found);
+  if (found == NULL) {
+    PQclear(r);
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  }
+  size_t nfound = 0;
+  for (int i = 0; i < rows; i++)
+    if (!PQgetisnull(r, i, 0)) found[nfound++] = str_at(r, i, 0);
+  qsort(found, nfound, sizeof *found, cmp_str);
+  for (size_t i = 0; i < n && nfound > 0; i++)
+    present[i] = bsearch(&ids[i], found, nfound, sizeof *found, cmp_str) != NULL;
+  free(found);
+  PQclear(r);
+  return 0;
+}
+
+typedef struct sec_ref {
+  lls_str section;
+  int64_t ord;
+  size_t i;
+} sec_ref;
+
+/* By (section, ord), then by position. */
+static int cmp_sec_ref(const void *a, const void *b) {
+  const sec_ref *x = a, *y = b;
+  int c = keycmp(x->section, y->section);
+  if (c != 0) return c;
+  if (x->ord != y->ord) return x->ord < y->ord ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Marks in keep[] the last record of each (section, ord): the one a batch
+ * applied in order would leave (one statement cannot write a row twice). */
+static int dedupe_sections(const lls_str *sections, const int64_t *ords, size_t n,
+                           unsigned char *keep) {
+  sec_ref *refs = malloc(n * sizeof *refs);
+  if (refs == NULL) return -1;
+  for (size_t i = 0; i < n; i++) {
+    refs[i].section = sections[i];
+    refs[i].ord = ords[i];
+    refs[i].i = i;
+    keep[i] = 0;
+  }
+  qsort(refs, n, sizeof *refs, cmp_sec_ref);
+  for (size_t g = 0, e; g < n; g = e) {
+    for (e = g + 1; e < n && keycmp(refs[e].section, refs[g].section) == 0 &&
+                    refs[e].ord == refs[g].ord;
+         e++) {
+    }
+    keep[refs[e - 1].i] = 1;
+  }
+  free(refs);
+  return 0;
+}
+
+/* Upserts on (tenant, section, ord), one statement per PUT_CHUNK_BYTES of
+ * records, all in one unit. An empty section name is refused: sec_clear
+ * reads it as "every section". */
+static int pg_sec_put(lls_backend *b, const lls_str *sections, const int64_t *ords,
+                      const lls_str *json, size_t n, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (sections[i].len == 0)
+      return lls_error_set(err, LLS_EINVALID, "section name must not be empty");
+  unsigned char *keep = malloc(n);
+  if (keep == NULL || dedupe_sections(sections, ords, n, keep) != 0) {
+    free(keep);
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  }
+  if (unit_begin(pg, 0, err) != 0) {
+    free(keep);
+    return -1;
+  }
+  for (size_t pos = 0; pos < n;) {
+    size_t count = 0, bytes = 0;
+    lls_buf *s = &pg->varr[0], *o = &pg->varr[1], *j = &pg->varr[2];
+    if (arr_init(s) != 0 || arr_init(o) != 0 || arr_init(j) != 0) goto oom;
+    for (; pos < n; pos++) {
+      if (!keep[pos]) continue;
+      size_t size = sections[pos].len + json[pos].len + 32;
+      if (count > 0 && bytes + size > PUT_CHUNK_BYTES) break;
+      bytes += size;
+      if (arr_add(s, sections[pos].ptr, sections[pos].len) != 0 ||
+          arr_add_int8(o, ords[pos]) != 0 || arr_add(j, json[pos].ptr, json[pos].len) != 0)
+        goto oom;
+      count++;
+    }
+    if (count == 0) break; /* only replaced duplicates were left */
+    arr_finish(s, OID_TEXT, count, 0);
+    arr_finish(o, OID_INT8, count, 0);
+    arr_finish(j, OID_TEXT, count, 0);
+    pg_params p = {0};
+    p_tenant(&p, pg);
+    p_buf(&p, s);
+    p_buf(&p, o);
+    p_buf(&p, j);
+    PGresult *r = pg_run(pg, ST_SEC_PUT, &p, 0, err);
+    if (r == NULL) goto fail;
+    PQclear(r);
+  }
+  free(keep);
+  trim_arrays(pg);
+  return unit_end(pg, 0, 1, err);
+oom:
+  lls_error_set(err, LLS_EIO, "out of memory (or a record over 2 GB)");
+fail:
+  free(keep);
+  trim_arrays(pg);
+  unit_end(pg, 0, 0, NULL);
+  return -1;
+}
+
+/* A page of section records after (after_section, after_ord) in (section,
+ * ord) order. Section names are never empty, so ('', INT64_MIN) lies
+ * before every record and serves as "from the first". */
+static int pg_sec_dump(lls_backend *b, lls_str after_section, int64_t after_ord, size_t limit,
+                       lls_rows *out, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  p_bytes(&p, after_section.ptr, after_section.ptr ? after_section.len : 0);
+  p_int8(&p, after_section.ptr ? after_ord : INT64_MIN);
+  p_limit(&p, limit);
+  PGresult *r = pg_run(pg, ST_SEC_DUMP, &p, 1, err);
+  if (r == NULL) return -1;
+  for (int i = 0, rows = PQntuples(r); i < rows; i++) {
+    lls_str sec = str_at(r, i, 0), rec = str_at(r, i, 2);
+    lls_row *row = lls_rows_add(out, sec.ptr, sec.len, rec.ptr, rec.len);
+    if (row == NULL) {
+      PQclear(r);
+      return lls_error_set(err, LLS_EIO, "out of memory");
+    }
+    row->created_at = int8_at(r, i, 1);
+  }
+  PQclear(r);
+  return 0;
+}
+
+static int pg_sec_clear(lls_backend *b, lls_str section, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  pg_params p = {0};
+  p_tenant(&p, pg);
+  if (section.len > 0) p_bytes(&p, section.ptr, section.len);
+  PGresult *r = write_one(pg, section.len > 0 ? ST_SEC_CLEAR : ST_SEC_CLEAR_ALL, &p, err);
+  if (r == NULL) return -1;
+  PQclear(r);
+  return 0;
+}
+
+/* Appends one problem row; -1 (err filled) when out of memory. */
+static int problem(lls_rows *out, const char *where, size_t wlen, lls_error *err,
+                   const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static int problem(lls_rows *out, const char *where, size_t wlen, lls_error *err,
+                   const char *fmt, ...) {
+  char what[256];
+  va_list ap;
+  va_start(ap, fmt);
+  int len = vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (len < 0) len = 0;
+  if ((size_t)len >= sizeof what) len = (int)sizeof what - 1;
+  if (lls_rows_add(out, where, wlen, what, (size_t)len) == NULL)
+    return lls_error_set(err, LLS_EIO, "out of memory");
+  return 0;
+}
+
+#define MIGRATIONS_WHERE "llmspell_migrations"
+
+/* The recorded migrations against the table this library applies: each
+ * known one present under its name, nothing newer. */
+static int check_migrations(pg_backend *pg, lls_rows *out, lls_error *err) {
+  pg_params p = {0};
+  PGresult *r = pg_run(pg, ST_MIGRATIONS, &p, 1, err);
+  if (r == NULL) return -1;
+  const size_t wl = sizeof MIGRATIONS_WHERE - 1;
+  int rc = 0, rows = PQntuples(r);
+  for (int m = 0; m < N_MIGRATIONS && rc == 0; m++) {
+    int row = -1;
+    for (int i = 0; i < rows; i++)
+      if (int4_at(r, i, 0) == migrations[m].version) row = i;
+    if (row < 0) {
+      rc = problem(out, MIGRATIONS_WHERE, wl, err, "migration %03d_%s was not applied",
+                   migrations[m].version, migrations[m].name);
+      continue;
+    }
+    lls_str name = str_at(r, row, 1);
+    if (name.len != strlen(migrations[m].name) || memcmp(name.ptr, migrations[m].name, name.len))
+      rc = problem(out, MIGRATIONS_WHERE, wl, err,
+                   "migration %d is recorded as '%.*s', this library applies '%s'",
+                   migrations[m].version, msg_len(name, 100), name.ptr, migrations[m].name);
+  }
+  for (int i = 0; i < rows && rc == 0; i++) {
+    int v = int4_at(r, i, 0);
+    if (v < 1 || v > N_MIGRATIONS) {
+      lls_str name = str_at(r, i, 1);
+      rc = problem(out, MIGRATIONS_WHERE, wl, err,
+                   "migration %d ('%.*s') is unknown to this library (it knows 1 to %d)", v,
+                   msg_len(name, 100), name.ptr, N_MIGRATIONS);
+    }
+  }
+  PQclear(r);
+  return rc;
+}
+
+/* PostgreSQL has no cheap whole-database integrity check (corruption is
+ * the server's to detect); what can go wrong at this level is checked
+ * instead: the schema is the one this library knows, every tenant table
+ * still has row-level security enabled, forced and its policy, and this
+ * tenant's collection counts agree with their rows. */
+static int pg_check(lls_backend *b, lls_rows *problems, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  if (check_migrations(pg, problems, err) != 0) return -1;
+
+  pg_params p = {0};
+  PGresult *r = pg_run(pg, ST_CHECK_RLS, &p, 1, err);
+  if (r == NULL) return -1;
+  int rc = 0;
+  for (int i = 0, rows = PQntuples(r); i < rows && rc == 0; i++) {
+    lls_str t = str_at(r, i, 0);
+    int exists = PQgetvalue(r, i, 1)[0], enabled = PQgetvalue(r, i, 2)[0];
+    int forced = PQgetvalue(r, i, 3)[0], policy = PQgetvalue(r, i, 4)[0];
+    if (!exists) {
+      rc = problem(problems, t.ptr, t.len, err, "table is missing");
+      continue;
+    }
+    if (!enabled) rc = problem(problems, t.ptr, t.len, err, "row-level security is disabled");
+    if (rc == 0 && !forced)
+      rc = problem(problems, t.ptr, t.len, err,
+                   "row-level security is not forced (the table owner bypasses it)");
+    if (rc == 0 && !policy)
+      rc = problem(problems, t.ptr, t.len, err, "policy %.*s_tenant_isolation is missing",
+                   msg_len(t, 100), t.ptr);
+  }
+  PQclear(r);
+  if (rc != 0) return -1;
+
+  p_tenant(&p, pg);
+  if ((r = pg_run(pg, ST_CHECK_COUNTS, &p, 1, err)) == NULL) return -1;
+  for (int i = 0, rows = PQntuples(r); i < rows && rc == 0; i++) {
+    lls_str name = str_at(r, i, 0);
+    rc = problem(problems, name.ptr, name.len, err, "count says %lld, vectors has %lld",
+                 (long long)int8_at(r, i, 1), (long long)int8_at(r, i, 2));
+  }
+  PQclear(r);
+  return rc;
+}
+
 const lls_backend_vt lls_postgres_vt = {
     .name = "postgres",
     /* nominal latencies: the seed's figures for a server on the network */
@@ -2231,4 +2936,12 @@ const lls_backend_vt lls_postgres_vt = {
     .vec_load = pg_vec_load,
     .snap_save = pg_snap_save,
     .snap_load = pg_snap_load,
+    .kv_dump = pg_kv_dump,
+    .kv_load = pg_kv_load,
+    .vec_dump = pg_vec_dump,
+    .vec_has = pg_vec_has,
+    .sec_put = pg_sec_put,
+    .sec_dump = pg_sec_dump,
+    .sec_clear = pg_sec_clear,
+    .check = pg_check,
 };

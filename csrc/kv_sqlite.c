@@ -14,7 +14,8 @@
  *     tenant_id  TEXT NOT NULL,
  *     key        TEXT NOT NULL,         -- BINARY collation: byte order
  *     value      BLOB NOT NULL,         -- arbitrary bytes, '' stays ''
- *     metadata   TEXT,                  -- JSON, reserved (export/import)
+ *     metadata   TEXT,                  -- JSON text carried by export/import;
+ *                                       -- NULL = none
  *     created_at INTEGER NOT NULL,      -- microseconds since the epoch
  *     updated_at INTEGER NOT NULL,      -- microseconds since the epoch
  *     expires_at INTEGER,               -- microseconds; NULL = never
@@ -77,6 +78,22 @@
  *     data          BLOB NOT NULL,
  *     PRIMARY KEY (collection_id, part)
  *   );
+ *
+ *   -- migration 3: export
+ *   ALTER TABLE kv_store ADD COLUMN kv_id TEXT;  -- rs-llmspell's record id
+ *                                       -- (export/import); NULL = none
+ *   CREATE TABLE export_sections (       -- passthrough sections of imported
+ *     tenant_id TEXT NOT NULL,           -- files (agent_state, sessions, ...)
+ *     section   TEXT NOT NULL,           -- the name under "data", byte order
+ *     ord       INTEGER NOT NULL,        -- array index; -1: the section is
+ *                                        -- this one value, not an array
+ *     record    TEXT NOT NULL,           -- one JSON value
+ *     PRIMARY KEY (tenant_id, section, ord)
+ *   ) WITHOUT ROWID;
+ *
+ * set() keeps the metadata and kv_id of a visible row (the KV API does not
+ * show them, so writing a value must not lose them) and clears both with
+ * an expired one, which counts as absent.
  *
  * Every vector write (put or delete) is one transaction (a savepoint inside
  * the caller's) that raises vector_collections.seq by one and stamps the
@@ -182,6 +199,24 @@ static const migration MIGRATIONS[] = {
      "  data          BLOB NOT NULL,\n"
      "  PRIMARY KEY (collection_id, part)\n"
      ");"},
+    {3, "export",
+     "CREATE TABLE IF NOT EXISTS export_sections (\n"
+     "  tenant_id TEXT NOT NULL,\n"
+     "  section   TEXT NOT NULL,\n"
+     "  ord       INTEGER NOT NULL,\n"
+     "  record    TEXT NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, section, ord)\n"
+     ") WITHOUT ROWID;"},
+};
+
+/* Columns a migration adds to an existing table, before its script runs.
+ * SQLite has no ADD COLUMN IF NOT EXISTS, so each is added only when the
+ * table lacks it: that keeps the migration idempotent. */
+static const struct {
+  int version;
+  const char *table, *column, *type;
+} ADD_COLUMNS[] = {
+    {3, "kv_store", "kv_id", "TEXT"},
 };
 
 #define NMIGRATIONS ((int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]))
@@ -234,6 +269,19 @@ enum {
   ST_SNAP_PART,
   ST_SNAP_READ,
   ST_SNAP_DROP,
+  /* export/import */
+  ST_KV_DUMP,
+  ST_KV_DUMP_AFTER,
+  ST_KV_LOAD_REPLACE,
+  ST_KV_LOAD_INSERT,
+  ST_VEC_DUMP,
+  ST_VEC_DUMP_AFTER,
+  ST_VEC_HAS,
+  ST_SEC_PUT,
+  ST_SEC_DUMP,
+  ST_SEC_DUMP_AFTER,
+  ST_SEC_CLEAR,
+  ST_SEC_CLEAR_ALL,
   ST_COUNT
 };
 
@@ -253,6 +301,20 @@ enum {
   " seq, count FROM vector_collections"
 #define VEC_COLUMNS                                                                  \
   "id, scope, vector, metadata, created_at, updated_at, event_time, expires_at, seq"
+#define KV_DUMP_HEAD                                                                 \
+  "SELECT key, value, metadata, kv_id, created_at, updated_at, expires_at FROM kv_store" \
+  " WHERE tenant_id = ?1"
+#define KV_DUMP_TAIL " AND " VISIBLE " ORDER BY key LIMIT ?4"
+/* kv_load binds ?1..?8 the same way for both; ?9 = now for the insert. */
+#define KV_LOAD_HEAD                                                                 \
+  "INSERT INTO kv_store (tenant_id, key, value, metadata, kv_id, created_at,"        \
+  " updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                 \
+  " ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value,"               \
+  " metadata = excluded.metadata, kv_id = excluded.kv_id,"                           \
+  " created_at = excluded.created_at, updated_at = excluded.updated_at,"             \
+  " expires_at = excluded.expires_at"
+#define SEC_DUMP_HEAD "SELECT section, ord, record FROM export_sections WHERE tenant_id = ?1"
+#define SEC_DUMP_TAIL " ORDER BY section, ord LIMIT ?4"
 
 static const char *const SQL[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -272,6 +334,8 @@ static const char *const SQL[ST_COUNT] = {
                " value = excluded.value,"
                " metadata = CASE WHEN kv_store.expires_at IS NULL"
                "   OR kv_store.expires_at > ?3 THEN kv_store.metadata END,"
+               " kv_id = CASE WHEN kv_store.expires_at IS NULL"
+               "   OR kv_store.expires_at > ?3 THEN kv_store.kv_id END,"
                " created_at = CASE WHEN kv_store.expires_at IS NULL"
                "   OR kv_store.expires_at > ?3 THEN kv_store.created_at ELSE ?3 END,"
                " updated_at = ?3, expires_at = excluded.expires_at",
@@ -360,6 +424,33 @@ static const char *const SQL[ST_COUNT] = {
     [ST_SNAP_READ] = "SELECT part, seq, data FROM vector_snapshots"
                      " WHERE collection_id = ?2 AND tenant_id = ?1 ORDER BY part",
     [ST_SNAP_DROP] = "DELETE FROM vector_snapshots WHERE collection_id = ?2 AND tenant_id = ?1",
+    /* Two shapes, like the scans: "key > ?2" with no resume point would
+     * skip the empty key. */
+    [ST_KV_DUMP] = KV_DUMP_HEAD KV_DUMP_TAIL,
+    [ST_KV_DUMP_AFTER] = KV_DUMP_HEAD " AND key > ?2" KV_DUMP_TAIL,
+    [ST_KV_LOAD_REPLACE] = KV_LOAD_HEAD,
+    /* Skip and error: the update runs only over an expired row (which
+     * counts as absent), so zero changes means a visible row was there. */
+    [ST_KV_LOAD_INSERT] = KV_LOAD_HEAD " WHERE kv_store.expires_at IS NOT NULL"
+                                       " AND kv_store.expires_at <= ?9",
+    /* Ordered by the UNIQUE (collection_id, id) index: no sort. */
+    [ST_VEC_DUMP] = "SELECT " VEC_COLUMNS " FROM vector_embeddings"
+                    " WHERE collection_id = ?2 AND tenant_id = ?1 ORDER BY id LIMIT ?4",
+    [ST_VEC_DUMP_AFTER] = "SELECT " VEC_COLUMNS " FROM vector_embeddings"
+                          " WHERE collection_id = ?2 AND id > ?3 AND tenant_id = ?1"
+                          " ORDER BY id LIMIT ?4",
+    [ST_VEC_HAS] = "SELECT 1 FROM vector_embeddings"
+                   " WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
+    [ST_SEC_PUT] = "INSERT INTO export_sections (tenant_id, section, ord, record)"
+                   " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant_id, section, ord)"
+                   " DO UPDATE SET record = excluded.record",
+    [ST_SEC_DUMP] = SEC_DUMP_HEAD SEC_DUMP_TAIL,
+    /* A row-value comparison is one index range over (tenant_id, section,
+     * ord), so a page starts where the last one ended, even in the middle
+     * of a long section. */
+    [ST_SEC_DUMP_AFTER] = SEC_DUMP_HEAD " AND (section, ord) > (?2, ?3)" SEC_DUMP_TAIL,
+    [ST_SEC_CLEAR] = "DELETE FROM export_sections WHERE tenant_id = ?1 AND section = ?2",
+    [ST_SEC_CLEAR_ALL] = "DELETE FROM export_sections WHERE tenant_id = ?1",
 };
 
 /* --------------------------------------------------------------- handle */
@@ -594,6 +685,37 @@ static int record_migration(sqlite_backend *b, const migration *m, lls_error *er
   return rc == SQLITE_DONE ? 0 : fail(b->db, rc, "record migration", err);
 }
 
+/* Runs an ALTER TABLE ... ADD COLUMN unless the table already has it. */
+static int add_column(sqlite_backend *b, const char *table, const char *column,
+                      const char *type, const char *what, lls_error *err) {
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(b->db,
+                              "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                              -1, &s, NULL);
+  if (rc != SQLITE_OK) return fail(b->db, rc, what, err);
+  sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, column, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s);
+  int has = rc == SQLITE_ROW && sqlite3_column_int(s, 0) > 0;
+  sqlite3_finalize(s);
+  if (rc != SQLITE_ROW) return fail(b->db, rc, what, err);
+  if (has) return 0;
+  char sql[160];
+  snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+  return exec_sql(b, sql, what, err);
+}
+
+/* Adds the columns ADD_COLUMNS lists for migration m. */
+static int add_columns(sqlite_backend *b, const migration *m, const char *what,
+                       lls_error *err) {
+  for (size_t i = 0; i < sizeof ADD_COLUMNS / sizeof ADD_COLUMNS[0]; i++)
+    if (ADD_COLUMNS[i].version == m->version &&
+        add_column(b, ADD_COLUMNS[i].table, ADD_COLUMNS[i].column, ADD_COLUMNS[i].type, what,
+                   err) != 0)
+      return -1;
+  return 0;
+}
+
 /* Brings the schema up to date. The common case (already current) is a read
  * that takes no write lock, so opening never waits for another writer; only
  * an upgrade takes BEGIN IMMEDIATE and re-reads the version under the lock,
@@ -628,7 +750,9 @@ static int migrate(sqlite_backend *b, lls_error *err) {
     if (m->version <= version) continue;
     char what[64];
     snprintf(what, sizeof what, "migration %03d_%s", m->version, m->name);
-    if (exec_sql(b, m->sql, what, err) != 0 || record_migration(b, m, err) != 0) goto fail;
+    if (add_columns(b, m, what, err) != 0 || exec_sql(b, m->sql, what, err) != 0 ||
+        record_migration(b, m, err) != 0)
+      goto fail;
   }
   if (exec_sql(b, "COMMIT", "migrate", err) != 0) goto fail;
   return 0;
@@ -1775,6 +1899,289 @@ static int sqlite_snap_load(lls_backend *base, int64_t coll_id, lls_buf *out, in
   return read_end(b, own, 1, what, err);
 }
 
+/* -------------------------------------------------------- export/import */
+
+/* Binds bytes as TEXT, or SQL NULL when empty ("none" for metadata, kv_id). */
+static int bind_text_or_null(sqlite3_stmt *s, int i, lls_str v) {
+  return v.len == 0 ? sqlite3_bind_null(s, i) : bind_bytes(s, i, v, 1);
+}
+
+static int sqlite_kv_dump(lls_backend *base, lls_str after, int64_t now, size_t limit,
+                          lls_rows *out, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  sqlite3_stmt *s = stmt(b, after.ptr != NULL ? ST_KV_DUMP_AFTER : ST_KV_DUMP, err);
+  if (s == NULL) return -1;
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK && after.ptr != NULL) rc = bind_bytes(s, 2, after, 1);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, now);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, limit ? clamp_limit(limit) : -1);
+  if (rc != SQLITE_OK) {
+    done(s);
+    return fail(b->db, rc, "dump", err);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_str k, v, meta, id;
+    lls_row *row = NULL;
+    if (column_bytes(s, 0, &k, 1) == 0 && column_bytes(s, 1, &v, 0) == 0 &&
+        column_bytes(s, 2, &meta, 1) == 0 && column_bytes(s, 3, &id, 1) == 0)
+      row = lls_rows_add_ext(out, k, v, meta, id);
+    if (row == NULL) {
+      done(s);
+      return oom(err);
+    }
+    row->created_at = sqlite3_column_int64(s, 4);
+    row->updated_at = sqlite3_column_int64(s, 5);
+    row->expires_at = sqlite3_column_int64(s, 6); /* NULL reads as 0 */
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, "dump", err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return 0;
+}
+
+/* One unit (see unit_begin), so a failure, LLS_CONFLICT_ERROR's included,
+ * writes nothing even inside the importer's transaction. Records are
+ * resolved in order: a key repeated in recs meets the copy written before
+ * it. One cached statement step per record. */
+static int sqlite_kv_load(lls_backend *base, const lls_kv_rec *recs, size_t n,
+                          lls_conflict on_conflict, int64_t now, size_t *written,
+                          lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "import";
+  int replace = on_conflict == LLS_CONFLICT_REPLACE, nested;
+  if (n == 0) {
+    *written = 0;
+    return check_txn(b, err);
+  }
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  sqlite3_stmt *s = stmt(b, replace ? ST_KV_LOAD_REPLACE : ST_KV_LOAD_INSERT, err);
+  if (s == NULL) goto fail;
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    const lls_kv_rec *r = &recs[i];
+    int rc = bind_tenant(b, s);
+    if (rc == SQLITE_OK) rc = bind_bytes(s, 2, r->key, 1);
+    if (rc == SQLITE_OK) rc = bind_bytes(s, 3, r->value, 0);
+    if (rc == SQLITE_OK) rc = bind_text_or_null(s, 4, r->metadata);
+    if (rc == SQLITE_OK) rc = bind_text_or_null(s, 5, r->kv_id);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 6, r->created_at);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, r->updated_at);
+    if (rc == SQLITE_OK) rc = bind_expiry(s, 8, r->expires_at);
+    if (rc == SQLITE_OK && !replace) rc = sqlite3_bind_int64(s, 9, now);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+      fail(b->db, rc, what, err);
+      done(s);
+      goto fail;
+    }
+    int changed = sqlite3_changes(b->db) > 0;
+    done(s);
+    if (changed) {
+      count++;
+    } else if (on_conflict == LLS_CONFLICT_ERROR) {
+      lls_error_set(err, LLS_ECONFLICT, "key '%.*s' already exists", QUOTE_LEN(r->key),
+                    r->key.ptr);
+      goto fail;
+    }
+  }
+  if (unit_commit(b, nested, what, err) != 0) goto fail;
+  *written = count;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+/* The header check and the page share one read transaction. Expired rows
+ * are included: vector rows are filtered at search time, not by storage. */
+static int sqlite_vec_dump(lls_backend *base, int64_t coll_id, lls_str after_id, size_t limit,
+                           lls_vec_sink sink, void *ud, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "dump vectors";
+  int own;
+  coll_head h;
+  if (read_begin(b, &own, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) return read_end(b, own, 0, what, err);
+  sqlite3_stmt *s = stmt(b, after_id.ptr != NULL ? ST_VEC_DUMP_AFTER : ST_VEC_DUMP, err);
+  if (s == NULL) return read_end(b, own, 0, what, err);
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK && after_id.ptr != NULL) rc = bind_bytes(s, 3, after_id, 1);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, limit ? clamp_limit(limit) : -1);
+  if (rc != SQLITE_OK) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return read_end(b, own, 0, what, err);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_vec_row row;
+    memset(&row, 0, sizeof row);
+    if (column_bytes(s, 0, &row.id, 1) != 0 || column_bytes(s, 1, &row.scope, 1) != 0 ||
+        column_bytes(s, 2, &row.vector, 0) != 0 || column_bytes(s, 3, &row.metadata, 1) != 0) {
+      done(s);
+      oom(err);
+      return read_end(b, own, 0, what, err);
+    }
+    row.created_at = sqlite3_column_int64(s, 4);
+    row.updated_at = sqlite3_column_int64(s, 5);
+    row.has_event_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
+    row.event_time = sqlite3_column_int64(s, 6);
+    row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
+    row.seq = sqlite3_column_int64(s, 8);
+    if (sink(ud, &row, err) != 0) {
+      done(s);
+      sink_stopped(err);
+      return read_end(b, own, 0, what, err);
+    }
+  }
+  if (rc != SQLITE_DONE) fail(b->db, rc, what, err);
+  done(s);
+  return read_end(b, own, rc == SQLITE_DONE, what, err);
+}
+
+static int sqlite_vec_has(lls_backend *base, int64_t coll_id, const lls_str *ids, size_t n,
+                          unsigned char *present, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "look up vectors";
+  int own;
+  coll_head h;
+  if (read_begin(b, &own, what, err) != 0) return -1;
+  if (read_head(b, coll_id, &h, what, err) != 0) return read_end(b, own, 0, what, err);
+  sqlite3_stmt *s = stmt(b, ST_VEC_HAS, err);
+  if (s == NULL) return read_end(b, own, 0, what, err);
+  for (size_t i = 0; i < n; i++) {
+    int rc = bind_coll(b, s, coll_id);
+    if (rc == SQLITE_OK) rc = bind_bytes(s, 3, ids[i], 1);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    present[i] = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      fail(b->db, rc, what, err);
+      done(s);
+      return read_end(b, own, 0, what, err);
+    }
+    done(s);
+  }
+  return read_end(b, own, 1, what, err);
+}
+
+/* Section names end at a NUL in the memory backend's keys; refusing them
+ * everywhere keeps the backends' contents (and orders) the same. */
+static int bad_section(lls_str section, lls_error *err) {
+  if (section.len == 0 || memchr(section.ptr, '\0', section.len) == NULL) return 0;
+  return lls_error_set(err, LLS_EINVALID, "section name '%.*s' contains a NUL byte",
+                       QUOTE_LEN(section), section.ptr);
+}
+
+static int sqlite_sec_put(lls_backend *base, const lls_str *sections, const int64_t *ords,
+                          const lls_str *json, size_t n, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "store sections";
+  for (size_t i = 0; i < n; i++)
+    if (bad_section(sections[i], err) != 0) return -1;
+  if (n == 0) return check_txn(b, err);
+  int nested;
+  if (unit_begin(b, &nested, what, err) != 0) return -1;
+  sqlite3_stmt *s = stmt(b, ST_SEC_PUT, err);
+  if (s == NULL) goto fail;
+  for (size_t i = 0; i < n; i++) {
+    int rc = bind_tenant(b, s);
+    if (rc == SQLITE_OK) rc = bind_bytes(s, 2, sections[i], 1);
+    if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, ords[i]);
+    if (rc == SQLITE_OK) rc = bind_bytes(s, 4, json[i], 1);
+    if (run(b, s, rc, what, err) != 0) goto fail;
+  }
+  if (unit_commit(b, nested, what, err) != 0) goto fail;
+  return 0;
+fail:
+  unit_abort(b, nested);
+  return -1;
+}
+
+static int sqlite_sec_dump(lls_backend *base, lls_str after_section, int64_t after_ord,
+                           size_t limit, lls_rows *out, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "dump sections";
+  int after = after_section.ptr != NULL;
+  sqlite3_stmt *s = stmt(b, after ? ST_SEC_DUMP_AFTER : ST_SEC_DUMP, err);
+  if (s == NULL) return -1;
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK && after) rc = bind_bytes(s, 2, after_section, 1);
+  if (rc == SQLITE_OK && after) rc = sqlite3_bind_int64(s, 3, after_ord);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 4, limit ? clamp_limit(limit) : -1);
+  if (rc != SQLITE_OK) {
+    done(s);
+    return fail(b->db, rc, what, err);
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_str sec, rec;
+    lls_row *row = NULL;
+    if (column_bytes(s, 0, &sec, 1) == 0 && column_bytes(s, 2, &rec, 1) == 0)
+      row = lls_rows_add(out, sec.ptr, sec.len, rec.ptr, rec.len);
+    if (row == NULL) {
+      done(s);
+      return oom(err);
+    }
+    row->created_at = sqlite3_column_int64(s, 1);
+  }
+  if (rc != SQLITE_DONE) {
+    fail(b->db, rc, what, err);
+    done(s);
+    return -1;
+  }
+  done(s);
+  return 0;
+}
+
+static int sqlite_sec_clear(lls_backend *base, lls_str section, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  if (bad_section(section, err) != 0 || check_txn(b, err) != 0) return -1;
+  sqlite3_stmt *s = stmt(b, section.len ? ST_SEC_CLEAR : ST_SEC_CLEAR_ALL, err);
+  if (s == NULL) return -1;
+  int rc = bind_tenant(b, s);
+  if (rc == SQLITE_OK && section.len) rc = bind_bytes(s, 2, section, 1);
+  return run(b, s, rc, "clear sections", err);
+}
+
+/* Appends one problem row; where says which check found it. */
+static int add_problem(lls_rows *out, const char *where, const char *what, lls_error *err) {
+  return lls_rows_add(out, where, strlen(where), what, strlen(what)) != NULL ? 0 : oom(err);
+}
+
+/* PRAGMA integrity_check over the whole file (every tenant shares its
+ * pages). A file too damaged for the check to run is a finding too, not
+ * a failure of check(): corruption is what the caller asked about. */
+static int sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *where = "integrity_check";
+  sqlite3_stmt *s;
+  int rc = sqlite3_prepare_v2(b->db, "PRAGMA integrity_check", -1, &s, NULL);
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      const unsigned char *msg = sqlite3_column_text(s, 0);
+      if (msg == NULL) {
+        sqlite3_finalize(s);
+        return oom(err);
+      }
+      if (strcmp((const char *)msg, "ok") != 0 &&
+          add_problem(problems, where, (const char *)msg, err) != 0) {
+        sqlite3_finalize(s);
+        return -1;
+      }
+    }
+    sqlite3_finalize(s);
+  }
+  if (rc == SQLITE_DONE) return 0;
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
+    char msg[300];
+    snprintf(msg, sizeof msg, "the check could not run: %s", sqlite3_errmsg(b->db));
+    return add_problem(problems, where, msg, err);
+  }
+  return fail(b->db, rc, "integrity check", err);
+}
+
 const lls_backend_vt lls_sqlite_vt = {
     .name = "sqlite",
     .traits = {.persistent = 1,
@@ -1809,4 +2216,12 @@ const lls_backend_vt lls_sqlite_vt = {
     .vec_load = sqlite_vec_load,
     .snap_save = sqlite_snap_save,
     .snap_load = sqlite_snap_load,
+    .kv_dump = sqlite_kv_dump,
+    .kv_load = sqlite_kv_load,
+    .vec_dump = sqlite_vec_dump,
+    .vec_has = sqlite_vec_has,
+    .sec_put = sqlite_sec_put,
+    .sec_dump = sqlite_sec_dump,
+    .sec_clear = sqlite_sec_clear,
+    .check = sqlite_check,
 };
