@@ -6,7 +6,8 @@
 #   make asan     the same suite with AddressSanitizer + UBSan
 #   make valgrind the key-value contract under valgrind
 #   make bench    benchmarks against real peers (prints ratios); parts:
-#                 bench/kv.lua, make bench-vectors, make bench-hnsw
+#                 bench/kv.lua, make bench-vectors, make bench-export,
+#                 make bench-hnsw
 #   make install  PREFIX=/usr/local DESTDIR=
 
 LUA       ?= lua5.4
@@ -22,7 +23,7 @@ WARN      := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
              $(LUA_INC) $(PG_INC) $(EXTRA_CFLAGS)
-LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl
+LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl -lcrypto
 
 BUILD     ?= build
 SRC       := $(wildcard csrc/*.c)
@@ -30,7 +31,7 @@ OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO        := $(BUILD)/llmspell/storage/core.so
 
 # Debian packages the build, the tests and the demo need.
-PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson libyajl-dev
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson libyajl-dev libssl-dev
 PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system luarocks
 PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
 
@@ -78,6 +79,8 @@ test-only: build
 	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
 
 # ASan/UBSan: the interpreter is not instrumented, so the runtime is preloaded.
+# --cpath: .busted names ./build, which would otherwise win over LUA_CPATH and
+# test the uninstrumented library.
 asan: deps-test
 	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
@@ -87,7 +90,7 @@ asan: deps-test
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+	  scripts/with-postgres.sh $(BUSTED) --cpath="$(CURDIR)/build-asan/?.so" $(BUSTED_ARGS)
 
 # valgrind over the key-value specs (slow: minutes). Errors and definite
 # leaks fail the run.
@@ -101,6 +104,7 @@ bench: deps-bench
 	$(MAKE) build
 	scripts/with-postgres.sh $(LUA) bench/kv.lua
 	$(MAKE) bench-vectors
+	$(MAKE) bench-export
 
 # Vector collections through the Lua API against hnswlib (Debian's
 # libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.
@@ -116,9 +120,12 @@ install: build
 	install -d $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
 	install -m 0755 $(SO) $(LUA_CDIR)/llmspell/storage/core.so
 	install -m 0644 lua/llmspell/storage/*.lua $(LUA_LDIR)/llmspell/storage/
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/llmspell-storage $(DESTDIR)$(PREFIX)/bin/llmspell-storage
 
 uninstall:
 	rm -rf $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
+	rm -f $(DESTDIR)$(PREFIX)/bin/llmspell-storage
 
 lint:
 	luarocks lint rockspec/llmspell-storage-scm-1.rockspec
@@ -166,3 +173,12 @@ bench-hnsw:
 	$(CXX) -std=c++11 -O3 -march=native -o $(BUILD)/bench/hnswlib_peer \
 	  bench/hnswlib_peer.cpp -lpthread
 	$(LUA) bench/hnsw_compare.lua $(BUILD)/bench
+
+# ---- export and import (bench/export_import.lua) ---------------------------
+
+.PHONY: bench-export
+
+# Export/import throughput (KV records/s, 768-d vectors/s) and peak RSS per
+# backend at 100k records, and peak RSS for a file of about 1 GB.
+bench-export: build
+	scripts/with-postgres.sh $(LUA) bench/export_import.lua

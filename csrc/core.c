@@ -193,6 +193,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_collections(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
+  lls_open_export(L);
+  lls_open_import(L);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -68,6 +68,13 @@ void lls_collections_invalidate(lua_State *L, int idx);
 /* Closes the open collections of the handle at idx (snapshots first). */
 void lls_collections_close(lua_State *L, int idx);
 
+/* export.c, import.c */
+
+/* Register the Exporter / Importer types and set storage.exporter /
+ * storage.importer in the module table at the top of the stack. */
+void lls_open_export(lua_State *L);
+void lls_open_import(lua_State *L);
+
 /* Microseconds since the epoch, wall clock. */
 int64_t lls_now_us(void);
 

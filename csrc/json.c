@@ -540,3 +540,103 @@ lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errle
   free(d);
   return root;
 }
+
+/* ------------------------------------------------------- value builder */
+
+/* The decoder above, driven by the caller's events instead of a parser it
+ * owns: import.c feeds one record at a time from its own yajl stream. */
+struct lls_vbuild {
+  dec d;
+  char err[256];
+};
+
+lls_vbuild *lls_vbuild_new(void) {
+  lls_vbuild *b = calloc(1, sizeof *b);
+  if (b != NULL) {
+    b->d.err = b->err;
+    b->d.errlen = sizeof b->err;
+  }
+  return b;
+}
+
+/* Frees the value under construction; keeps the frames' buffers. */
+static void vbuild_drop(lls_vbuild *b) {
+  dec *d = &b->d;
+  for (int i = 0; i < d->depth; i++) {
+    frame *f = &d->st[i];
+    lls_value_free(f->array);
+    f->array = NULL;
+    for (size_t k = 0; k < f->n; k++) lls_value_free(f->m[k].value);
+    f->n = 0;
+  }
+  d->depth = 0;
+  lls_value_free(d->root);
+  d->root = NULL;
+  d->failed = 0;
+}
+
+void lls_vbuild_reset(lls_vbuild *b) {
+  vbuild_drop(b);
+  b->err[0] = '\0';
+}
+
+void lls_vbuild_free(lls_vbuild *b) {
+  if (b == NULL) return;
+  vbuild_drop(b);
+  dec_cleanup(&b->d);
+  free(b);
+}
+
+/* A value may only start where one is expected: nothing is built yet, or
+ * the innermost container is an array, or an object whose key arrived. */
+static int vbuild_value_ok(lls_vbuild *b) {
+  if (b->d.depth == 0) return b->d.root == NULL || dec_fail(&b->d, "a second top value");
+  return 1;
+}
+
+int lls_vbuild_null(lls_vbuild *b) { return vbuild_value_ok(b) && cb_null(&b->d); }
+
+int lls_vbuild_bool(lls_vbuild *b, int v) { return vbuild_value_ok(b) && cb_boolean(&b->d, v); }
+
+int lls_vbuild_number(lls_vbuild *b, const char *s, size_t len) {
+  return vbuild_value_ok(b) && cb_number(&b->d, s, len);
+}
+
+int lls_vbuild_string(lls_vbuild *b, const char *s, size_t len) {
+  return vbuild_value_ok(b) && cb_string(&b->d, (const unsigned char *)s, len);
+}
+
+int lls_vbuild_start_map(lls_vbuild *b) { return vbuild_value_ok(b) && cb_start_map(&b->d); }
+
+int lls_vbuild_start_array(lls_vbuild *b) {
+  return vbuild_value_ok(b) && cb_start_array(&b->d);
+}
+
+int lls_vbuild_map_key(lls_vbuild *b, const char *k, size_t len) {
+  if (b->d.depth == 0 || !b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "a key outside an object");
+  return cb_map_key(&b->d, (const unsigned char *)k, len);
+}
+
+int lls_vbuild_end_map(lls_vbuild *b) {
+  if (b->d.depth == 0 || !b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "an object end without its start");
+  return cb_end_map(&b->d);
+}
+
+int lls_vbuild_end_array(lls_vbuild *b) {
+  if (b->d.depth == 0 || b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "an array end without its start");
+  return cb_end_array(&b->d);
+}
+
+int lls_vbuild_depth(const lls_vbuild *b) { return b->d.depth; }
+
+lls_value *lls_vbuild_take(lls_vbuild *b) {
+  if (b->d.depth != 0) return NULL;
+  lls_value *v = b->d.root;
+  b->d.root = NULL;
+  return v;
+}
+
+const char *lls_vbuild_error(const lls_vbuild *b) { return b->err; }

@@ -814,11 +814,13 @@ static int enable_wal(sqlite_backend *b, int busy_ms, lls_error *err) {
 static void sqlite_close(lls_backend *base);
 
 /* SQLite's own default page cache (2 MiB) is smaller than a modest store,
- * so pages would keep coming back through pread(); 64 MiB is an upper bound
- * that is only reached as the database grows. Reads through a memory map
- * skip a system call and a copy per page. */
-#define DEFAULT_CACHE_KIB 65536
-#define DEFAULT_MMAP_BYTES 268435456LL
+ * so pages would keep coming back through pread(); 32 MiB is an upper bound
+ * reached only as the database grows, and keeps a streaming export or
+ * import of any size within a bounded footprint. Memory-mapped reads are
+ * off by default: they measured no faster here, and mapped pages count
+ * against the process's resident size. */
+#define DEFAULT_CACHE_KIB 32768
+#define DEFAULT_MMAP_BYTES 0LL
 
 /* Opens cfg->location (a path or ":memory:"). Options: synchronous,
  * busy_timeout_ms, cache_size, mmap_size. */

@@ -129,4 +129,33 @@ int lls_json_encode(const lls_value *v, lls_buf *out, char *err, size_t errlen);
  * "invalid JSON at byte N: ". */
 lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errlen);
 
+/* A value built from parser events (json.c), for callers that run their
+ * own streaming parser and want one part of the stream as a value: the
+ * same checks and results as lls_json_decode (strict UTF-8, int64 kept,
+ * sorted members, last duplicate wins, at most LLS_JSON_MAX_DEPTH deep).
+ * Every event returns 1, or 0 on failure with the message in
+ * lls_vbuild_error (the builder must then be reset). Numbers arrive as
+ * their JSON text. */
+typedef struct lls_vbuild lls_vbuild;
+
+lls_vbuild *lls_vbuild_new(void); /* NULL when out of memory */
+void lls_vbuild_free(lls_vbuild *b);
+/* Drops whatever is half built, ready for the next value. */
+void lls_vbuild_reset(lls_vbuild *b);
+int lls_vbuild_null(lls_vbuild *b);
+int lls_vbuild_bool(lls_vbuild *b, int v);
+int lls_vbuild_number(lls_vbuild *b, const char *s, size_t len);
+int lls_vbuild_string(lls_vbuild *b, const char *s, size_t len);
+int lls_vbuild_start_map(lls_vbuild *b);
+int lls_vbuild_map_key(lls_vbuild *b, const char *k, size_t len);
+int lls_vbuild_end_map(lls_vbuild *b);
+int lls_vbuild_start_array(lls_vbuild *b);
+int lls_vbuild_end_array(lls_vbuild *b);
+/* Containers open: 0 when nothing is under construction or a value is done. */
+int lls_vbuild_depth(const lls_vbuild *b);
+/* The finished value (the caller owns it), or NULL while one is still
+ * open or none was started. */
+lls_value *lls_vbuild_take(lls_vbuild *b);
+const char *lls_vbuild_error(const lls_vbuild *b);
+
 #endif

@@ -21,6 +21,7 @@ external_dependencies = {
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
    PGSQL = { header = "libpq-fe.h", library = "pq" },
    YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
+   OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
 build = {
    type = "builtin",
@@ -30,16 +31,17 @@ build = {
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/buf.c", "csrc/coll_search.c", "csrc/coll_state.c", "csrc/collection.c",
-            "csrc/core.c", "csrc/distance.c", "csrc/errors.c", "csrc/filter.c",
-            "csrc/hashidx.c", "csrc/hnsw.c", "csrc/json.c", "csrc/kv.c",
-            "csrc/kv_memory.c", "csrc/kv_postgres.c", "csrc/kv_sqlite.c",
-            "csrc/luavalue.c", "csrc/util.c", "csrc/value.c",
+            "csrc/core.c", "csrc/distance.c", "csrc/errors.c", "csrc/export.c",
+            "csrc/filter.c", "csrc/hashidx.c", "csrc/hnsw.c", "csrc/import.c",
+            "csrc/json.c", "csrc/kv.c", "csrc/kv_memory.c", "csrc/kv_postgres.c",
+            "csrc/kv_sqlite.c", "csrc/luavalue.c", "csrc/util.c", "csrc/value.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
-         libraries = { "sqlite3", "pq", "yajl", "pthread", "m" },
+         libraries = { "sqlite3", "pq", "yajl", "crypto", "pthread", "m" },
          incdirs = { "$(SQLITE_INCDIR)", "$(PGSQL_INCDIR)", "$(PGSQL_INCDIR)/postgresql",
-                     "$(YAJL_INCDIR)" },
-         libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)", "$(YAJL_LIBDIR)" },
+                     "$(YAJL_INCDIR)", "$(OPENSSL_INCDIR)" },
+         libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)", "$(YAJL_LIBDIR)",
+                     "$(OPENSSL_LIBDIR)" },
       },
    },
 }

@@ -38,6 +38,59 @@ storage.error_codes = core.error_codes
 -- The builder is itself the filter table `col:search` takes.
 storage.filter = require("llmspell.storage.filter").new
 
+--- Creates an exporter for a store: writes everything the store holds (key-value
+-- entries with their metadata and TTLs, vector collections with their
+-- parameters, rs-llmspell passthrough sections) as one versioned JSON document,
+-- streamed, so memory stays bounded whatever the size.
+--
+--    local exp = storage.exporter(db)
+--    local stats = exp:to_file("backup.json", { progress = function(done, total, phase) end })
+--    local json, stats = exp:to_string{ prefix = "user:", collections = { "docs" } }
+--
+-- Options of `to_file` / `to_string`: `collections` (array of names, default
+-- all), `prefix` (key-value prefix, default all), `sections` (false leaves out
+-- the passthrough sections), `progress = function(done, total, phase)` (every
+-- 1000 records and at the end; phase `"kv_store"`, `"vector_embeddings"`,
+-- `"sections"`, `"done"`). Both read one consistent view (one transaction)
+-- and return a stats table: `kv_entries`, `vectors`, `collections`,
+-- `sections = { name = n }`, rs-llmspell's ImportStats fields (`agent_states`,
+-- `sessions`, `workflow_states`, `patterns`, `events`, `hooks`, `entities`,
+-- `relationships`, `artifacts`, `artifact_content`), `skipped`, `total`,
+-- `bytes`, `seconds`.
+--
+-- @tparam userdata db an open store
+-- @treturn userdata the exporter (`llmspell.storage.Exporter`; `close()`,
+--   to-be-closed)
+-- @raise error object `"closed"` when db (or later the exporter) is closed;
+--   `"io"` when the file cannot be written (a partial file is removed);
+--   `"not_found"` for an unknown collection name
+storage.exporter = core.exporter
+
+--- Creates an importer for a store: reads a document written by an exporter
+-- (or by rs-llmspell: pgvector-text or JSON-array embeddings, records without
+-- `collection` go to `vectors_<dimension>`) into the store, all or nothing.
+--
+--    local imp = storage.importer(db)
+--    local stats = imp:from_file("backup.json", { on_conflict = "skip" })
+--    local stats = imp:from_string(json, { dry_run = true })
+--
+-- Options: `on_conflict` = `"replace"` (default: the file wins) | `"skip"`
+-- (the stored record wins) | `"error"` (raise `"conflict"`), `dry_run` (check
+-- and count, write nothing), `batch_size` (records per backend write, default
+-- 1000), `progress = function(done, total, phase, bytes, bytes_total)`
+-- (`total` is nil: it is known only at the end). Returns the stats table
+-- described at `storage.exporter`.
+--
+-- @tparam userdata db an open store
+-- @treturn userdata the importer (`llmspell.storage.Importer`; `close()`,
+--   to-be-closed)
+-- @raise error object `"format"` (malformed or truncated JSON, with the byte
+--   offset; a record that does not check, named as in
+--   `vector_embeddings.768[12] (id 'x')`), `"version"` (missing or not
+--   `"1.0"`), `"conflict"`, `"io"`, `"closed"`; after any error the store
+--   holds exactly what it held before
+storage.importer = core.importer
+
 --- True when `v` is an error object raised by this library.
 -- @param v any value (typically the second result of `pcall`)
 -- @treturn boolean
