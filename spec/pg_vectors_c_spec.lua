@@ -16,36 +16,10 @@ local APP = "llmspell_pgvec_app"
 local TABLES = { "collections", "vectors", "vector_tombstones", "vector_snapshots" }
 
 local ctest = require "spec.support.ctest"
-local sh_quote, run, CLEAN_ENV = ctest.quote, ctest.run, ctest.CLEAN_ENV
+local sh_quote = ctest.quote
 
---- Runs SQL through psql as the URL's user; returns the output lines
--- (unaligned, tuples only). Fails the test when psql fails.
-local function psql(sql)
-  local file = os.tmpname()
-  local f = assert(io.open(file, "w"))
-  f:write(sql, "\n")
-  f:close()
-  local code, out = run(string.format("%spsql %s -X -q -A -t -F '|' -v ON_ERROR_STOP=1 -f %s",
-                                      CLEAN_ENV, sh_quote(helpers.pg_url()), sh_quote(file)))
-  os.remove(file)
-  if code ~= 0 then error("psql failed: " .. out .. "\nSQL: " .. sql, 2) end
-  local lines = {}
-  for line in out:gmatch("[^\n]+") do lines[#lines + 1] = line end
-  return lines
-end
-
-local function psql1(sql)
-  local lines = psql(sql)
-  return lines[#lines]
-end
-
---- The libpq include directory (pg_config when present, else Debian's).
-local function pg_includedir()
-  local code, out = run("pg_config --includedir")
-  local dir = code == 0 and out:match("^%s*(.-)%s*$") or ""
-  if dir == "" then dir = "/usr/include/postgresql" end
-  return dir
-end
+local pg = require "spec.support.pg"
+local psql, psql1, pg_includedir = pg.psql, pg.psql1, pg.includedir
 
 describe("PostgreSQL vector collections (C)", function()
   local dir

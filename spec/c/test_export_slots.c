@@ -28,24 +28,7 @@
 
 char *mkdtemp(char *template); /* POSIX 2008, not declared under strict C11 */
 
-static int g_checks;
-
-static void failf(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "FAIL %s:%d: ", file, line);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stdout);
-  exit(1);
-}
-
-#define CHECK(cond, ...)                                                                     \
-  do {                                                                                       \
-    g_checks++;                                                                              \
-    if (!(cond)) failf(__FILE__, __LINE__, __VA_ARGS__);                                     \
-  } while (0)
+#include "check.h"
 
 /* A call that must succeed: shows the backend's error otherwise. */
 #define OK(call)                                                                             \

@@ -23,24 +23,7 @@
 #include "filter.h"
 #include "value.h"
 
-static int g_checks;
-
-static void failf(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fflush(stdout);
-  fprintf(stderr, "FAIL %s:%d: ", file, line);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  exit(1);
-}
-
-#define CHECK(cond, ...)                                                                     \
-  do {                                                                                       \
-    g_checks++;                                                                              \
-    if (!(cond)) failf(__FILE__, __LINE__, __VA_ARGS__);                                     \
-  } while (0)
+#include "check.h"
 
 static uint64_t rng_state = 0xF11735;
 static uint64_t rnd(void) {

@@ -33,24 +33,7 @@ void *realloc(void *p, size_t n);
 void *calloc(size_t a, size_t b);
 #endif
 
-static int g_checks;
-
-static void failf(const char *file, int line, const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "FAIL %s:%d: ", file, line);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stdout);
-  exit(1);
-}
-
-#define CHECK(cond, ...)                                                                     \
-  do {                                                                                       \
-    g_checks++;                                                                              \
-    if (!(cond)) failf(__FILE__, __LINE__, __VA_ARGS__);                                     \
-  } while (0)
+#include "check.h"
 
 static double now(void) {
   struct timespec ts;
