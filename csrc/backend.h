@@ -349,6 +349,12 @@ typedef struct lls_backend_vt {
   /* Removes the stored records of one section (section.len 0: of all). */
   int (*sec_clear)(lls_backend *b, lls_str section, lls_error *err);
 
+  /* Starts, at depth 0, a read-only transaction that sees one snapshot of
+   * the data for its whole life without blocking writers (an export's
+   * pages must all come from the same moment); commit or rollback at depth
+   * 0 ends it. NULL: begin(b, 0) is used instead. */
+  int (*begin_read)(lls_backend *b, lls_error *err);
+
   /* Checks the store's own integrity (SQLite: PRAGMA integrity_check):
    * appends one row per problem (key = where, value = what); none = ok. */
   int (*check)(lls_backend *b, lls_rows *problems, lls_error *err);

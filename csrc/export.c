@@ -1103,7 +1103,11 @@ static int run_export(lua_State *L, int file) {
   }
   lls_error err;
   int depth = h->txdepth;
-  if (h->vt->begin(h->b, depth, &err) != 0) {
+  /* Outside a transaction: a read-only snapshot, so every page comes from
+   * the same moment and writers are not held up meanwhile. */
+  int rc = depth == 0 && h->vt->begin_read ? h->vt->begin_read(h->b, &err)
+                                           : h->vt->begin(h->b, depth, &err);
+  if (rc != 0) {
     job_release(j);
     return lls_raise(L, &err, h->vt->name);
   }

@@ -1609,6 +1609,17 @@ static int pg_begin(lls_backend *b, int depth, lls_error *err) {
   return 0;
 }
 
+/* REPEATABLE READ: every statement of the transaction sees the snapshot of
+ * its first one (READ COMMITTED would let each export page see newer
+ * commits); READ ONLY: it can never fail on a write conflict. */
+static int pg_begin_read(lls_backend *b, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  if (pg_command(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, err) != 0)
+    return -1;
+  pg->txdepth = 1;
+  return 0;
+}
+
 /* depth 0: COMMIT; depth d > 0: RELEASE SAVEPOINT lls_d. PostgreSQL answers
  * COMMIT of a transaction aborted by an earlier error with a silent
  * ROLLBACK; that is reported as a failure, not as success. */
@@ -2923,6 +2934,7 @@ const lls_backend_vt lls_postgres_vt = {
     .stats = pg_stats,
     .sweep = pg_sweep,
     .begin = pg_begin,
+    .begin_read = pg_begin_read,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .migrations = pg_migrations,

@@ -1255,6 +1255,15 @@ static int sqlite_begin(lls_backend *base, int depth, lls_error *err) {
   return 0;
 }
 
+/* A deferred BEGIN: the first read takes a WAL snapshot that holds until
+ * the end, and no write lock is taken, so writers carry on meanwhile. */
+static int sqlite_begin_read(lls_backend *base, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  if (exec_cached(b, ST_BEGIN_READ, "begin", err) != 0) return -1;
+  b->depth = 1;
+  return 0;
+}
+
 /* A failed COMMIT is rolled back here, so the caller never sits in a
  * half-committed transaction; the store is then as it was at begin. */
 static int sqlite_commit(lls_backend *base, int depth, lls_error *err) {
@@ -2205,6 +2214,7 @@ const lls_backend_vt lls_sqlite_vt = {
     .stats = sqlite_stats,
     .sweep = sqlite_sweep,
     .begin = sqlite_begin,
+    .begin_read = sqlite_begin_read,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .migrations = sqlite_migrations,
