@@ -69,6 +69,33 @@ static int is_error(lua_State *L) {
   return 1;
 }
 
+/* storage.error(code, message [, fields]) --> an error object (not raised),
+ * for the Lua layer's own failures (a tenant quota, say) to look exactly
+ * like the core's. code must be one of storage.error_codes. */
+static int new_error(lua_State *L) {
+  const char *code = luaL_checkstring(L, 1);
+  const char *message = luaL_checkstring(L, 2);
+  lua_getfield(L, lua_upvalueindex(1), code);
+  if (lua_isnil(L, -1))
+    return luaL_argerror(L, 1, lua_pushfstring(L, "unknown error code '%s'", code));
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  if (lua_istable(L, 3)) { /* extra fields first, so code and message win */
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+  lua_pushstring(L, message);
+  lua_setfield(L, -2, "message");
+  luaL_setmetatable(L, LLS_ERROR_MT);
+  return 1;
+}
+
 void lls_open_errors(lua_State *L) {
   /* luaL_newmetatable returns the existing table on a second load, so
    * error objects from before a module reload keep working. */
@@ -88,6 +115,9 @@ void lls_open_errors(lua_State *L) {
     lua_pushstring(L, lls_code_name(codes[i]));
     lua_setfield(L, -2, lls_code_name(codes[i]));
   }
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, new_error, 1);
+  lua_setfield(L, -3, "error");
   lua_setfield(L, -2, "error_codes");
   lua_pushcfunction(L, is_error);
   lua_setfield(L, -2, "is_error");

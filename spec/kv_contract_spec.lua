@@ -603,6 +603,13 @@ for _, backend in ipairs(helpers.backends()) do
         assert.same({ "busy", "closed", "conflict", "connection", "format", "invalid", "io",
                       "not_found", "quota", "version" }, codes)
         assert.equal(10, count_keys(storage.error_codes))
+        -- the Lua layer makes the same objects
+        local made = storage.error("quota", "over the limit", { limit = 5 })
+        assert.is_true(storage.is_error(made))
+        assert.same({ "quota", "over the limit", 5 }, { made.code, made.message, made.limit })
+        assert.equal("llmspell.storage: quota: over the limit", tostring(made))
+        assert.matches("unknown error code 'nope'", helpers.error_of(storage.error, "nope", "x"),
+                       1, true)
       end)
     end)
   end)

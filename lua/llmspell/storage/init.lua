@@ -91,6 +91,14 @@ storage.exporter = core.exporter
 --   holds exactly what it held before
 storage.importer = core.importer
 
+--- Makes (does not raise) an error object like the library's own:
+-- `error(storage.error("quota", "tenant acme is over max_kv_bytes"))`.
+-- @tparam string code one of `storage.error_codes`
+-- @tparam string message
+-- @tparam[opt] table fields extra fields (e.g. `{ backend = "sqlite" }`)
+-- @treturn table the error object
+storage.error = core.error
+
 --- True when `v` is an error object raised by this library.
 -- @param v any value (typically the second result of `pcall`)
 -- @treturn boolean
