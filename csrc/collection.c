@@ -183,6 +183,23 @@ static int opt_bool(lua_State *L, int tbl, const char *name, int arg, int def) {
 /* The handle's table of open collections (name -> userdata, weak values). */
 static void push_registry(lua_State *L, int hidx) { lua_getiuservalue(L, hidx, 1); }
 
+/* Closes the collection at idx without a snapshot (it no longer exists)
+ * and removes it from its handle's cache. */
+static void forget_coll(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  coll_ud *u = luaL_checkudata(L, idx, LLS_COLL_MT);
+  if (u->c == NULL) return;
+  lua_getiuservalue(L, idx, 1);
+  push_registry(L, lua_gettop(L));
+  if (lua_getfield(L, -1, u->c->info.name) == LUA_TUSERDATA && lua_touserdata(L, -1) == u) {
+    lua_pushnil(L);
+    lua_setfield(L, -3, u->c->info.name);
+  }
+  lua_pop(L, 3);
+  coll_free(u->c);
+  u->c = NULL;
+}
+
 /* The open collection at idx, caught up with the backend; *hp its handle. */
 static coll *ready(lua_State *L, int idx, lls_handle **hp) {
   coll_ud *u = luaL_checkudata(L, idx, LLS_COLL_MT);
@@ -199,8 +216,13 @@ static coll *ready(lua_State *L, int idx, lls_handle **hp) {
   else if (!h->b->ephemeral)
     rc = coll_catch_up(h->b, u->c, &err);
   if (rc != 0) {
-    if (err.code == LLS_ENOTFOUND)
+    if (err.code == LLS_ENOTFOUND) {
+      /* Gone (dropped elsewhere, or its creation rolled back): this object
+       * is closed and leaves the handle's cache, so db:collection and
+       * create_collection start afresh. */
       lls_error_set(&err, LLS_ENOTFOUND, "collection '%s' was dropped", u->c->info.name);
+      forget_coll(L, idx);
+    }
     lls_raise(L, &err, h->vt->name);
   }
   *hp = h;
@@ -1075,7 +1097,15 @@ static int db_collection(lua_State *L) {
   push_registry(L, 1);
   if (lua_getfield(L, -1, lua_tostring(L, 2)) == LUA_TUSERDATA) {
     coll_ud *u = luaL_checkudata(L, -1, LLS_COLL_MT);
-    if (u->c != NULL) return 1;
+    if (u->c != NULL && !u->c->stale) return 1;
+    if (u->c != NULL) {
+      /* After a rollback: reload now; if the collection is gone, forget
+       * this object and look the name up afresh below. */
+      lls_error err;
+      if (coll_load(h->b, u->c, &err) == 0) return 1;
+      if (err.code != LLS_ENOTFOUND) return fail(L, h, &err);
+      forget_coll(L, -1);
+    }
   }
   lua_pop(L, 2);
   if (h->vt->coll_get == NULL)

@@ -637,6 +637,43 @@ for _, backend in ipairs(helpers.backends()) do
       end)
     end)
 
+    describe("dropped and rolled-back collections", function()
+      it("are forgotten, so the name can be created again", function()
+        local ghost
+        pcall(db.transaction, db, function()
+          ghost = db:create_collection("ghost", { dimension = 2 })
+          ghost:add { id = "a", vector = { 1, 0 } }
+          error("roll back")
+        end)
+        -- the object itself finds out first here: not_found, then closed
+        assert.equal("not_found", helpers.error_of(ghost.count, ghost).code)
+        assert.equal("closed", helpers.error_of(ghost.count, ghost).code)
+        assert.equal("not_found", helpers.error_of(db.collection, db, "ghost").code)
+        -- and when db:collection finds out first, the object is closed
+        local ghost2
+        pcall(db.transaction, db, function()
+          ghost2 = db:create_collection("ghost2", { dimension = 2 })
+          error("roll back")
+        end)
+        assert.equal("not_found", helpers.error_of(db.collection, db, "ghost2").code)
+        assert.equal("closed", helpers.error_of(ghost2.count, ghost2).code)
+        local again = db:create_collection("ghost", { dimension = 3 })
+        assert.equal(again, db:collection("ghost"))
+        assert.equal(3, again:stats().dimension)
+      end)
+
+      it("that another handle dropped are forgotten too", function()
+        if not backend.shared then return end
+        local col = db:create_collection("gone", { dimension = 2 })
+        local other = open { tenant = db:tenant() }
+        other:drop_collection("gone")
+        assert.equal("not_found", helpers.error_of(col.count, col).code)
+        other:create_collection("gone", { dimension = 4 })
+        assert.equal(4, db:collection("gone"):stats().dimension)
+        other:close()
+      end)
+    end)
+
     describe("the REPL", function()
       it("prints, counts with #, and closes", function()
         local col = db:create_collection("repl", { dimension = 2, metric = "l2" })
