@@ -28,6 +28,7 @@ build = {
    modules = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
       ["llmspell.storage.filter"] = "lua/llmspell/storage/filter.lua",
+      ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/buf.c", "csrc/coll_search.c", "csrc/coll_state.c", "csrc/collection.c",

@@ -104,4 +104,19 @@ storage.error = core.error
 -- @treturn boolean
 storage.is_error = core.is_error
 
+--- The pure-Lua layer, loaded on first use so a submodule may itself
+-- require "llmspell.storage": `storage.tenant`, `storage.cache`,
+-- `storage.migrate`, `storage.router` (also reachable as
+-- `require "llmspell.storage.<name>"`).
+local SUBMODULES = { tenant = true, cache = true, migrate = true, router = true }
+setmetatable(storage, {
+  __index = function(t, k)
+    if SUBMODULES[k] then
+      local m = require("llmspell.storage." .. k)
+      rawset(t, k, m)
+      return m
+    end
+  end,
+})
+
 return storage
