@@ -29,6 +29,7 @@ build = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
       ["llmspell.storage.filter"] = "lua/llmspell/storage/filter.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
+      ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/buf.c", "csrc/coll_search.c", "csrc/coll_state.c", "csrc/collection.c",
