@@ -950,6 +950,17 @@ static int col_snapshot(lua_State *L) {
   return 1;
 }
 
+/** col:seq() --> the collection's change sequence, after catching up with
+ * other handles: it moves with every write, so a caller can tell cheaply
+ * whether anything changed since it last looked (unlike stats(), which
+ * walks the entries). */
+static int col_seq(lua_State *L) {
+  lls_handle *h;
+  coll *c = ready(L, 1, &h);
+  lua_pushinteger(L, c->seq);
+  return 1;
+}
+
 /** col:name() --> the collection's name */
 static int col_name(lua_State *L) {
   coll_ud *u = luaL_checkudata(L, 1, LLS_COLL_MT);
@@ -1266,6 +1277,7 @@ void lls_open_collections(lua_State *L) {
       {"delete_scope", col_delete_scope},
       {"purge_expired", col_purge_expired},
       {"snapshot", col_snapshot},
+      {"seq", col_seq},
       {"name", col_name},
       {"close", col_close},
       {NULL, NULL},

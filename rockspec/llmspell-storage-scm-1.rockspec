@@ -28,6 +28,7 @@ build = {
    modules = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
       ["llmspell.storage.filter"] = "lua/llmspell/storage/filter.lua",
+      ["llmspell.storage.cache"] = "lua/llmspell/storage/cache.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
       ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.core"] = {

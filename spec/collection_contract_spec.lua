@@ -686,6 +686,10 @@ for _, backend in ipairs(helpers.backends()) do
                       st.ef_search })
         assert.is_true(st.memory_bytes > 0)
         assert.equal("repl", col:name())
+        local seq = col:seq()
+        col:add { id = "b", vector = { 1, 1 } }
+        assert.is_true(col:seq() > seq)
+        col:delete("b")
         col:close()
         col:close()
         assert.equal("llmspell.storage.Collection (closed)", tostring(col))
