@@ -29,6 +29,7 @@ build = {
       ["llmspell.storage"] = "lua/llmspell/storage/init.lua",
       ["llmspell.storage.filter"] = "lua/llmspell/storage/filter.lua",
       ["llmspell.storage.cache"] = "lua/llmspell/storage/cache.lua",
+      ["llmspell.storage.migrate"] = "lua/llmspell/storage/migrate.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
       ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.core"] = {
