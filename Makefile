@@ -1,6 +1,7 @@
 # llmspell.storage -- build, test, demo, install.
 #
 #   make demo     install missing Debian packages, build, run examples/quickstart.lua
+#   make examples every example in examples/
 #   make test     install missing packages, build, run the whole busted suite
 #                 against a throwaway PostgreSQL (or $LLMSPELL_TEST_PG_URL)
 #   make asan     the same suite with AddressSanitizer + UBSan
@@ -40,7 +41,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: all build demo test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
+.PHONY: all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -68,6 +69,15 @@ deps-bench:
 demo: deps
 	$(MAKE) build
 	$(LUA) examples/quickstart.lua
+
+# Every example (the migration one against a throwaway PostgreSQL).
+examples: deps-test
+	$(MAKE) build
+	$(LUA) examples/quickstart.lua
+	$(LUA) examples/tenants.lua
+	$(LUA) examples/cached_reads.lua
+	$(LUA) examples/rag.lua
+	scripts/with-postgres.sh $(LUA) examples/migrate_sqlite_to_postgres.lua
 
 # The whole suite; scripts/with-postgres.sh starts (and always stops) a
 # throwaway server unless LLMSPELL_TEST_PG_URL names one.

@@ -75,6 +75,17 @@ describe("packaging", function()
     assert.equal(0, code, out)
   end)
 
+  it("runs every other example", function()
+    for _, ex in ipairs { "tenants", "cached_reads", "rag" } do
+      local code, out = run(helpers.lua_command("examples/" .. ex .. ".lua"), true)
+      assert.equal(0, code, ex .. ": " .. out)
+      assert.is_true(#out > 0, ex .. " printed nothing")
+    end
+    local code, out = run(helpers.lua_command("examples/migrate_sqlite_to_postgres.lua "
+                                              .. "'" .. helpers.pg_url() .. "'"), true)
+    assert.equal(0, code, out)
+  end)
+
   it("runs the quickstart example", function()
     local code, out = run(helpers.lua_command("examples/quickstart.lua"), true)
     assert.equal(0, code, out)
