@@ -35,8 +35,6 @@ typedef struct coll_ud {
 
 /* -------------------------------------------------------- Lua arguments */
 
-static const char *const METRICS[] = {"cosine", "l2", "ip", "l1", NULL};
-
 static int default_threads(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > 64 ? 64 : (int)n;
@@ -807,7 +805,8 @@ static int col_search_many(lua_State *L) {
 /* ------------------------------------------------- stats, scopes, expiry */
 
 static const char *metric_name(int m) {
-  return m >= 0 && m < 4 ? METRICS[m] : "?";
+  const char *name = lls_metric_name((lls_metric)m);
+  return name ? name : "?";
 }
 
 /** col:stats() --> { name=, count=, stored=, expired=, dimension=, metric=, m=,
@@ -1064,10 +1063,12 @@ static int db_create_collection(lua_State *L) {
   lua_pop(L, 1);
   info.dimension = opt_int(L, 3, "dimension", 3, 1, MAX_DIM, 0);
   lua_getfield(L, 3, "metric");
-  info.metric = lua_isnil(L, -1) ? 0 : -1;
-  for (int i = 0; METRICS[i] && info.metric < 0; i++)
-    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), METRICS[i]) == 0)
-      info.metric = i;
+  info.metric = LLS_METRIC_COSINE;
+  if (!lua_isnil(L, -1)) {
+    size_t len;
+    const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : "";
+    info.metric = lls_metric_parse(m, lua_type(L, -1) == LUA_TSTRING ? len : 0);
+  }
   if (info.metric < 0)
     return luaL_argerror(L, 3, "option 'metric' must be \"cosine\", \"l2\", \"ip\" or \"l1\"");
   lua_pop(L, 1);

@@ -14,6 +14,7 @@
 #include "distance.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdint.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -390,4 +391,12 @@ const char *lls_metric_name(lls_metric m) {
     return "l1";
   }
   return NULL;
+}
+
+int lls_metric_parse(const char *s, size_t len) {
+  for (int m = LLS_METRIC_COSINE; m <= LLS_METRIC_L1; m++) {
+    const char *name = lls_metric_name((lls_metric)m);
+    if (strlen(name) == len && memcmp(name, s, len) == 0) return m;
+  }
+  return -1;
 }

@@ -200,18 +200,6 @@ int lls_b64_decode(lls_buf *out, const char *t, size_t n) {
   return 0;
 }
 
-static const char *const METRIC_NAMES[] = {"cosine", "l2", "ip", "l1"};
-
-const char *lls_xmetric_name(int metric) {
-  return metric >= 0 && metric < 4 ? METRIC_NAMES[metric] : "cosine";
-}
-
-int lls_xmetric_parse(const char *s, size_t len) {
-  for (int i = 0; i < 4; i++)
-    if (strlen(METRIC_NAMES[i]) == len && memcmp(METRIC_NAMES[i], s, len) == 0) return i;
-  return -1;
-}
-
 int lls_xcoll_name_ok(const char *s, size_t len) {
   if (len == 0 || len > LLS_XPORT_MAX_NAME) return 0;
   for (size_t i = 0; i < len; i++) {
@@ -632,7 +620,7 @@ static int vec_row_sink(void *ud, const lls_vec_row *row, lls_error *err) {
   g_key(j, "collection");
   g_str(j, c->name, strlen(c->name));
   g_key(j, "metric");
-  const char *metric = lls_xmetric_name(c->metric);
+  const char *metric = lls_metric_name((lls_metric)c->metric);
   g_str(j, metric, strlen(metric));
   g_key(j, "m");
   g_int(j, c->m);
@@ -658,6 +646,10 @@ static int vec_row_sink(void *ud, const lls_vec_row *row, lls_error *err) {
 
 static int coll_collect(void *ud, const lls_coll_info *info, lls_error *err) {
   xjob *j = ud;
+  /* Checked once here, so the writers can use the metric's name as is. */
+  if (lls_metric_name((lls_metric)info->metric) == NULL)
+    return lls_error_set(err, LLS_EFORMAT, "collection '%s': unknown stored metric %d",
+                         info->name, info->metric);
   if (j->ncolls == j->ccap) {
     size_t cap = j->ccap ? j->ccap * 2 : 16;
     lls_coll_info *p = realloc(j->colls, cap * sizeof *p);
@@ -726,7 +718,7 @@ static void export_collection_list(xjob *j) {
     g_key(j, "dimension");
     g_int(j, c->dimension);
     g_key(j, "metric");
-    g_cstr(j, lls_xmetric_name(c->metric));
+    g_cstr(j, lls_metric_name((lls_metric)c->metric));
     g_key(j, "m");
     g_int(j, c->m);
     g_key(j, "ef_construction");

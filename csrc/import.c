@@ -695,7 +695,7 @@ static int take_vec(ijob *j, const lls_value *rec) {
   }
   want.dimension = dim;
   want.metric = 0;
-  if (metric.ptr != NULL && (want.metric = lls_xmetric_parse(metric.ptr, metric.len)) < 0)
+  if (metric.ptr != NULL && (want.metric = lls_metric_parse(metric.ptr, metric.len)) < 0)
     return failf(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\"",
                  who);
   if (!get_int(j, rec, "m", 2, 128, 16, &want.m) ||
@@ -776,7 +776,7 @@ static int take_coll(ijob *j, const lls_value *rec) {
       !get_int(j, rec, "ef_construction", 1, 10000, 200, &want.ef_construction) ||
       !get_int(j, rec, "ef_search", 1, 100000, 50, &want.ef_search))
     return 0;
-  if (metric.ptr != NULL && (want.metric = lls_xmetric_parse(metric.ptr, metric.len)) < 0)
+  if (metric.ptr != NULL && (want.metric = lls_metric_parse(metric.ptr, metric.len)) < 0)
     return failf(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\"",
                  label(j, lb, sizeof lb));
   size_t ci;

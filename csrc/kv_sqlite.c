@@ -1332,14 +1332,6 @@ static int sqlite_migrations(lls_backend *base, lls_rows *out, lls_error *err) {
 
 /* ---------------------------------------------------- vector collections */
 
-/* Stored metric names, indexed by lls_metric (whose numbering is fixed). */
-static const char *const METRICS[] = {
-    [LLS_METRIC_COSINE] = "cosine",
-    [LLS_METRIC_L2] = "l2",
-    [LLS_METRIC_IP] = "ip",
-    [LLS_METRIC_L1] = "l1",
-};
-#define NMETRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
 
 /* Snapshot piece size: SQLite builds a whole record in memory before
  * writing it, so a piece bounds that copy, and 1 GB (SQLite's cap on one
@@ -1390,10 +1382,7 @@ static int fill_coll(sqlite3_stmt *s, lls_coll_info *out, lls_error *err) {
                          (long long)out->id);
   memcpy(out->name, name.ptr, name.len);
   out->name[name.len] = '\0';
-  out->metric = -1;
-  for (int i = 0; i < NMETRICS; i++)
-    if (strlen(METRICS[i]) == metric.len && memcmp(METRICS[i], metric.ptr, metric.len) == 0)
-      out->metric = i;
+  out->metric = lls_metric_parse(metric.ptr, metric.len);
   if (out->metric < 0)
     return lls_error_set(err, LLS_EFORMAT, "collection '%s': unknown stored metric '%.*s'",
                          out->name, (int)(metric.len > 32 ? 32 : metric.len), metric.ptr);
@@ -1457,7 +1446,8 @@ static int read_end(sqlite_backend *b, int own, int ok, const char *what, lls_er
 static int sqlite_coll_create(lls_backend *base, lls_coll_info *info, int64_t now,
                               lls_error *err) {
   sqlite_backend *b = (sqlite_backend *)base;
-  if (info->metric < 0 || info->metric >= NMETRICS)
+  const char *metric = lls_metric_name((lls_metric)info->metric);
+  if (metric == NULL)
     return lls_error_set(err, LLS_EINVALID, "create collection: unknown metric %d",
                          info->metric);
   size_t nlen = strnlen(info->name, sizeof info->name);
@@ -1471,7 +1461,7 @@ static int sqlite_coll_create(lls_backend *base, lls_coll_info *info, int64_t no
   if (rc == SQLITE_OK) rc = bind_bytes(s, 2, name, 1);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 3, info->dimension);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(s, 4, METRICS[info->metric], -1, SQLITE_STATIC);
+    rc = sqlite3_bind_text(s, 4, metric, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 5, info->m);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 6, info->ef_construction);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 7, info->ef_search);
@@ -1736,6 +1726,39 @@ fail:
   return -1;
 }
 
+/* Steps s (bound, columns id, scope, vector, metadata, created_at,
+ * updated_at, event_time, expires_at, seq[, deleted]) and hands each row to
+ * sink; ends the read transaction as read_end does. */
+static int stream_rows(sqlite_backend *b, sqlite3_stmt *s, int own, lls_vec_sink sink,
+                       void *ud, const char *what, lls_error *err) {
+  int rc, has_deleted = sqlite3_column_count(s) > 9;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    lls_vec_row row;
+    memset(&row, 0, sizeof row);
+    if (column_bytes(s, 0, &row.id, 1) != 0 || column_bytes(s, 1, &row.scope, 1) != 0 ||
+        column_bytes(s, 2, &row.vector, 0) != 0 || column_bytes(s, 3, &row.metadata, 1) != 0) {
+      done(s);
+      oom(err);
+      return read_end(b, own, 0, what, err);
+    }
+    row.created_at = sqlite3_column_int64(s, 4);
+    row.updated_at = sqlite3_column_int64(s, 5);
+    row.has_event_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
+    row.event_time = sqlite3_column_int64(s, 6);
+    row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
+    row.seq = sqlite3_column_int64(s, 8);
+    row.deleted = has_deleted ? sqlite3_column_int(s, 9) : 0;
+    if (sink(ud, &row, err) != 0) {
+      done(s);
+      sink_stopped(err);
+      return read_end(b, own, 0, what, err);
+    }
+  }
+  if (rc != SQLITE_DONE) fail(b->db, rc, what, err);
+  done(s);
+  return read_end(b, own, rc == SQLITE_DONE, what, err);
+}
+
 /* The header check and the stream share one read transaction, so the
  * stream is exactly the collection at one seq. The sink runs with the
  * statement open; it must not call back into the backend (backend.h). */
@@ -1763,31 +1786,7 @@ static int sqlite_vec_load(lls_backend *base, int64_t coll_id, int64_t since,
     done(s);
     return read_end(b, own, 0, what, err);
   }
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    lls_vec_row row;
-    memset(&row, 0, sizeof row);
-    if (column_bytes(s, 0, &row.id, 1) != 0 || column_bytes(s, 1, &row.scope, 1) != 0 ||
-        column_bytes(s, 2, &row.vector, 0) != 0 || column_bytes(s, 3, &row.metadata, 1) != 0) {
-      done(s);
-      oom(err);
-      return read_end(b, own, 0, what, err);
-    }
-    row.created_at = sqlite3_column_int64(s, 4);
-    row.updated_at = sqlite3_column_int64(s, 5);
-    row.has_event_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
-    row.event_time = sqlite3_column_int64(s, 6);
-    row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
-    row.seq = sqlite3_column_int64(s, 8);
-    row.deleted = sqlite3_column_int(s, 9);
-    if (sink(ud, &row, err) != 0) {
-      done(s);
-      sink_stopped(err);
-      return read_end(b, own, 0, what, err);
-    }
-  }
-  if (rc != SQLITE_DONE) fail(b->db, rc, what, err);
-  done(s);
-  return read_end(b, own, rc == SQLITE_DONE, what, err);
+  return stream_rows(b, s, own, sink, ud, what, err);
 }
 
 /* Newest wins: a handle that lags behind (it read the collection earlier)
@@ -2026,30 +2025,7 @@ static int sqlite_vec_dump(lls_backend *base, int64_t coll_id, lls_str after_id,
     done(s);
     return read_end(b, own, 0, what, err);
   }
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    lls_vec_row row;
-    memset(&row, 0, sizeof row);
-    if (column_bytes(s, 0, &row.id, 1) != 0 || column_bytes(s, 1, &row.scope, 1) != 0 ||
-        column_bytes(s, 2, &row.vector, 0) != 0 || column_bytes(s, 3, &row.metadata, 1) != 0) {
-      done(s);
-      oom(err);
-      return read_end(b, own, 0, what, err);
-    }
-    row.created_at = sqlite3_column_int64(s, 4);
-    row.updated_at = sqlite3_column_int64(s, 5);
-    row.has_event_time = sqlite3_column_type(s, 6) != SQLITE_NULL;
-    row.event_time = sqlite3_column_int64(s, 6);
-    row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
-    row.seq = sqlite3_column_int64(s, 8);
-    if (sink(ud, &row, err) != 0) {
-      done(s);
-      sink_stopped(err);
-      return read_end(b, own, 0, what, err);
-    }
-  }
-  if (rc != SQLITE_DONE) fail(b->db, rc, what, err);
-  done(s);
-  return read_end(b, own, rc == SQLITE_DONE, what, err);
+  return stream_rows(b, s, own, sink, ud, what, err);
 }
 
 static int sqlite_vec_has(lls_backend *base, int64_t coll_id, const lls_str *ids, size_t n,

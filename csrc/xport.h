@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core.h"
+#include "distance.h"
 #include "value.h"
 
 #define LLS_XPORT_VERSION "1.0"
@@ -60,9 +61,6 @@ int lls_b64_quoted(lls_buf *out, const void *p, size_t n);
  * -2 when out of memory. out is unchanged on failure. */
 int lls_b64_decode(lls_buf *out, const char *t, size_t n);
 
-/* The metric's name ("cosine", "l2", "ip", "l1"), and back (-1: unknown). */
-const char *lls_xmetric_name(int metric);
-int lls_xmetric_parse(const char *s, size_t len);
 
 /* Checks a collection name as db:create_collection does. 1 when valid. */
 int lls_xcoll_name_ok(const char *s, size_t len);

@@ -22,8 +22,8 @@ describe("export/import backend slots (C)", function()
     ctest.build_and_run(dir, {
       name = "test_export_slots",
       sources = { "csrc/kv_memory.c", "csrc/hashidx.c", "csrc/kv_sqlite.c", "csrc/util.c",
-                  "csrc/buf.c", "spec/c/test_export_slots.c" },
-      libs = "-lsqlite3",
+                  "csrc/distance.c", "csrc/buf.c", "spec/c/test_export_slots.c" },
+      libs = "-lsqlite3 -lm",
       args = ctest.quote(dir),
     })
   end)

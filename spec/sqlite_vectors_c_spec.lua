@@ -17,9 +17,9 @@ describe("sqlite vector slots (C)", function()
   it("builds and passes the standalone test under ASan and UBSan", function()
     ctest.build_and_run(dir, {
       name = "test_sqlite_vectors",
-      sources = { "csrc/kv_sqlite.c", "csrc/util.c", "csrc/buf.c",
+      sources = { "csrc/kv_sqlite.c", "csrc/util.c", "csrc/buf.c", "csrc/distance.c",
                   "spec/c/test_sqlite_vectors.c" },
-      libs = "-lsqlite3",
+      libs = "-lsqlite3 -lm",
       args = ctest.quote(dir),
     })
   end)
