@@ -743,9 +743,9 @@ describe("llmspell-storage", function()
       local src = filled_sqlite()
       cleanup[#cleanup + 1] = src
       local file, log = tmp(".json"), tmp(".log")
-      -- util-linux `script` gives the child a terminal; without it only
-      -- this test's terminal half is left out
-      if not os.execute(tool("command -v script >/dev/null 2>&1")) then return end
+      -- util-linux `script` (Debian's essential bsdutils) gives the child a terminal
+      assert.is_truthy(os.execute(tool("command -v script >/dev/null 2>&1")),
+                       "script(1) from bsdutils is needed")
       local inner = string.format("%s lua5.4 %s/%s export %s -o %s", ENV, CWD, CLI,
                                   q("sqlite:" .. src), q(file))
       local cmd = tool(string.format("script -qec %s /dev/null >%s 2>&1 </dev/null", q(inner),

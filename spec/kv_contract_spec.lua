@@ -551,9 +551,11 @@ for _, backend in ipairs(helpers.backends()) do
           { function() db:set("k", "v", { tll = 1 }) end,
             "bad argument #3 to 'set' (unknown option 'tll')" },
           { function() db:get("a\0b") end,
-            "bad argument #1 to 'get' (key must be UTF-8 text without NUL bytes (bad byte at 2))" },
+            "bad argument #1 to 'get' (key must be UTF-8 text without NUL bytes"
+            .. " (bad byte at 2))" },
           { function() db:get("\xff") end,
-            "bad argument #1 to 'get' (key must be UTF-8 text without NUL bytes (bad byte at 1))" },
+            "bad argument #1 to 'get' (key must be UTF-8 text without NUL bytes"
+            .. " (bad byte at 1))" },
           { function() db:get(string.rep("k", 1025)) end,
             "bad argument #1 to 'get' (key is 1025 bytes, at most 1024 allowed)" },
           { function() db:list_keys(5) end,

@@ -46,7 +46,8 @@ describe("packaging", function()
       "cd / && LUA_PATH='%s/usr/local/share/lua/5.4/?.lua;%s/usr/local/share/lua/5.4/?/init.lua' "
       .. "LUA_CPATH='%s/usr/local/lib/lua/5.4/?.so' lua5.4 -e "
       .. "'local s = require \"llmspell.storage\"; local db = s.open(\"memory\"); "
-      .. "db:set(\"a\", \"b\"); io.write(db:get(\"a\"), package.searchpath(\"llmspell.storage\", package.path))'",
+      .. "db:set(\"a\", \"b\"); "
+      .. "io.write(db:get(\"a\"), package.searchpath(\"llmspell.storage\", package.path))'",
       dest, dest, dest))
     assert.equal(0, code, out)
     assert.matches("^b" .. dest:gsub("%p", "%%%0"), out)
