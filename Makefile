@@ -20,14 +20,22 @@ LUA_LDIR  := $(DESTDIR)$(PREFIX)/share/lua/5.4
 LUA_CDIR  := $(DESTDIR)$(PREFIX)/lib/lua/5.4
 
 CC        ?= cc
-WARN      := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes
+# The one definition of the compiler flags: the library, the C tests
+# (spec/support/ctest.lua asks `make print-cflags`) and the benchmarks use
+# it. -Werror is on for `make test`, `make asan` and CI (WERROR=-Werror),
+# off for a plain `make`, so a user's `make CFLAGS=-O3` builds with any
+# compiler's extra warnings.
+STD       := -std=c11 -D_POSIX_C_SOURCE=200809L
+WARN      := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+WERROR    ?=
 CFLAGS    ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
+ALL_CFLAGS = $(STD) -fPIC $(WARN) $(WERROR) $(CFLAGS) -Icsrc \
              $(LUA_INC) $(PG_INC) $(EXTRA_CFLAGS)
 LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl -lcrypto
 
 BUILD     ?= build
-SRC       := $(wildcard csrc/*.c)
+# One folder per layer and per backend (see README "Layout").
+SRC       := $(sort $(shell find csrc -name '*.c'))
 OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO        := $(BUILD)/llmspell/storage/core.so
 
@@ -41,21 +49,26 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
+.PHONY: print-cflags all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
 
 build: $(SO)
 
-$(BUILD)/obj/%.o: csrc/%.c $(wildcard csrc/*.h) | $(BUILD)/obj
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(BUILD)/obj/%.o: csrc/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj:
-	mkdir -p $@ $(BUILD)/llmspell/storage
+-include $(OBJ:.o=.d)
 
 $(SO): $(OBJ)
+	@mkdir -p $(@D)
 	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LIBS)
+
+# For spec/support/ctest.lua: the flags the standalone C tests compile with.
+print-cflags:
+	@echo $(STD) $(WARN) -Werror -Icsrc
 
 deps:
 	@scripts/install-deps.sh $(PKGS_BUILD)
@@ -82,17 +95,18 @@ examples: deps-test
 # The whole suite; scripts/with-postgres.sh starts (and always stops) a
 # throwaway server unless LLMSPELL_TEST_PG_URL names one.
 test: deps-test
-	$(MAKE) build
+	$(MAKE) WERROR=-Werror build
 	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
 
-test-only: build
+test-only:
+	$(MAKE) WERROR=-Werror build
 	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
 
 # ASan/UBSan: the interpreter is not instrumented, so the runtime is preloaded.
 # --cpath: .busted names ./build, which would otherwise win over LUA_CPATH and
 # test the uninstrumented library.
 asan: deps-test
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined \
+	$(MAKE) BUILD=build-asan WERROR=-Werror CFLAGS="-O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" build
 	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
@@ -143,7 +157,7 @@ lint:
 clean:
 	rm -rf build build-asan
 
-# ---- the vector index alone (csrc/hnsw.c, csrc/distance.c) ----------------
+# ---- the vector index alone (csrc/vector/hnsw.c, csrc/vector/distance.c) ----------------
 
 .PHONY: ctest bench-hnsw
 
@@ -154,11 +168,11 @@ ctest:
 	mkdir -p $(BUILD)/ctest
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
-	  csrc/hnsw.c csrc/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw -lpthread -lm
+	  csrc/vector/hnsw.c csrc/vector/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw -lpthread -lm
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
 	  -DHNSW_TEST_OOM -DHNSW_NO_HW_CRC -Dmalloc=oom_malloc -Drealloc=oom_realloc -Dcalloc=oom_calloc \
-	  csrc/hnsw.c csrc/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw_oom \
+	  csrc/vector/hnsw.c csrc/vector/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw_oom \
 	  -lpthread -lm
 	$(BUILD)/ctest/test_hnsw
 	$(BUILD)/ctest/test_hnsw_oom
@@ -173,11 +187,11 @@ ctest:
 bench-hnsw:
 	@scripts/install-deps.sh gcc g++ make lua5.4 libhnswlib-dev
 	mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
-	  -c csrc/hnsw.c -o $(BUILD)/bench/hnsw.o
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -fPIC $(WARN) $(CFLAGS) \
-	  -c csrc/distance.c -o $(BUILD)/bench/distance.o
-	$(CC) -std=c11 -O3 -march=native -Wall -Wextra -c bench/hnsw_c.c -o $(BUILD)/bench/hnsw_c.o
+	$(CC) $(STD) -fPIC $(WARN) $(CFLAGS) -Icsrc \
+	  -c csrc/vector/hnsw.c -o $(BUILD)/bench/hnsw.o
+	$(CC) $(STD) -fPIC $(WARN) $(CFLAGS) -Icsrc \
+	  -c csrc/vector/distance.c -o $(BUILD)/bench/distance.o
+	$(CC) -std=c11 -O3 -march=native -Wall -Wextra -Icsrc -c bench/hnsw_c.c -o $(BUILD)/bench/hnsw_c.o
 	$(CC) -o $(BUILD)/bench/hnsw_c $(BUILD)/bench/hnsw_c.o $(BUILD)/bench/hnsw.o \
 	  $(BUILD)/bench/distance.o -lpthread -lm
 	$(CXX) -std=c++11 -O3 -march=native -o $(BUILD)/bench/hnswlib_peer \

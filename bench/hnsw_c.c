@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../csrc/hnsw.h"
+#include "vector/hnsw.h"
 
 static double now(void) {
   struct timespec ts;

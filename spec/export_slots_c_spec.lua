@@ -21,8 +21,9 @@ describe("export/import backend slots (C)", function()
   it("builds and passes the standalone test under ASan and UBSan", function()
     ctest.build_and_run(dir, {
       name = "test_export_slots",
-      sources = { "csrc/kv_memory.c", "csrc/hashidx.c", "csrc/kv_sqlite.c", "csrc/util.c",
-                  "csrc/distance.c", "csrc/buf.c", "spec/c/test_export_slots.c" },
+      sources = { "csrc/base/*.c", "csrc/backend/*.c", "csrc/backends/memory/*.c",
+                  "csrc/backends/sqlite/*.c", "csrc/vector/distance.c",
+                  "spec/c/test_export_slots.c" },
       libs = "-lsqlite3 -lm",
       args = ctest.quote(dir),
     })

@@ -6,7 +6,7 @@
 
 local ctest = require "spec.support.ctest"
 
-local SOURCES = { "csrc/hnsw.c", "csrc/distance.c", "spec/c/test_hnsw.c" }
+local SOURCES = { "csrc/vector/*.c", "spec/c/test_hnsw.c" }
 
 describe("hnsw C core", function()
   local dir

@@ -42,7 +42,7 @@ describe("PostgreSQL export/import slots (C)", function()
     local url = helpers.pg_url() -- raises (failing the test) when there is no server
     ctest.build_and_run(dir, {
       name = "test_pg_export_slots",
-      sources = { "csrc/kv_postgres.c", "csrc/util.c", "csrc/buf.c",
+      sources = { "csrc/base/*.c", "csrc/backend/*.c", "csrc/backends/postgres/*.c",
                   "spec/c/test_pg_export_slots.c" },
       includes = { pg_includedir() },
       libs = "-lpq",

@@ -42,7 +42,8 @@ describe("PostgreSQL vector collections (C)", function()
     local url = helpers.pg_url() -- raises (failing the test) when there is no server
     ctest.build_and_run(dir, {
       name = "test_pg_vectors",
-      sources = { "csrc/kv_postgres.c", "csrc/util.c", "csrc/buf.c", "spec/c/test_pg_vectors.c" },
+      sources = { "csrc/base/*.c", "csrc/backend/*.c", "csrc/backends/postgres/*.c",
+                  "spec/c/test_pg_vectors.c" },
       includes = { pg_includedir() },
       libs = "-lpq -lpthread",
       env = "LLMSPELL_TEST_PG_URL=" .. sh_quote(url),

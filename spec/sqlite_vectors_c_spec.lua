@@ -17,8 +17,8 @@ describe("sqlite vector slots (C)", function()
   it("builds and passes the standalone test under ASan and UBSan", function()
     ctest.build_and_run(dir, {
       name = "test_sqlite_vectors",
-      sources = { "csrc/kv_sqlite.c", "csrc/util.c", "csrc/buf.c", "csrc/distance.c",
-                  "spec/c/test_sqlite_vectors.c" },
+      sources = { "csrc/base/*.c", "csrc/backend/*.c", "csrc/backends/sqlite/*.c",
+                  "csrc/vector/distance.c", "spec/c/test_sqlite_vectors.c" },
       libs = "-lsqlite3 -lm",
       args = ctest.quote(dir),
     })

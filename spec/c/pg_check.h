@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 
 static int checks, failures;
 static const char *pg_url;

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "distance.h"
+#include "backend/backend.h"
+#include "vector/distance.h"
 
 char *mkdtemp(char *template); /* POSIX 2008, not declared under strict C11 */
 
@@ -108,7 +108,7 @@ static lls_kv_rec rec(const char *key, const char *value, const char *meta, cons
 
 static size_t load(lls_backend *b, const lls_kv_rec *recs, size_t n, lls_conflict mode) {
   size_t written = 99999;
-  OK(vt->kv_load(b, recs, n, mode, NOW, &written, &err));
+  OK(vt->xport->kv_load(b, recs, n, mode, NOW, &written, &err));
   return written;
 }
 
@@ -116,7 +116,7 @@ static size_t load(lls_backend *b, const lls_kv_rec *recs, size_t n, lls_conflic
 static const char *dump_keys(lls_backend *b, const char *after, size_t limit, int64_t now) {
   static char out[4096];
   lls_rows rows = {0};
-  OK(vt->kv_dump(b, after ? S(after) : NONE, now, limit, &rows, &err));
+  OK(vt->xport->kv_dump(b, after ? S(after) : NONE, now, limit, &rows, &err));
   size_t o = 0;
   out[0] = '\0';
   for (size_t i = 0; i < rows.count && o < sizeof out - 64; i++) {
@@ -138,7 +138,7 @@ static const char *dump_keys(lls_backend *b, const char *after, size_t limit, in
  * The returned rows must be freed by the caller. */
 static size_t find_row(lls_backend *b, lls_rows *rows, const char *key, int *found) {
   lls_rows_reset(rows);
-  OK(vt->kv_dump(b, NONE, NOW, 0, rows, &err));
+  OK(vt->xport->kv_dump(b, NONE, NOW, 0, rows, &err));
   for (size_t i = 0; i < rows->count; i++)
     if (eq(lls_row_key(rows, i), key)) return *found = 1, i;
   *found = 0;
@@ -148,7 +148,7 @@ static size_t find_row(lls_backend *b, lls_rows *rows, const char *key, int *fou
 static void expect_value(lls_backend *b, const char *key, const char *value, int line) {
   lls_str v;
   int found = 0;
-  if (vt->get(b, S(key), NOW, &v, &found, &err) != 0)
+  if (vt->kv->get(b, S(key), NOW, &v, &found, &err) != 0)
     failf(__FILE__, line, "%s: get %s: %s", vt->name, key, err.message);
   g_checks++;
   if (value == NULL && found)
@@ -177,7 +177,7 @@ static void test_roundtrip(void) {
   CHECK(load(b, recs, 4, LLS_CONFLICT_REPLACE) == 4, "%s: written", vt->name);
 
   lls_rows rows = {0};
-  OK(vt->kv_dump(b, NONE, NOW, 0, &rows, &err));
+  OK(vt->xport->kv_dump(b, NONE, NOW, 0, &rows, &err));
   CHECK(rows.count == 4, "%s: %zu rows", vt->name, rows.count);
   CHECK(eq(lls_row_key(&rows, 0), "") && eq(lls_row_key(&rows, 1), "alpha") &&
             eq(lls_row_key(&rows, 2), "mid") && eq(lls_row_key(&rows, 3), "zeta"),
@@ -217,7 +217,7 @@ static void test_roundtrip(void) {
   EXPECT_VALUE(b, "zeta", "z");
   EXPECT_VALUE(b, "", "empty key");
   lls_kv_stats st;
-  OK(vt->stats(b, NOW, &st, &err));
+  OK(vt->kv->stats(b, NOW, &st, &err));
   CHECK(st.keys == 4, "%s: stats keys %lld", vt->name, (long long)st.keys);
   CHECK(st.bytes == (int64_t)(4 + 5 + 3 + sizeof bin + 1 + 9), "%s: stats bytes %lld "
         "(metadata and ids are not value bytes)", vt->name, (long long)st.bytes);
@@ -251,7 +251,7 @@ static void test_paging(void) {
   int have_last = 0, seen = 0;
   for (;;) {
     lls_rows rows = {0};
-    OK(vt->kv_dump(b, have_last ? S(last) : NONE, NOW, 4, &rows, &err));
+    OK(vt->xport->kv_dump(b, have_last ? S(last) : NONE, NOW, 4, &rows, &err));
     if (rows.count == 0) {
       lls_rows_free(&rows);
       break;
@@ -287,7 +287,7 @@ static void test_expired(void) {
   EXPECT_KEYS(b, NULL, 0, NOW + 1, "d");
   EXPECT_KEYS(b, NULL, 0, NOW - 2, "a b c d");
   EXPECT_KEYS(b, NULL, 1, NOW, "c"); /* the limit counts visible rows */
-  OK(vt->set(b, S("e"), S("5"), NOW + 10, NOW, &err));
+  OK(vt->kv->set(b, S("e"), S("5"), NOW + 10, NOW, &err));
   EXPECT_KEYS(b, NULL, 0, NOW + 5, "d e");
   EXPECT_KEYS(b, NULL, 0, NOW + 10, "d");
   vt->close(b);
@@ -331,7 +331,7 @@ static void test_conflicts(void) {
       rec("h", "3", NULL, NULL, 1, 1, 0),
   };
   size_t written = 77;
-  FAILS(vt->kv_load(b, bad, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
+  FAILS(vt->xport->kv_load(b, bad, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
         "key 'a' already exists");
   CHECK(written == 77, "written untouched on failure");
   EXPECT_VALUE(b, "g", NULL);
@@ -371,7 +371,7 @@ static void test_conflicts(void) {
   EXPECT_VALUE(b, "d2", "second");
   lls_kv_rec dup_err[2] = {rec("d3", "first", NULL, NULL, 1, 1, 0),
                            rec("d3", "second", NULL, NULL, 1, 1, 0)};
-  FAILS(vt->kv_load(b, dup_err, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
+  FAILS(vt->xport->kv_load(b, dup_err, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
         "key 'd3' already exists");
   EXPECT_VALUE(b, "d3", NULL);
 
@@ -389,11 +389,11 @@ static void test_set_keeps_metadata(void) {
       rec("dead", "v1", "{\"m\":2}", "id-dead", 100, 100, NOW - 1),
   };
   CHECK(load(b, recs, 2, LLS_CONFLICT_REPLACE) == 2, "seed");
-  OK(vt->set(b, S("live"), S("v2"), 0, NOW, &err));
-  OK(vt->set(b, S("dead"), S("v2"), 0, NOW, &err));
+  OK(vt->kv->set(b, S("live"), S("v2"), 0, NOW, &err));
+  OK(vt->kv->set(b, S("dead"), S("v2"), 0, NOW, &err));
   lls_op op = {LLS_OP_SET, S("live"), S("v3"), 0};
   size_t deleted;
-  OK(vt->apply(b, &op, 1, NOW + 1, &deleted, &err));
+  OK(vt->kv->apply(b, &op, 1, NOW + 1, &deleted, &err));
   lls_rows rows = {0};
   int found;
   size_t i = find_row(b, &rows, "live", &found);
@@ -466,7 +466,7 @@ static const char *vids(const vgot *g) {
 
 static void vec_dump(lls_backend *b, int64_t id, const char *after, size_t limit, vgot *g) {
   memset(g, 0, sizeof *g);
-  OK(vt->vec_dump(b, id, after ? S(after) : NONE, limit, vsink, g, &err));
+  OK(vt->xport->vec_dump(b, id, after ? S(after) : NONE, limit, vsink, g, &err));
 }
 
 #define EXPECT_VIDS(b, id, after, limit, want)                                               \
@@ -486,7 +486,7 @@ static int64_t create(lls_backend *b, const char *name, int dim) {
   info.m = 8;
   info.ef_construction = 100;
   info.ef_search = 40;
-  OK(vt->coll_create(b, &info, NOW, &err));
+  OK(vt->vec->coll_create(b, &info, NOW, &err));
   return info.id;
 }
 
@@ -505,7 +505,7 @@ static void put(lls_backend *b, int64_t coll, const char *id, float base, int64_
   r.event_time = 30;
   r.expires_at = expires;
   int64_t seq;
-  OK(vt->vec_put(b, coll, &r, 1, 0, &seq, &err));
+  OK(vt->vec->put(b, coll, &r, 1, 0, &seq, &err));
 }
 
 static void test_vectors(void) {
@@ -544,35 +544,35 @@ static void test_vectors(void) {
   /* a sink that stops the stream */
   memset(&g, 0, sizeof g);
   g.stop_after = 2;
-  FAILS(vt->vec_dump(b, docs, NONE, 0, vsink, &g, &err), LLS_EFORMAT, "stopped after 2");
-  FAILS(vt->vec_dump(b, docs, NONE, 0, silent_sink, NULL, &err), LLS_EIO, "stopped");
+  FAILS(vt->xport->vec_dump(b, docs, NONE, 0, vsink, &g, &err), LLS_EFORMAT, "stopped after 2");
+  FAILS(vt->xport->vec_dump(b, docs, NONE, 0, silent_sink, NULL, &err), LLS_EIO, "stopped");
 
   /* vec_has */
   lls_str ask[5] = {S("a"), S("zz"), S("c"), S("A"), S("\xc3\xa9t\xc3\xa9")};
   unsigned char present[5];
   memset(present, 7, sizeof present);
-  OK(vt->vec_has(b, docs, ask, 5, present, &err));
+  OK(vt->xport->vec_has(b, docs, ask, 5, present, &err));
   CHECK(present[0] == 1 && present[1] == 0 && present[2] == 1 && present[3] == 0 &&
             present[4] == 1,
         "%s: vec_has %d%d%d%d%d", vt->name, present[0], present[1], present[2], present[3],
         present[4]);
-  OK(vt->vec_has(b, other, ask, 2, present, &err));
+  OK(vt->xport->vec_has(b, other, ask, 2, present, &err));
   CHECK(present[0] == 0 && present[1] == 1, "%s: vec_has other", vt->name);
-  OK(vt->vec_has(b, docs, NULL, 0, present, &err));
+  OK(vt->xport->vec_has(b, docs, NULL, 0, present, &err));
 
   /* deleted rows are gone; unknown collections are not found */
   size_t deleted;
   int64_t seq;
   lls_str del[1] = {S("aa")};
-  OK(vt->vec_delete(b, docs, del, 1, &deleted, &seq, &err));
+  OK(vt->vec->del(b, docs, del, 1, &deleted, &seq, &err));
   EXPECT_VIDS(b, docs, "a b", 10, "b c \xc3\xa9t\xc3\xa9");
-  OK(vt->vec_has(b, docs, del, 1, present, &err));
+  OK(vt->xport->vec_has(b, docs, del, 1, present, &err));
   CHECK(present[0] == 0, "deleted row present");
-  FAILS(vt->vec_dump(b, 999, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "999");
-  FAILS(vt->vec_has(b, 999, ask, 1, present, &err), LLS_ENOTFOUND, "999");
+  FAILS(vt->xport->vec_dump(b, 999, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "999");
+  FAILS(vt->xport->vec_has(b, 999, ask, 1, present, &err), LLS_ENOTFOUND, "999");
   int dropped;
-  OK(vt->coll_drop(b, "other", &dropped, &err));
-  FAILS(vt->vec_dump(b, other, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "");
+  OK(vt->vec->coll_drop(b, "other", &dropped, &err));
+  FAILS(vt->xport->vec_dump(b, other, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "");
   vt->close(b);
   printf("%s: vec_dump/vec_has ok\n", vt->name);
 }
@@ -584,7 +584,7 @@ static const char *dump_sections(lls_backend *b, const char *after, int64_t afte
                                  size_t limit) {
   static char out[4096];
   lls_rows rows = {0};
-  OK(vt->sec_dump(b, after ? S(after) : NONE, after_ord, limit, &rows, &err));
+  OK(vt->xport->sec_dump(b, after ? S(after) : NONE, after_ord, limit, &rows, &err));
   size_t o = 0;
   out[0] = '\0';
   for (size_t i = 0; i < rows.count && o < sizeof out - 200; i++) {
@@ -614,7 +614,7 @@ static void put_sections(lls_backend *b, const char *const *spec, size_t n) {
     ords[i] = strtoll(spec[3 * i + 1], NULL, 10);
     json[i] = S(spec[3 * i + 2]);
   }
-  OK(vt->sec_put(b, secs, ords, json, n, &err));
+  OK(vt->xport->sec_put(b, secs, ords, json, n, &err));
 }
 
 static void test_sections(void) {
@@ -650,7 +650,7 @@ static void test_sections(void) {
   int have_last = 0;
   for (;;) {
     lls_rows rows = {0};
-    OK(vt->sec_dump(b, have_last ? S(last) : NONE, last_ord, 3, &rows, &err));
+    OK(vt->xport->sec_dump(b, have_last ? S(last) : NONE, last_ord, 3, &rows, &err));
     if (rows.count == 0) {
       lls_rows_free(&rows);
       break;
@@ -675,20 +675,20 @@ static void test_sections(void) {
   EXPECT_SECTIONS(b, "sessions", 0, 1, "sessions:2={\"id\":2,\"v\":2}");
 
   /* clearing one section leaves the others (and "ab" is not "a") */
-  OK(vt->sec_clear(b, S("a"), &err));
+  OK(vt->xport->sec_clear(b, S("a"), &err));
   EXPECT_SECTIONS(b, NULL, 0, 2, "ab:0=\"ab0\" knowledge_graph:-1={\"entities\":[],"
                                  "\"relationships\":[]}");
-  OK(vt->sec_clear(b, S("nope"), &err));
-  OK(vt->sec_clear(b, S(""), &err));
+  OK(vt->xport->sec_clear(b, S("nope"), &err));
+  OK(vt->xport->sec_clear(b, S(""), &err));
   EXPECT_SECTIONS(b, NULL, 0, 0, "");
 
   /* a NUL in a section name is refused, nothing stored */
   lls_str secs[2] = {S("ok"), {"bad\0name", 8}};
   int64_t ords[2] = {0, 0};
   lls_str json[2] = {S("1"), S("2")};
-  FAILS(vt->sec_put(b, secs, ords, json, 2, &err), LLS_EINVALID, "NUL");
+  FAILS(vt->xport->sec_put(b, secs, ords, json, 2, &err), LLS_EINVALID, "NUL");
   EXPECT_SECTIONS(b, NULL, 0, 0, "");
-  OK(vt->sec_put(b, secs, ords, json, 0, &err));
+  OK(vt->xport->sec_put(b, secs, ords, json, 0, &err));
 
   /* collections and key-value rows do not show up as sections */
   create(b, "S", 4);
@@ -716,7 +716,7 @@ static void test_transactions(void) {
   static const char *const s1[] = {"agent_state", "0", "{\"a\":\"changed\"}",
                                    "agent_state", "1", "{\"a\":1}"};
   put_sections(b, s1, 2);
-  OK(vt->sec_clear(b, S("agent_state"), &err));
+  OK(vt->xport->sec_clear(b, S("agent_state"), &err));
   put_sections(b, s1, 1);
   EXPECT_KEYS(b, NULL, 0, NOW, "keep new");
   OK(vt->rollback(b, 0, &err));
@@ -743,7 +743,7 @@ static void test_transactions(void) {
   lls_kv_rec clash[2] = {rec("z1", "1", NULL, NULL, 1, 1, 0),
                          rec("outer", "x", NULL, NULL, 1, 1, 0)};
   size_t written;
-  FAILS(vt->kv_load(b, clash, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
+  FAILS(vt->xport->kv_load(b, clash, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), LLS_ECONFLICT,
         "key 'outer' already exists");
   OK(vt->commit(b, 0, &err));
   EXPECT_KEYS(b, NULL, 0, NOW, "keep outer");
@@ -840,9 +840,9 @@ static void test_schema(void) {
   b = open_at(path, "acme");
   lls_str v;
   int found;
-  OK(vt->get(b, S("k"), NOW, &v, &found, &err));
+  OK(vt->kv->get(b, S("k"), NOW, &v, &found, &err));
   CHECK(found && eq(v, "v"), "row kept through the upgrade");
-  OK(vt->kv_dump(b, NONE, NOW, 0, &rows, &err));
+  OK(vt->xport->kv_dump(b, NONE, NOW, 0, &rows, &err));
   CHECK(rows.count == 1 && lls_row_kv_id(&rows, 0).len == 0 &&
             eq(lls_row_meta(&rows, 0), "{\"m\":1}"),
         "upgraded row: metadata kept, no kv_id");
@@ -863,15 +863,15 @@ static void test_tenants(void) {
   EXPECT_SECTIONS(b, NULL, 0, 0, "");
   /* the same key in another tenant is no conflict */
   CHECK(load(b, r, 1, LLS_CONFLICT_ERROR) == 1, "other tenant's key");
-  OK(vt->sec_clear(b, S(""), &err));
+  OK(vt->xport->sec_clear(b, S(""), &err));
   EXPECT_SECTIONS(a, NULL, 0, 0, "sessions:0={\"t\":1}");
   int64_t coll = create(a, "docs", 4);
   put(a, coll, "x", 1, 0);
   vgot g;
-  FAILS(vt->vec_dump(b, coll, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "");
+  FAILS(vt->xport->vec_dump(b, coll, NONE, 0, vsink, &g, &err), LLS_ENOTFOUND, "");
   unsigned char present[1];
   lls_str ids[1] = {S("x")};
-  FAILS(vt->vec_has(b, coll, ids, 1, present, &err), LLS_ENOTFOUND, "");
+  FAILS(vt->xport->vec_has(b, coll, ids, 1, present, &err), LLS_ENOTFOUND, "");
   vt->close(a);
   vt->close(b);
   printf("%s: tenants see only their own records ok\n", vt->name);

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "filter.h"
-#include "value.h"
+#include "value/filter.h"
+#include "value/value.h"
 
 #include "check.h"
 

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "distance.h"
-#include "hnsw.h"
+#include "vector/distance.h"
+#include "vector/hnsw.h"
 
 #ifdef HNSW_TEST_OOM
 /* The fault-injection build (see test_oom) renames the allocator in every

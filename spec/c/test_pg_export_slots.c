@@ -16,7 +16,7 @@
  * the rows with psql (and then drops them). Prints "ok: N checks passed"
  * and exits 0 when everything held.
  */
-#include "backend.h"
+#include "backend/backend.h"
 
 #include <libpq-fe.h>
 #include <stdarg.h>
@@ -112,7 +112,7 @@ static void dump_all(lls_backend *b, int64_t now, size_t page, lls_rows *out) {
   for (;;) {
     lls_rows_reset(&pg);
     lls_str a = {first ? NULL : after.data ? after.data : "", after.len};
-    if (vt->kv_dump(b, a, now, page, &pg, &err) != 0)
+    if (vt->xport->kv_dump(b, a, now, page, &pg, &err) != 0)
       die("kv_dump: %s: %s", lls_code_name(err.code), err.message);
     CHECK(page == 0 || pg.count <= page, "page of %zu rows, limit %zu", pg.count, page);
     for (size_t i = 0; i < pg.count; i++) {
@@ -146,7 +146,7 @@ static const char *sections_of(lls_backend *b, size_t page) {
   for (;;) {
     lls_rows_reset(&pg);
     lls_str a = {first ? NULL : after.data ? after.data : "", after.len};
-    if (vt->sec_dump(b, a, after_ord, page, &pg, &err) != 0)
+    if (vt->xport->sec_dump(b, a, after_ord, page, &pg, &err) != 0)
       die("sec_dump: %s: %s", lls_code_name(err.code), err.message);
     for (size_t i = 0; i < pg.count && o < sizeof out - 512; i++) {
       lls_str s = lls_row_key(&pg, i), v = lls_row_value(&pg, i);
@@ -232,7 +232,7 @@ static int64_t create(lls_backend *b, const char *name) {
   info.m = 16;
   info.ef_construction = 200;
   info.ef_search = 50;
-  if (vt->coll_create(b, &info, NOW, &err) != 0) die("create %s: %s", name, err.message);
+  if (vt->vec->coll_create(b, &info, NOW, &err) != 0) die("create %s: %s", name, err.message);
   return info.id;
 }
 
@@ -249,7 +249,7 @@ static const char *vec_ids(lls_backend *b, int64_t coll, size_t page, collector 
   for (;;) {
     memset(&pg, 0, sizeof pg);
     lls_str a = {first ? NULL : after, strlen(after)};
-    if (vt->vec_dump(b, coll, a, page, collect, &pg, &err) != 0)
+    if (vt->xport->vec_dump(b, coll, a, page, collect, &pg, &err) != 0)
       die("vec_dump: %s: %s", lls_code_name(err.code), err.message);
     CHECK(page == 0 || pg.n <= page, "page of %zu rows, limit %zu", pg.n, page);
     for (size_t i = 0; i < pg.n && all->n < 64; i++) {
@@ -300,10 +300,10 @@ static void test_kv_dump(void) {
   static const char bin[] = {'x', '\0', (char)0xff, 'y'};
   const char *keys[] = {"b", "", "a", "\xc3\xa9", "A", "a/1", "a/2"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    OK(vt->set(acme, S(keys[i]), S(keys[i]), 0, NOW, &err), err);
-  OK(vt->set(acme, S("bin"), (lls_str){bin, sizeof bin}, NOW + 60 * SEC, NOW, &err), err);
-  OK(vt->set(acme, S("gone"), S("x"), NOW + SEC, NOW - SEC, &err), err); /* expires at NOW+1s */
-  OK(vt->set(acme, S("zz-expired"), S("x"), NOW - 1, NOW - SEC, &err), err);
+    OK(vt->kv->set(acme, S(keys[i]), S(keys[i]), 0, NOW, &err), err);
+  OK(vt->kv->set(acme, S("bin"), (lls_str){bin, sizeof bin}, NOW + 60 * SEC, NOW, &err), err);
+  OK(vt->kv->set(acme, S("gone"), S("x"), NOW + SEC, NOW - SEC, &err), err); /* expires at NOW+1s */
+  OK(vt->kv->set(acme, S("zz-expired"), S("x"), NOW - 1, NOW - SEC, &err), err);
 
   lls_rows all = {0};
   const char *want = "|A|a|a/1|a/2|b|bin|gone|\xc3\xa9";
@@ -329,14 +329,14 @@ static void test_kv_dump(void) {
 
   /* after a key that is not stored; after the last key */
   lls_rows pg = {0};
-  OK(vt->kv_dump(acme, S("a/10"), NOW, 2, &pg, &err), err);
+  OK(vt->xport->kv_dump(acme, S("a/10"), NOW, 2, &pg, &err), err);
   CHECK(!strcmp(keys_of(&pg), "a/2|b"), "%s", keys_of(&pg));
   lls_rows_reset(&pg);
-  OK(vt->kv_dump(acme, S("\xc3\xa9"), NOW, 10, &pg, &err), err);
+  OK(vt->xport->kv_dump(acme, S("\xc3\xa9"), NOW, 10, &pg, &err), err);
   CHECK(pg.count == 0, "%zu rows after the last key", pg.count);
   lls_rows_free(&pg);
   lls_rows_free(&all);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 /* replace: every record written with its own times, metadata and kv_id,
@@ -344,8 +344,8 @@ static void test_kv_dump(void) {
 static void test_kv_load_replace(void) {
   lls_error err;
   size_t written = 99;
-  OK(vt->set(acme, S("old"), S("stored"), 0, NOW, &err), err);
-  OK(vt->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
+  OK(vt->kv->set(acme, S("old"), S("stored"), 0, NOW, &err), err);
+  OK(vt->kv->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
   static const char bin[] = {'\0', (char)0x80, '\0'};
   lls_kv_rec r[5];
   r[0] = rec("old", "new", "{\"b\":[true,null,1.5],\"a\":{\"x\":9007199254740993}}",
@@ -357,7 +357,7 @@ static void test_kv_load_replace(void) {
   r[3] = rec("expired-record", "x", NULL, NULL);
   r[3].expires_at = NOW - 1; /* written (as given), invisible */
   r[4] = rec("plain", "p", "{}", NULL);
-  OK(vt->kv_load(acme, r, 5, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, r, 5, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
   CHECK(written == 5, "written %zu", written);
 
   lls_rows all = {0};
@@ -398,15 +398,15 @@ static void test_kv_load_replace(void) {
   /* and the KV API reads what was loaded */
   lls_str v;
   int found;
-  OK(vt->get(acme, S("old"), NOW, &v, &found, &err), err);
+  OK(vt->kv->get(acme, S("old"), NOW, &v, &found, &err), err);
   CHECK(found && str_is(v, "new"), "get after load");
 
   /* set() keeps metadata and kv_id while the row is visible (it is the
    * same record), a delete-then-set in one batch starts a new one */
-  OK(vt->set(acme, S("old"), S("newer"), 0, NOW + SEC, &err), err);
+  OK(vt->kv->set(acme, S("old"), S("newer"), 0, NOW + SEC, &err), err);
   lls_op ops[2] = {{LLS_OP_DELETE, S("bin"), {NULL, 0}, 0}, {LLS_OP_SET, S("bin"), S("b"), 0}};
   size_t deleted;
-  OK(vt->apply(acme, ops, 2, NOW + SEC, &deleted, &err), err);
+  OK(vt->kv->apply(acme, ops, 2, NOW + SEC, &deleted, &err), err);
   dump_all(acme, NOW + SEC, 0, &all);
   i = find_key(&all, "old");
   if (i >= 0)
@@ -421,7 +421,7 @@ static void test_kv_load_replace(void) {
   /* duplicates in one batch: the last one wins, every record counts */
   lls_kv_rec d[3] = {rec("dup", "1", NULL, "i1"), rec("dup", "2", NULL, "i2"),
                      rec("other", "o", NULL, NULL)};
-  OK(vt->kv_load(acme, d, 3, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, d, 3, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
   CHECK(written == 3, "written %zu", written);
   dump_all(acme, NOW, 0, &all);
   i = find_key(&all, "dup");
@@ -429,18 +429,18 @@ static void test_kv_load_replace(void) {
     CHECK(str_is(lls_row_value(&all, (size_t)i), "2") &&
               str_is(lls_row_kv_id(&all, (size_t)i), "i2"),
           "last duplicate wins");
-  OK(vt->kv_load(acme, d, 0, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, d, 0, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
   CHECK(written == 0, "empty batch");
   lls_rows_free(&all);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 /* skip: visible rows stay untouched, expired ones count as absent. */
 static void test_kv_load_skip(void) {
   lls_error err;
   size_t written;
-  OK(vt->set(acme, S("keep"), S("stored"), 0, NOW - SEC, &err), err);
-  OK(vt->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
+  OK(vt->kv->set(acme, S("keep"), S("stored"), 0, NOW - SEC, &err), err);
+  OK(vt->kv->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
   lls_kv_rec r[6] = {rec("keep", "record", "{}", "k"), rec("stale", "record", NULL, "s"),
                      rec("new", "record", NULL, NULL),
                      /* in-batch: an expired record, then a visible one, then another:
@@ -448,7 +448,7 @@ static void test_kv_load_skip(void) {
                      rec("d", "1", NULL, NULL), rec("d", "2", NULL, NULL),
                      rec("d", "3", NULL, NULL)};
   r[3].expires_at = NOW - 5;
-  OK(vt->kv_load(acme, r, 6, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, r, 6, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
   CHECK(written == 4, "written %zu (stale, new, d twice)", written);
   lls_rows all = {0};
   dump_all(acme, NOW, 0, &all);
@@ -466,10 +466,10 @@ static void test_kv_load_skip(void) {
   i = find_key(&all, "d");
   if (i >= 0) CHECK(str_is(lls_row_value(&all, (size_t)i), "2"), "first visible record wins");
   /* all present: nothing written */
-  OK(vt->kv_load(acme, r, 3, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, r, 3, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
   CHECK(written == 0, "written %zu", written);
   lls_rows_free(&all);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 /* error: any visible key -> conflict naming it, nothing written; inside a
@@ -477,11 +477,11 @@ static void test_kv_load_skip(void) {
 static void test_kv_load_error(void) {
   lls_error err;
   size_t written = 7;
-  OK(vt->set(acme, S("taken"), S("stored"), 0, NOW, &err), err);
-  OK(vt->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
+  OK(vt->kv->set(acme, S("taken"), S("stored"), 0, NOW, &err), err);
+  OK(vt->kv->set(acme, S("stale"), S("stored"), NOW - 1, NOW - SEC, &err), err);
   lls_kv_rec r[3] = {rec("a-new", "1", NULL, NULL), rec("taken", "2", NULL, NULL),
                      rec("z-new", "3", NULL, NULL)};
-  FAILS(vt->kv_load(acme, r, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
+  FAILS(vt->xport->kv_load(acme, r, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
   CHECK(strstr(err.message, "key 'taken' already exists") != NULL, "%s", err.message);
   lls_rows all = {0};
   dump_all(acme, NOW, 0, &all);
@@ -490,29 +490,29 @@ static void test_kv_load_error(void) {
   /* inside a transaction: the failure leaves it usable and nothing of the
    * batch behind; what the transaction did before stays */
   OK(vt->begin(acme, 0, &err), err);
-  OK(vt->set(acme, S("before"), S("b"), 0, NOW, &err), err);
-  FAILS(vt->kv_load(acme, r, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
-  OK(vt->set(acme, S("after"), S("a"), 0, NOW, &err), err);
+  OK(vt->kv->set(acme, S("before"), S("b"), 0, NOW, &err), err);
+  FAILS(vt->xport->kv_load(acme, r, 3, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
+  OK(vt->kv->set(acme, S("after"), S("a"), 0, NOW, &err), err);
   OK(vt->commit(acme, 0, &err), err);
   dump_all(acme, NOW, 0, &all);
   CHECK(!strcmp(keys_of(&all), "after|before|taken"), "%s", keys_of(&all));
 
   /* an expired row is absent: loading over it is fine */
   lls_kv_rec s[2] = {rec("stale", "s", NULL, "sid"), rec("fresh", "f", NULL, NULL)};
-  OK(vt->kv_load(acme, s, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, s, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
   CHECK(written == 2, "written %zu", written);
   /* a key given twice after a visible record meets that record */
   lls_kv_rec d[2] = {rec("dup", "1", NULL, NULL), rec("dup", "2", NULL, NULL)};
-  FAILS(vt->kv_load(acme, d, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
+  FAILS(vt->xport->kv_load(acme, d, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
   CHECK(strstr(err.message, "key 'dup' already exists") != NULL, "%s", err.message);
   /* ... but not after an expired one */
   d[0].expires_at = NOW - 1;
-  OK(vt->kv_load(acme, d, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, d, 2, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
   CHECK(written == 2, "written %zu", written);
   dump_all(acme, NOW, 0, &all);
   CHECK(!strcmp(keys_of(&all), "after|before|dup|fresh|stale|taken"), "%s", keys_of(&all));
   lls_rows_free(&all);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 /* Metadata PostgreSQL's jsonb refuses is the caller's error (invalid),
@@ -521,19 +521,19 @@ static void test_kv_load_bad_metadata(void) {
   lls_error err;
   size_t written;
   lls_kv_rec bad = rec("k", "v", "{not json", NULL);
-  FAILS(vt->kv_load(acme, &bad, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err,
+  FAILS(vt->xport->kv_load(acme, &bad, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err,
         LLS_EINVALID);
   CHECK(strstr(err.message, "metadata") != NULL, "%s", err.message);
   OK(vt->begin(acme, 0, &err), err);
   bad = rec("k", "v", "{\"a\":\"\\u0000\"}", NULL);
-  FAILS(vt->kv_load(acme, &bad, 1, LLS_CONFLICT_SKIP, NOW, &written, &err), err, LLS_EINVALID);
-  OK(vt->set(acme, S("still"), S("usable"), 0, NOW, &err), err);
+  FAILS(vt->xport->kv_load(acme, &bad, 1, LLS_CONFLICT_SKIP, NOW, &written, &err), err, LLS_EINVALID);
+  OK(vt->kv->set(acme, S("still"), S("usable"), 0, NOW, &err), err);
   OK(vt->commit(acme, 0, &err), err);
   lls_rows all = {0};
   dump_all(acme, NOW, 0, &all);
   CHECK(!strcmp(keys_of(&all), "still"), "%s", keys_of(&all));
   lls_rows_free(&all);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 /* Rolling back the caller's transaction undoes kv_load and sec_put. */
@@ -545,11 +545,11 @@ static void test_rollback(void) {
   int64_t ords[2] = {0, -1};
   lls_str json[2] = {S("{\"a\":1}"), S("[]")};
   OK(vt->begin(acme, 0, &err), err);
-  OK(vt->kv_load(acme, r, 2, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
-  OK(vt->sec_put(acme, secs, ords, json, 2, &err), err);
+  OK(vt->xport->kv_load(acme, r, 2, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
+  OK(vt->xport->sec_put(acme, secs, ords, json, 2, &err), err);
   /* a savepoint level too */
   OK(vt->begin(acme, 1, &err), err);
-  OK(vt->sec_put(acme, secs, ords, json, 1, &err), err);
+  OK(vt->xport->sec_put(acme, secs, ords, json, 1, &err), err);
   OK(vt->rollback(acme, 1, &err), err);
   lls_rows all = {0};
   dump_all(acme, NOW, 0, &all);
@@ -577,17 +577,17 @@ static void test_kv_load_chunked(void) {
     r[i].value = (lls_str){v, big};
   }
   r[3].value = S("small");
-  OK(vt->set(acme, S("taken"), S("stored"), 0, NOW, &err), err);
-  FAILS(vt->kv_load(acme, r, 4, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
+  OK(vt->kv->set(acme, S("taken"), S("stored"), 0, NOW, &err), err);
+  FAILS(vt->xport->kv_load(acme, r, 4, LLS_CONFLICT_ERROR, NOW, &written, &err), err, LLS_ECONFLICT);
   CHECK(sql_int("SELECT count(*) FROM " SCHEMA ".kv_store WHERE tenant_id = 'acme'") == 1,
         "a conflict in the last chunk undid the first ones");
-  OK(vt->kv_load(acme, r, 4, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, r, 4, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
   CHECK(written == 4, "written %zu", written);
   CHECK(sql_int("SELECT sum(octet_length(value)) FROM " SCHEMA ".kv_store WHERE tenant_id"
                 " = 'acme'") == (long long)(3 * big + 5),
         "three big values and one small");
   free(v);
-  OK(vt->clear(acme, &err), err);
+  OK(vt->kv->clear(acme, &err), err);
 }
 
 static void test_vec_dump_has(void) {
@@ -603,11 +603,11 @@ static void test_vec_dump_has(void) {
   rows[4].expires_at = NOW + 99;
   rows[5].scope = S("user:1");
   rows[5].metadata = S("{\"b\":[1,2],\"a\":\"x\"}");
-  OK(vt->vec_put(acme, docs, rows, 6, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, rows, 6, 0, &seq, &err), err);
   /* a deleted row is not dumped */
   lls_str del = S("c");
   size_t deleted;
-  OK(vt->vec_delete(acme, docs, &del, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, &del, 1, &deleted, &seq, &err), err);
 
   collector all;
   for (size_t page = 0; page <= 3; page++)
@@ -627,19 +627,19 @@ static void test_vec_dump_has(void) {
   /* after an id that is not stored; the empty collection; sink stop */
   collector c;
   memset(&c, 0, sizeof c);
-  OK(vt->vec_dump(acme, docs, S("a0"), 2, collect, &c, &err), err);
+  OK(vt->xport->vec_dump(acme, docs, S("a0"), 2, collect, &c, &err), err);
   CHECK(c.n == 2 && !strcmp(c.rows[0].id, "a1") && !strcmp(c.rows[1].id, "b"), "after a0");
   memset(&c, 0, sizeof c);
-  OK(vt->vec_dump(acme, empty, (lls_str){NULL, 0}, 10, collect, &c, &err), err);
+  OK(vt->xport->vec_dump(acme, empty, (lls_str){NULL, 0}, 10, collect, &c, &err), err);
   CHECK(c.n == 0, "%zu rows in an empty collection", c.n);
   memset(&c, 0, sizeof c);
   c.stop_after = 1;
-  FAILS(vt->vec_dump(acme, docs, (lls_str){NULL, 0}, 10, collect, &c, &err), err, LLS_EFORMAT);
+  FAILS(vt->xport->vec_dump(acme, docs, (lls_str){NULL, 0}, 10, collect, &c, &err), err, LLS_EFORMAT);
   /* another tenant's collection, a dropped one */
   memset(&c, 0, sizeof c);
-  FAILS(vt->vec_dump(acme, theirs, (lls_str){NULL, 0}, 10, collect, &c, &err), err,
+  FAILS(vt->xport->vec_dump(acme, theirs, (lls_str){NULL, 0}, 10, collect, &c, &err), err,
         LLS_ENOTFOUND);
-  FAILS(vt->vec_dump(globex, docs, (lls_str){NULL, 0}, 10, collect, &c, &err), err,
+  FAILS(vt->xport->vec_dump(globex, docs, (lls_str){NULL, 0}, 10, collect, &c, &err), err,
         LLS_ENOTFOUND);
   CHECK(c.n == 0, "another tenant's rows reached the sink");
 
@@ -647,21 +647,21 @@ static void test_vec_dump_has(void) {
   lls_str q[6] = {S("a"), S("nope"), S("Z"), S("a"), S("c"), S("\xc3\xa9")};
   unsigned char present[6];
   memset(present, 7, sizeof present);
-  OK(vt->vec_has(acme, docs, q, 6, present, &err), err);
+  OK(vt->xport->vec_has(acme, docs, q, 6, present, &err), err);
   CHECK(present[0] == 1 && present[1] == 0 && present[2] == 1 && present[3] == 1 &&
             present[4] == 0 && present[5] == 1,
         "present %d%d%d%d%d%d", present[0], present[1], present[2], present[3], present[4],
         present[5]);
   memset(present, 7, sizeof present);
-  OK(vt->vec_has(acme, empty, q, 6, present, &err), err);
+  OK(vt->xport->vec_has(acme, empty, q, 6, present, &err), err);
   CHECK(!memcmp(present, "\0\0\0\0\0\0", 6), "nothing in an empty collection");
-  OK(vt->vec_has(acme, docs, q, 0, present, &err), err);
-  FAILS(vt->vec_has(globex, docs, q, 1, present, &err), err, LLS_ENOTFOUND);
-  FAILS(vt->vec_has(acme, theirs, q, 1, present, &err), err, LLS_ENOTFOUND);
+  OK(vt->xport->vec_has(acme, docs, q, 0, present, &err), err);
+  FAILS(vt->xport->vec_has(globex, docs, q, 1, present, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->xport->vec_has(acme, theirs, q, 1, present, &err), err, LLS_ENOTFOUND);
   int dropped;
-  OK(vt->coll_drop(acme, "empty", &dropped, &err), err);
-  FAILS(vt->vec_has(acme, empty, q, 1, present, &err), err, LLS_ENOTFOUND);
-  FAILS(vt->vec_dump(acme, empty, (lls_str){NULL, 0}, 1, collect, &c, &err), err,
+  OK(vt->vec->coll_drop(acme, "empty", &dropped, &err), err);
+  FAILS(vt->xport->vec_has(acme, empty, q, 1, present, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->xport->vec_dump(acme, empty, (lls_str){NULL, 0}, 1, collect, &c, &err), err,
         LLS_ENOTFOUND);
 }
 
@@ -675,7 +675,7 @@ static void test_sections(void) {
   lls_str json[7] = {S("{\"id\":\"s0\",  \"n\": 1.50}"), S("{\"b\":2,\"a\":1}"),
                      S("{\"entities\":[],\"relationships\":[]}"), S("\"caf\xc3\xa9\""),
                      S("[1,2,3]"), S("{\"id\":\"s1\"}"), S("null")};
-  OK(vt->sec_put(acme, secs, ords, json, 7, &err), err);
+  OK(vt->xport->sec_put(acme, secs, ords, json, 7, &err), err);
   const char *want = "Z#-1=null\n"
                      "agent_state#0=\"caf\xc3\xa9\"\n"
                      "agent_state#1={\"b\":2,\"a\":1}\n"
@@ -688,7 +688,7 @@ static void test_sections(void) {
           sections_of(acme, page));
   /* after a position between records */
   lls_rows pg = {0};
-  OK(vt->sec_dump(acme, S("agent_state"), 2, 2, &pg, &err), err);
+  OK(vt->xport->sec_dump(acme, S("agent_state"), 2, 2, &pg, &err), err);
   CHECK(pg.count == 2 && pg.rows[0].created_at == 10 && str_is(lls_row_key(&pg, 1),
                                                                "knowledge_graph"),
         "after (agent_state, 2): %s", keys_of(&pg));
@@ -698,7 +698,7 @@ static void test_sections(void) {
   lls_str s2[3] = {S("sessions"), S("sessions"), S("sessions")};
   int64_t o2[3] = {1, 2, 2};
   lls_str j2[3] = {S("{\"id\":\"s1b\"}"), S("{\"v\":1}"), S("{\"v\":2}")};
-  OK(vt->sec_put(acme, s2, o2, j2, 3, &err), err);
+  OK(vt->xport->sec_put(acme, s2, o2, j2, 3, &err), err);
   const char *out = sections_of(acme, 0);
   CHECK(strstr(out, "sessions#1={\"id\":\"s1b\"}\nsessions#2={\"v\":2}") != NULL &&
             strstr(out, "\"s1\"") == NULL,
@@ -709,33 +709,33 @@ static void test_sections(void) {
   lls_str gs = S("sessions");
   int64_t go = 0;
   lls_str gj = S("{\"globex\":true}");
-  OK(vt->sec_put(globex, &gs, &go, &gj, 1, &err), err);
-  OK(vt->sec_clear(globex, S("agent_state"), &err), err);
-  OK(vt->sec_clear(globex, (lls_str){NULL, 0}, &err), err);
+  OK(vt->xport->sec_put(globex, &gs, &go, &gj, 1, &err), err);
+  OK(vt->xport->sec_clear(globex, S("agent_state"), &err), err);
+  OK(vt->xport->sec_clear(globex, (lls_str){NULL, 0}, &err), err);
   CHECK(!strcmp(sections_of(globex, 0), ""), "globex after clear: %s", sections_of(globex, 0));
   CHECK(strstr(sections_of(acme, 0), "agent_state#0=") != NULL, "acme lost sections");
-  OK(vt->sec_put(globex, &gs, &go, &gj, 1, &err), err); /* left for the RLS checks */
+  OK(vt->xport->sec_put(globex, &gs, &go, &gj, 1, &err), err); /* left for the RLS checks */
 
   /* empty section names are refused */
   lls_str e = S("");
-  FAILS(vt->sec_put(acme, &e, &go, &gj, 1, &err), err, LLS_EINVALID);
+  FAILS(vt->xport->sec_put(acme, &e, &go, &gj, 1, &err), err, LLS_EINVALID);
 
-  OK(vt->sec_clear(acme, S("agent_state"), &err), err);
+  OK(vt->xport->sec_clear(acme, S("agent_state"), &err), err);
   out = sections_of(acme, 0);
   CHECK(strstr(out, "agent_state") == NULL && strstr(out, "sessions#0=") != NULL, "%s", out);
-  OK(vt->sec_clear(acme, S("no_such_section"), &err), err);
-  OK(vt->sec_clear(acme, S(""), &err), err);
+  OK(vt->xport->sec_clear(acme, S("no_such_section"), &err), err);
+  OK(vt->xport->sec_clear(acme, S(""), &err), err);
   CHECK(!strcmp(sections_of(acme, 0), ""), "after clearing all: %s", sections_of(acme, 0));
   CHECK(!strcmp(sections_of(globex, 0), "sessions#0={\"globex\":true}"), "globex: %s",
         sections_of(globex, 0));
   /* leave some acme records for the RLS checks */
-  OK(vt->sec_put(acme, secs, ords, json, 3, &err), err);
+  OK(vt->xport->sec_put(acme, secs, ords, json, 3, &err), err);
   /* inside a transaction: a failing sec_put (NUL is not text) leaves it usable */
   OK(vt->begin(acme, 0, &err), err);
   static const char nul[] = {'"', '\0', '"'};
   lls_str bad = {nul, sizeof nul};
-  FAILS(vt->sec_put(acme, &gs, &go, &bad, 1, &err), err, LLS_EIO);
-  OK(vt->sec_put(acme, &gs, &o2[1], &j2[1], 1, &err), err);
+  FAILS(vt->xport->sec_put(acme, &gs, &go, &bad, 1, &err), err, LLS_EIO);
+  OK(vt->xport->sec_put(acme, &gs, &o2[1], &j2[1], 1, &err), err);
   OK(vt->commit(acme, 0, &err), err);
   CHECK(strstr(sections_of(acme, 0), "sessions#2={\"v\":1}") != NULL, "%s",
         sections_of(acme, 0));
@@ -746,15 +746,15 @@ static void test_tenants(void) {
   lls_error err;
   size_t written;
   lls_kv_rec r = rec("secret", "acme's", "{}", "acme-id");
-  OK(vt->kv_load(acme, &r, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(acme, &r, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err);
   lls_rows all = {0};
   dump_all(globex, NOW, 0, &all);
   CHECK(all.count == 0, "globex sees %s", keys_of(&all));
   /* error mode in globex does not see acme's key */
-  OK(vt->kv_load(globex, &r, 1, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(globex, &r, 1, LLS_CONFLICT_ERROR, NOW, &written, &err), err);
   dump_all(acme, NOW, 0, &all);
   CHECK(!strcmp(keys_of(&all), "secret"), "%s", keys_of(&all));
-  OK(vt->clear(globex, &err), err);
+  OK(vt->kv->clear(globex, &err), err);
   dump_all(acme2, NOW, 0, &all);
   CHECK(!strcmp(keys_of(&all), "secret"), "second acme handle: %s", keys_of(&all));
   lls_rows_free(&all);
@@ -844,11 +844,11 @@ static void test_reconnect(void) {
   size_t written;
   lls_rows pg = {0};
   terminate_library_connections();
-  OK(vt->kv_dump(acme, (lls_str){NULL, 0}, NOW, 10, &pg, &err), err);
+  OK(vt->xport->kv_dump(acme, (lls_str){NULL, 0}, NOW, 10, &pg, &err), err);
   CHECK(pg.count == 1, "kv_dump after reconnect: %s", keys_of(&pg));
   terminate_library_connections();
   lls_rows_reset(&pg);
-  OK(vt->sec_dump(acme, (lls_str){NULL, 0}, 0, 10, &pg, &err), err);
+  OK(vt->xport->sec_dump(acme, (lls_str){NULL, 0}, 0, 10, &pg, &err), err);
   CHECK(pg.count > 0, "sec_dump after reconnect");
   terminate_library_connections();
   lls_rows_reset(&pg);
@@ -856,10 +856,10 @@ static void test_reconnect(void) {
   CHECK(pg.count == 0, "check after reconnect: %s", problems_of(&pg));
   terminate_library_connections();
   lls_kv_rec r = rec("lost", "x", NULL, NULL);
-  FAILS(vt->kv_load(acme, &r, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err,
+  FAILS(vt->xport->kv_load(acme, &r, 1, LLS_CONFLICT_REPLACE, NOW, &written, &err), err,
         LLS_ECONNECTION);
   lls_rows_reset(&pg);
-  OK(vt->kv_dump(acme, (lls_str){NULL, 0}, NOW, 10, &pg, &err), err);
+  OK(vt->xport->kv_dump(acme, (lls_str){NULL, 0}, NOW, 10, &pg, &err), err);
   CHECK(find_key(&pg, "lost") < 0, "a lost kv_load was applied");
   lls_rows_free(&pg);
 }
@@ -902,7 +902,7 @@ static void test_app_role(void) {
   lls_error err;
   size_t written;
   lls_kv_rec r = rec("from-app", "v", "{\"k\":1}", "app-id");
-  OK(vt->kv_load(app, &r, 1, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
+  OK(vt->xport->kv_load(app, &r, 1, LLS_CONFLICT_SKIP, NOW, &written, &err), err);
   CHECK(written == 1, "written %zu", written);
   lls_rows all = {0};
   dump_all(app, NOW, 0, &all);
@@ -910,25 +910,25 @@ static void test_app_role(void) {
   lls_str s = S("app_section");
   int64_t o = 0;
   lls_str j = S("{}");
-  OK(vt->sec_put(app, &s, &o, &j, 1, &err), err);
+  OK(vt->xport->sec_put(app, &s, &o, &j, 1, &err), err);
   CHECK(strstr(sections_of(app, 0), "app_section#0={}") != NULL &&
             strstr(sections_of(app, 0), "globex") == NULL,
         "%s", sections_of(app, 0));
   lls_coll_info info;
   int found;
-  OK(vt->coll_get(app, "docs", &info, &found, &err), err);
+  OK(vt->vec->coll_get(app, "docs", &info, &found, &err), err);
   unsigned char present = 0;
   lls_str id = S("a");
-  OK(vt->vec_has(app, info.id, &id, 1, &present, &err), err);
+  OK(vt->xport->vec_has(app, info.id, &id, 1, &present, &err), err);
   CHECK(found && present == 1, "vec_has as the app role");
   collector c;
   memset(&c, 0, sizeof c);
-  OK(vt->vec_dump(app, info.id, (lls_str){NULL, 0}, 0, collect, &c, &err), err);
+  OK(vt->xport->vec_dump(app, info.id, (lls_str){NULL, 0}, 0, collect, &c, &err), err);
   CHECK(c.n == 5, "vec_dump as the app role: %zu", c.n);
   lls_rows_reset(&all);
   OK(vt->check(app, &all, &err), err);
   CHECK(all.count == 0, "check as the app role: %s", problems_of(&all));
-  OK(vt->sec_clear(app, s, &err), err);
+  OK(vt->xport->sec_clear(app, s, &err), err);
   lls_rows_free(&all);
   vt->close(app);
 

@@ -14,7 +14,7 @@
  * spec/pg_vectors_c_spec.lua can look at the rows with psql (and then drops
  * them). Prints "ok: N checks passed" and exits 0 when everything held.
  */
-#include "backend.h"
+#include "backend/backend.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -84,7 +84,7 @@ static lls_coll_info coll_info(const char *name, int dim) {
 static int64_t create(lls_backend *b, const char *name, int dim) {
   lls_coll_info info = coll_info(name, dim);
   lls_error err;
-  if (vt->coll_create(b, &info, NOW, &err) != 0)
+  if (vt->vec->coll_create(b, &info, NOW, &err) != 0)
     die("create %s: %s", name, err.message);
   return info.id;
 }
@@ -189,7 +189,7 @@ static const got_row *find(const collector *c, const char *id) {
 /* vec_load into a fresh collector; returns the call's result. */
 static int load(lls_backend *b, int64_t coll, int64_t since, collector *c, lls_error *err) {
   collector_free(c);
-  return vt->vec_load(b, coll, since, collect, c, err);
+  return vt->vec->load(b, coll, since, collect, c, err);
 }
 
 /* "id@seq" or "-id@seq" (tombstone), comma-separated, in stream order. */
@@ -213,7 +213,7 @@ static int seq_sorted(const collector *c) {
 static int64_t cur_seq(lls_backend *b, int64_t coll, int64_t *count) {
   int64_t seq = -1, n = -1;
   lls_error err;
-  if (vt->coll_seq(b, coll, &seq, &n, &err) != 0) die("coll_seq: %s", err.message);
+  if (vt->vec->coll_seq(b, coll, &seq, &n, &err) != 0) die("coll_seq: %s", err.message);
   if (count) *count = n;
   return seq;
 }
@@ -238,7 +238,7 @@ static const char *list_names(lls_backend *b, const char *prefix) {
   static names nm;
   lls_error err;
   memset(&nm, 0, sizeof nm);
-  if (vt->coll_list(b, S(prefix), collect_name, &nm, &err) != 0)
+  if (vt->vec->coll_list(b, S(prefix), collect_name, &nm, &err) != 0)
     die("coll_list: %s", err.message);
   return nm.list;
 }
@@ -273,31 +273,31 @@ static void test_migrations(void) {
 static void test_collections(void) {
   lls_error err;
   lls_coll_info info = coll_info("docs", 4);
-  OK(vt->coll_create(acme, &info, NOW, &err), err);
+  OK(vt->vec->coll_create(acme, &info, NOW, &err), err);
   docs = info.id;
   CHECK(info.id > 0 && info.seq == 0 && info.count == 0 && info.created_at == NOW,
         "id %lld seq %lld", (long long)info.id, (long long)info.seq);
 
   lls_coll_info again = coll_info("docs", 8);
-  FAILS(vt->coll_create(acme, &again, NOW, &err), err, LLS_ECONFLICT);
+  FAILS(vt->vec->coll_create(acme, &again, NOW, &err), err, LLS_ECONFLICT);
   CHECK(strstr(err.message, "'docs'") != NULL, "%s", err.message);
 
   /* another tenant may use the same name */
   lls_coll_info g = coll_info("docs", 3);
-  OK(vt->coll_create(globex, &g, NOW, &err), err);
+  OK(vt->vec->coll_create(globex, &g, NOW, &err), err);
   CHECK(g.id != docs, "same id %lld", (long long)g.id);
 
   lls_coll_info got;
   int found = -1;
-  OK(vt->coll_get(acme, "docs", &got, &found, &err), err);
+  OK(vt->vec->coll_get(acme, "docs", &got, &found, &err), err);
   CHECK(found == 1 && got.id == docs && got.dimension == 4 && got.metric == 1 && got.m == 16 &&
             got.ef_construction == 200 && got.ef_search == 50 && got.created_at == NOW &&
             got.seq == 0 && got.count == 0 && !strcmp(got.name, "docs"),
         "found %d dim %d created %lld", found, got.dimension, (long long)got.created_at);
-  OK(vt->coll_get(globex, "docs", &got, &found, &err), err);
+  OK(vt->vec->coll_get(globex, "docs", &got, &found, &err), err);
   CHECK(found == 1 && got.id == g.id && got.dimension == 3, "globex sees %lld",
         (long long)got.id);
-  OK(vt->coll_get(acme, "nope", &got, &found, &err), err);
+  OK(vt->vec->coll_get(acme, "nope", &got, &found, &err), err);
   CHECK(found == 0, "found %d", found);
 
   create(acme, "doc", 2);
@@ -317,9 +317,9 @@ static void test_collections(void) {
   names nm;
   memset(&nm, 0, sizeof nm);
   int drop = -1;
-  OK(vt->coll_drop(acme, "do%s", &drop, &err), err);
+  OK(vt->vec->coll_drop(acme, "do%s", &drop, &err), err);
   CHECK(drop == 1, "dropped %d", drop);
-  OK(vt->coll_drop(acme, "do%s", &drop, &err), err);
+  OK(vt->vec->coll_drop(acme, "do%s", &drop, &err), err);
   CHECK(drop == 0, "dropped again %d", drop);
   CHECK(!strcmp(list_names(acme, "do"), "doc|docs|docs/2"), "%s", list_names(acme, "do"));
 }
@@ -337,19 +337,19 @@ static void test_put_and_seq(void) {
   rows[0].event_time = NOW - 5;
   rows[0].expires_at = NOW + 1000001;
   rows[0].updated_at = NOW + 7;
-  OK(vt->vec_put(acme, docs, rows, 3, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, rows, 3, 1, &seq, &err), err);
   CHECK(seq == 1, "seq %lld", (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == 1 && count == 3, "count %lld", (long long)count);
 
   /* add with an existing id: conflict naming it, nothing written */
   lls_vec_row conflict[2] = {vrow("d", vd, 4, "{}"), vrow("b", vb2, 4, "{}")};
-  FAILS(vt->vec_put(acme, docs, conflict, 2, 1, &seq, &err), err, LLS_ECONFLICT);
+  FAILS(vt->vec->put(acme, docs, conflict, 2, 1, &seq, &err), err, LLS_ECONFLICT);
   CHECK(strstr(err.message, "'b'") != NULL, "%s", err.message);
   CHECK(cur_seq(acme, docs, &count) == 1 && count == 3, "after conflict: count %lld",
         (long long)count);
   /* the same id twice in one add */
   lls_vec_row twice[2] = {vrow("e", vd, 4, "{}"), vrow("e", vb2, 4, "{}")};
-  FAILS(vt->vec_put(acme, docs, twice, 2, 1, &seq, &err), err, LLS_ECONFLICT);
+  FAILS(vt->vec->put(acme, docs, twice, 2, 1, &seq, &err), err, LLS_ECONFLICT);
   CHECK(strstr(err.message, "'e'") != NULL, "%s", err.message);
   CHECK(cur_seq(acme, docs, &count) == 1 && count == 3, "count %lld", (long long)count);
 
@@ -360,18 +360,18 @@ static void test_put_and_seq(void) {
   /* upsert: one replaced, one new */
   lls_vec_row up[2] = {vrow("b", vb2, 4, "{\"v\": 2}"), vrow("d", vd, 4, "{}")};
   up[0].created_at = NOW + 100;
-  OK(vt->vec_put(acme, docs, up, 2, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, up, 2, 0, &seq, &err), err);
   CHECK(seq == 2, "seq %lld", (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == 2 && count == 4, "count %lld", (long long)count);
 
   /* upsert with the same id twice: the last one wins */
   lls_vec_row x2[2] = {vrow("x", va, 4, "{\"version\": 1}"), vrow("x", vc, 4, "{\"version\": 2}")};
-  OK(vt->vec_put(acme, docs, x2, 2, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, x2, 2, 0, &seq, &err), err);
   CHECK(seq == 3, "seq %lld", (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == 3 && count == 5, "count %lld", (long long)count);
 
   /* an empty put writes nothing and leaves seq */
-  OK(vt->vec_put(acme, docs, rows, 0, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, rows, 0, 0, &seq, &err), err);
   CHECK(seq == 3 && cur_seq(acme, docs, NULL) == 3, "seq %lld", (long long)seq);
 
   OK(load(acme, docs, 0, &c, &err), err);
@@ -397,11 +397,11 @@ static void test_put_and_seq(void) {
 
   /* metadata jsonb cannot hold: \u0000 and non-JSON */
   lls_vec_row bad = vrow("nul", va, 4, "{\"k\": \"a\\u0000b\"}");
-  FAILS(vt->vec_put(acme, docs, &bad, 1, 0, &seq, &err), err, LLS_EINVALID);
+  FAILS(vt->vec->put(acme, docs, &bad, 1, 0, &seq, &err), err, LLS_EINVALID);
   CHECK(strstr(err.message, "\\u0000") != NULL && !strcmp(err.sqlstate, "22P05"), "%s",
         err.message);
   bad = vrow("notjson", va, 4, "{oops");
-  FAILS(vt->vec_put(acme, docs, &bad, 1, 1, &seq, &err), err, LLS_EINVALID);
+  FAILS(vt->vec->put(acme, docs, &bad, 1, 1, &seq, &err), err, LLS_EINVALID);
   CHECK(strstr(err.message, "JSON") != NULL, "%s", err.message);
   CHECK(cur_seq(acme, docs, &count) == 3 && count == 5, "count %lld", (long long)count);
 
@@ -413,20 +413,20 @@ static void test_delete_and_since(void) {
   int64_t seq, count;
   size_t deleted = 99;
   lls_str ids[2] = {S("a"), S("missing")};
-  OK(vt->vec_delete(acme, docs, ids, 2, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, ids, 2, &deleted, &seq, &err), err);
   CHECK(deleted == 1 && seq == 4, "deleted %zu seq %lld", deleted, (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == 4 && count == 4, "count %lld", (long long)count);
   /* nothing there: no write, seq unchanged */
-  OK(vt->vec_delete(acme, docs, ids + 1, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, ids + 1, 1, &deleted, &seq, &err), err);
   CHECK(deleted == 0 && seq == 4 && cur_seq(acme, docs, NULL) == 4, "deleted %zu seq %lld",
         deleted, (long long)seq);
-  OK(vt->vec_delete(acme, docs, ids, 0, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, ids, 0, &deleted, &seq, &err), err);
   CHECK(deleted == 0 && seq == 4, "seq %lld", (long long)seq);
 
   /* re-add after delete: the tombstone, then the row, in seq order */
   char *va = make_vec(4, 9.0f);
   lls_vec_row a = vrow("a", va, 4, "{\"again\": true}");
-  OK(vt->vec_put(acme, docs, &a, 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &a, 1, 1, &seq, &err), err);
   CHECK(seq == 5, "seq %lld", (long long)seq);
   collector c = {0};
   OK(load(acme, docs, 3, &c, &err), err);
@@ -443,7 +443,7 @@ static void test_delete_and_since(void) {
   CHECK(!strcmp(stream(&c), "x@3,-a@4,a@5"), "%s", stream(&c));
 
   lls_str cd[3] = {S("c"), S("d"), S("c")};
-  OK(vt->vec_delete(acme, docs, cd, 3, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, cd, 3, &deleted, &seq, &err), err);
   CHECK(deleted == 2 && seq == 6, "deleted %zu seq %lld", deleted, (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == 6 && count == 3, "count %lld", (long long)count);
   OK(load(acme, docs, 5, &c, &err), err);
@@ -466,23 +466,23 @@ static void test_tenants(void) {
   lls_vec_row r = vrow("intruder", v, 4, "{}");
   int64_t before = cur_seq(acme, docs, &count);
 
-  FAILS(vt->coll_seq(globex, docs, &seq, &count, &err), err, LLS_ENOTFOUND);
-  FAILS(vt->vec_put(globex, docs, &r, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->coll_seq(globex, docs, &seq, &count, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->put(globex, docs, &r, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
   lls_str id = S("b");
-  FAILS(vt->vec_delete(globex, docs, &id, 1, &deleted, &seq, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->del(globex, docs, &id, 1, &deleted, &seq, &err), err, LLS_ENOTFOUND);
   collector c = {0};
   FAILS(load(globex, docs, 0, &c, &err), err, LLS_ENOTFOUND);
   FAILS(load(globex, docs, 1, &c, &err), err, LLS_ENOTFOUND);
   CHECK(c.n == 0, "globex got %zu rows", c.n);
-  FAILS(vt->snap_save(globex, docs, 1, "x", 1, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->snap_save(globex, docs, 1, "x", 1, &err), err, LLS_ENOTFOUND);
   lls_buf buf = {0};
   int found = -1;
-  OK(vt->snap_load(globex, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(globex, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 0, "globex found acme's snapshot");
 
   /* globex drops its own "docs" only */
   int dropped;
-  OK(vt->coll_drop(globex, "docs", &dropped, &err), err);
+  OK(vt->vec->coll_drop(globex, "docs", &dropped, &err), err);
   CHECK(dropped == 1, "dropped %d", dropped);
   CHECK(cur_seq(acme, docs, &count) == before && count == 3, "acme's docs changed");
   OK(load(acme, docs, 0, &c, &err), err);
@@ -491,9 +491,9 @@ static void test_tenants(void) {
   /* globex data for the raw-SQL checks */
   int64_t gdocs = create(globex, "docs", 4);
   lls_vec_row g[2] = {vrow("g1", v, 4, "{\"t\": \"globex\"}"), vrow("g2", v, 4, "{}")};
-  OK(vt->vec_put(globex, gdocs, g, 2, 1, &seq, &err), err);
-  OK(vt->vec_delete(globex, gdocs, &g[1].id, 1, &deleted, &seq, &err), err);
-  OK(vt->snap_save(globex, gdocs, seq, "globex-snap", 11, &err), err);
+  OK(vt->vec->put(globex, gdocs, g, 2, 1, &seq, &err), err);
+  OK(vt->vec->del(globex, gdocs, &g[1].id, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->snap_save(globex, gdocs, seq, "globex-snap", 11, &err), err);
   OK(load(acme, docs, 0, &c, &err), err);
   CHECK(find(&c, "g1") == NULL, "acme sees globex's row");
   collector_free(&c);
@@ -506,14 +506,14 @@ static void test_two_handles(void) {
   int64_t seq, count;
   lls_coll_info info;
   int found;
-  OK(vt->coll_get(acme2, "docs", &info, &found, &err), err);
+  OK(vt->vec->coll_get(acme2, "docs", &info, &found, &err), err);
   CHECK(found && info.id == docs && info.seq == cur_seq(acme, docs, &count) &&
             info.count == count,
         "acme2 sees seq %lld", (long long)info.seq);
   int64_t s0 = info.seq;
   char *v = make_vec(4, 7.0f);
   lls_vec_row y = vrow("y", v, 4, "{\"from\": \"acme\"}");
-  OK(vt->vec_put(acme, docs, &y, 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &y, 1, 1, &seq, &err), err);
   CHECK(cur_seq(acme2, docs, &count) == s0 + 1 && count == 4, "acme2 seq");
   collector c = {0};
   OK(load(acme2, docs, s0, &c, &err), err);
@@ -521,7 +521,7 @@ static void test_two_handles(void) {
         stream(&c));
   /* and the other way round, a delete */
   size_t deleted;
-  OK(vt->vec_delete(acme2, docs, &y.id, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme2, docs, &y.id, 1, &deleted, &seq, &err), err);
   OK(load(acme, docs, s0 + 1, &c, &err), err);
   CHECK(!strcmp(stream(&c), "-y@8"), "%s", stream(&c));
   collector_free(&c);
@@ -540,10 +540,10 @@ static void test_transactions(void) {
   /* rollback restores rows, tombstones and seq */
   OK(vt->begin(acme, 0, &err), err);
   lls_vec_row z = vrow("z", v, 4, "{}");
-  OK(vt->vec_put(acme, docs, &z, 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &z, 1, 1, &seq, &err), err);
   CHECK(seq == s0 + 1, "seq %lld", (long long)seq);
   lls_str b = S("b");
-  OK(vt->vec_delete(acme, docs, &b, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, &b, 1, &deleted, &seq, &err), err);
   CHECK(deleted == 1 && seq == s0 + 2, "seq %lld", (long long)seq);
   CHECK(cur_seq(acme, docs, &count) == s0 + 2 && count == count0, "in tx");
   /* a change stream inside the transaction sees its own writes */
@@ -552,7 +552,7 @@ static void test_transactions(void) {
   CHECK(!strcmp(stream(&c), "z@9,-b@10"), "%s", stream(&c));
   OK(load(acme, docs, 0, &c, &err), err); /* the cursor was closed: declare again */
   CHECK(find(&c, "z") && !find(&c, "b"), "%s", stream(&c));
-  OK(vt->snap_save(acme, docs, s0 + 2, "in-tx", 5, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s0 + 2, "in-tx", 5, &err), err);
   OK(vt->rollback(acme, 0, &err), err);
   CHECK(cur_seq(acme, docs, &count) == s0 && count == count0, "seq %lld after rollback",
         (long long)cur_seq(acme, docs, NULL));
@@ -562,35 +562,35 @@ static void test_transactions(void) {
   CHECK(c.n == 0, "%s", stream(&c));
   lls_buf buf = {0};
   int found;
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 0, "snapshot of a rolled-back transaction survived");
 
   /* a savepoint undoes only its part */
   OK(vt->begin(acme, 0, &err), err);
-  OK(vt->vec_put(acme, docs, &z, 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &z, 1, 1, &seq, &err), err);
   OK(vt->begin(acme, 1, &err), err);
   lls_vec_row w = vrow("w", v, 4, "{}");
-  OK(vt->vec_put(acme, docs, &w, 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &w, 1, 1, &seq, &err), err);
   CHECK(seq == s0 + 2, "seq %lld", (long long)seq);
   OK(vt->rollback(acme, 1, &err), err);
   CHECK(cur_seq(acme, docs, NULL) == s0 + 1, "after savepoint rollback");
   /* a failed write inside the transaction leaves it usable */
   lls_vec_row dup = vrow("a", v, 4, "{}");
-  FAILS(vt->vec_put(acme, docs, &dup, 1, 1, &seq, &err), err, LLS_ECONFLICT);
+  FAILS(vt->vec->put(acme, docs, &dup, 1, 1, &seq, &err), err, LLS_ECONFLICT);
   lls_vec_row nul = vrow("n", v, 4, "{\"x\": \"\\u0000\"}");
-  FAILS(vt->vec_put(acme, docs, &nul, 1, 0, &seq, &err), err, LLS_EINVALID);
+  FAILS(vt->vec->put(acme, docs, &nul, 1, 0, &seq, &err), err, LLS_EINVALID);
   lls_str none = S("none");
-  OK(vt->vec_delete(acme, docs, &none, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, &none, 1, &deleted, &seq, &err), err);
   CHECK(deleted == 0 && seq == s0 + 1, "seq %lld", (long long)seq);
   lls_vec_row u = vrow("u", v, 4, "{}");
-  OK(vt->vec_put(acme, docs, &u, 1, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &u, 1, 0, &seq, &err), err);
   CHECK(seq == s0 + 2, "seq %lld", (long long)seq);
   OK(vt->commit(acme, 0, &err), err);
   CHECK(cur_seq(acme, docs, &count) == s0 + 2 && count == count0 + 2, "after commit");
   OK(load(acme, docs, s0, &c, &err), err);
   CHECK(!strcmp(stream(&c), "z@9,u@10"), "%s", stream(&c));
   lls_str zu[2] = {S("z"), S("u")};
-  OK(vt->vec_delete(acme, docs, zu, 2, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, zu, 2, &deleted, &seq, &err), err);
   CHECK(deleted == 2, "deleted %zu", deleted);
 
   collector_free(&c);
@@ -612,7 +612,7 @@ static void *write_one(void *arg) {
   writer *w = arg;
   char *v = make_vec(4, 21.0f);
   lls_vec_row r = vrow("p2", v, 4, "{}");
-  w->rc = vt->vec_put(w->b, w->coll, &r, 1, 0, &w->seq, &w->err);
+  w->rc = vt->vec->put(w->b, w->coll, &r, 1, 0, &w->seq, &w->err);
   w->done = 1;
   free(v);
   return NULL;
@@ -631,7 +631,7 @@ static void test_serialised_writers(void) {
   char *v = make_vec(4, 20.0f);
   OK(vt->begin(acme, 0, &err), err);
   lls_vec_row p1 = vrow("p1", v, 4, "{}");
-  OK(vt->vec_put(acme, docs, &p1, 1, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, docs, &p1, 1, 0, &seq, &err), err);
   writer w = {acme2, docs, 0, -1, 0, {0}};
   pthread_t t;
   if (pthread_create(&t, NULL, write_one, &w) != 0) die("pthread_create");
@@ -655,7 +655,7 @@ static void test_sink_stop(void) {
   collector c = {0};
   c.stop_after = 2;
   err.code = LLS_OK;
-  int rc = vt->vec_load(acme, docs, 0, collect, &c, &err);
+  int rc = vt->vec->load(acme, docs, 0, collect, &c, &err);
   CHECK(rc != 0 && err.code == LLS_EFORMAT && strstr(err.message, "stop after 2"),
         "rc %d %s: %s", rc, lls_code_name(err.code), err.message);
   CHECK(c.n == 2, "%zu rows", c.n);
@@ -666,7 +666,7 @@ static void test_sink_stop(void) {
   OK(vt->begin(acme, 0, &err), err);
   collector_free(&c);
   c.stop_after = 1;
-  rc = vt->vec_load(acme, docs, 0, collect, &c, &err);
+  rc = vt->vec->load(acme, docs, 0, collect, &c, &err);
   CHECK(rc != 0 && err.code == LLS_EFORMAT, "in tx: %s", err.message);
   c.stop_after = 0;
   OK(load(acme, docs, 0, &c, &err), err);
@@ -681,16 +681,16 @@ static void test_snapshots(void) {
   int64_t seq = -7;
   int found = -1;
   int64_t s = cur_seq(acme, docs, NULL);
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 0, "found %d", found);
 
-  OK(vt->snap_save(acme, docs, s, "hello\0world", 11, &err), err);
-  OK(vt->snap_load(acme2, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s, "hello\0world", 11, &err), err);
+  OK(vt->vec->snap_load(acme2, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 1 && seq == s && buf.len == 11 && !memcmp(buf.data, "hello\0world", 11),
         "found %d seq %lld len %zu", found, (long long)seq, buf.len);
   /* an older snapshot does not replace a newer one */
-  OK(vt->snap_save(acme, docs, s - 1, "older", 5, &err), err);
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s - 1, "older", 5, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 1 && seq == s && buf.len == 11, "len %zu seq %lld", buf.len, (long long)seq);
 
   /* larger than one part (32 MB): split, reassembled byte for byte */
@@ -702,21 +702,21 @@ static void test_snapshots(void) {
     x ^= x << 13, x ^= x >> 17, x ^= x << 5;
     data[i] = (unsigned char)x;
   }
-  OK(vt->snap_save(acme, docs, s, data, big, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s, data, big, &err), err);
   char where[32];
   snprintf(where, sizeof where, "%lld", (long long)docs);
   CHECK(sql_int("SELECT count(*) FROM " SCHEMA ".vector_snapshots WHERE collection_id = %s",
                 where) == 3,
         "parts");
-  OK(vt->snap_load(acme2, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(acme2, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 1 && seq == s && buf.len == big && !memcmp(buf.data, data, big),
         "big: len %zu", buf.len);
   /* a smaller one replaces every old part */
-  OK(vt->snap_save(acme, docs, s + 0, "", 0, &err), err);
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s + 0, "", 0, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 1 && buf.len == 0, "empty: found %d len %zu", found, buf.len);
-  OK(vt->snap_save(acme, docs, s, "acme-snap", 9, &err), err);
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_save(acme, docs, s, "acme-snap", 9, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found == 1 && buf.len == 9 && !memcmp(buf.data, "acme-snap", 9), "len %zu", buf.len);
   CHECK(sql_int("SELECT count(*) FROM " SCHEMA ".vector_snapshots WHERE collection_id = %s",
                 where) == 1,
@@ -739,17 +739,17 @@ static void test_tomb_floor(void) {
   char *v = make_vec(2, 1.0f);
   lls_vec_row rows[5] = {vrow("r1", v, 2, "{}"), vrow("r2", v, 2, "{}"), vrow("r3", v, 2, "{}"),
                          vrow("r4", v, 2, "{}"), vrow("r5", v, 2, "{}")};
-  OK(vt->vec_put(acme, hist, rows, 5, 1, &seq, &err), err);             /* 1 */
-  OK(vt->vec_delete(acme, hist, &rows[0].id, 1, &deleted, &seq, &err), err); /* 2 */
-  OK(vt->vec_delete(acme, hist, &rows[1].id, 1, &deleted, &seq, &err), err); /* 3 */
+  OK(vt->vec->put(acme, hist, rows, 5, 1, &seq, &err), err);             /* 1 */
+  OK(vt->vec->del(acme, hist, &rows[0].id, 1, &deleted, &seq, &err), err); /* 2 */
+  OK(vt->vec->del(acme, hist, &rows[1].id, 1, &deleted, &seq, &err), err); /* 3 */
   lls_vec_row r6 = vrow("r6", v, 2, "{}");
-  OK(vt->vec_put(acme, hist, &r6, 1, 1, &seq, &err), err);               /* 4 */
+  OK(vt->vec->put(acme, hist, &r6, 1, 1, &seq, &err), err);               /* 4 */
   CHECK(seq == 4, "seq %lld", (long long)seq);
   age_tombstone(hist, "r1");
   age_tombstone(hist, "r2");
 
   /* a snapshot at 2 covers r1's tombstone (seq 2), not r2's (seq 3) */
-  OK(vt->snap_save(acme, hist, 2, "s2", 2, &err), err);
+  OK(vt->vec->snap_save(acme, hist, 2, "s2", 2, &err), err);
   char where[64];
   snprintf(where, sizeof where, "%lld", (long long)hist);
   CHECK(sql_int("SELECT count(*) FROM " SCHEMA ".vector_tombstones WHERE collection_id = %s",
@@ -767,8 +767,8 @@ static void test_tomb_floor(void) {
   CHECK(c.n == 4, "%s", stream(&c));
 
   /* a young tombstone survives a covering snapshot */
-  OK(vt->vec_delete(acme, hist, &rows[2].id, 1, &deleted, &seq, &err), err); /* 5 */
-  OK(vt->snap_save(acme2, hist, 5, "s5", 2, &err), err);
+  OK(vt->vec->del(acme, hist, &rows[2].id, 1, &deleted, &seq, &err), err); /* 5 */
+  OK(vt->vec->snap_save(acme2, hist, 5, "s5", 2, &err), err);
   const char *left = sql("SELECT string_agg(id, ',') FROM " SCHEMA ".vector_tombstones"
                          " WHERE collection_id = %s", where);
   CHECK(!strcmp(left, "r3"), "tombstones left: %s", left);
@@ -822,7 +822,7 @@ static void test_bulk(void) {
   cur_seq(acme, bulk, NULL); /* connection warm, statements prepared */
   long long st0 = statements_run();
   double t0 = seconds();
-  OK(vt->vec_put(acme, bulk, rows, N, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, bulk, rows, N, 1, &seq, &err), err);
   double t1 = seconds();
   long long st1 = statements_run();
   CHECK(seq == 1 && cur_seq(acme, bulk, &count) == 1 && count == N, "count %lld",
@@ -853,7 +853,7 @@ static void test_bulk(void) {
 
   /* replace all: count stays, one more seq */
   st0 = statements_run();
-  OK(vt->vec_put(acme, bulk, rows, N, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, bulk, rows, N, 0, &seq, &err), err);
   st1 = statements_run();
   CHECK(seq == 2 && cur_seq(acme, bulk, &count) == 2 && count == N, "count %lld",
         (long long)count);
@@ -864,7 +864,7 @@ static void test_bulk(void) {
   for (int i = 0; i < N / 2; i++) del[i] = S(ids[i * 2]);
   size_t deleted;
   st0 = statements_run();
-  OK(vt->vec_delete(acme, bulk, del, N / 2, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, bulk, del, N / 2, &deleted, &seq, &err), err);
   st1 = statements_run();
   CHECK(deleted == N / 2 && seq == 3 && cur_seq(acme, bulk, &count) == 3 && count == N / 2,
         "deleted %zu count %lld", deleted, (long long)count);
@@ -874,11 +874,11 @@ static void test_bulk(void) {
   for (size_t i = 0; i < c.n; i++)
     if (!c.rows[i].deleted || c.rows[i].seq != 3) bad++;
   CHECK(bad == 0, "bad tombstones");
-  OK(vt->snap_save(acme, bulk, 3, "bulk-snap", 9, &err), err);
+  OK(vt->vec->snap_save(acme, bulk, 3, "bulk-snap", 9, &err), err);
 
   /* drop: rows, tombstones and snapshot go with the collection */
   int dropped;
-  OK(vt->coll_drop(acme, "bulk", &dropped, &err), err);
+  OK(vt->vec->coll_drop(acme, "bulk", &dropped, &err), err);
   CHECK(dropped == 1, "dropped %d", dropped);
   char where[64];
   snprintf(where, sizeof where, "%lld", (long long)bulk);
@@ -890,12 +890,12 @@ static void test_bulk(void) {
   CHECK(!strcmp(left, "0"), "%s rows left after drop", left);
   lls_coll_info info;
   int found;
-  OK(vt->coll_get(acme, "bulk", &info, &found, &err), err);
+  OK(vt->vec->coll_get(acme, "bulk", &info, &found, &err), err);
   CHECK(found == 0, "still found");
-  FAILS(vt->coll_seq(acme, bulk, &seq, &count, &err), err, LLS_ENOTFOUND);
-  FAILS(vt->vec_put(acme, bulk, rows, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->coll_seq(acme, bulk, &seq, &count, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->put(acme, bulk, rows, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
   FAILS(load(acme, bulk, 0, &c, &err), err, LLS_ENOTFOUND);
-  OK(vt->coll_drop(acme, "bulk", &dropped, &err), err);
+  OK(vt->vec->coll_drop(acme, "bulk", &dropped, &err), err);
   CHECK(dropped == 0, "dropped twice");
 
   collector_free(&c);
@@ -924,15 +924,15 @@ static void test_chunked(void) {
   }
   /* one row exists: the add conflicts in its second statement, and the
    * first statement's rows are undone too */
-  OK(vt->vec_put(acme, big, &rows[N - 1], 1, 1, &seq, &err), err);
+  OK(vt->vec->put(acme, big, &rows[N - 1], 1, 1, &seq, &err), err);
   long long st0 = statements_run();
-  FAILS(vt->vec_put(acme, big, rows, N, 1, &seq, &err), err, LLS_ECONFLICT);
+  FAILS(vt->vec->put(acme, big, rows, N, 1, &seq, &err), err, LLS_ECONFLICT);
   long long st1 = statements_run();
   CHECK(strstr(err.message, ids[N - 1]) != NULL, "%s", err.message);
   CHECK(cur_seq(acme, big, &count) == 1 && count == 1, "count %lld after a failed add",
         (long long)count);
   if (st0 >= 0) CHECK(st1 - st0 == 5, "%lld statements for a two-chunk add", st1 - st0);
-  OK(vt->vec_put(acme, big, rows, N, 0, &seq, &err), err);
+  OK(vt->vec->put(acme, big, rows, N, 0, &seq, &err), err);
   CHECK(seq == 2 && cur_seq(acme, big, &count) == 2 && count == N, "count %lld",
         (long long)count);
   collector c = {0};
@@ -943,7 +943,7 @@ static void test_chunked(void) {
     if (c.rows[i].seq != 2 || memcmp(c.rows[i].vec, vec, DIM * 4) != 0) bad++;
   CHECK(bad == 0, "%d rows differ", bad);
   int dropped;
-  OK(vt->coll_drop(acme, "chunked", &dropped, &err), err);
+  OK(vt->vec->coll_drop(acme, "chunked", &dropped, &err), err);
   collector_free(&c);
   free(rows);
   free(ids);
@@ -959,7 +959,7 @@ static void test_reconnect(void) {
   lls_buf buf = {0};
 
   terminate_library_connections();
-  OK(vt->coll_get(acme, "docs", &info, &found, &err), err);
+  OK(vt->vec->coll_get(acme, "docs", &info, &found, &err), err);
   CHECK(found, "coll_get after reconnect");
   terminate_library_connections();
   OK(load(acme, docs, 0, &c, &err), err);
@@ -969,39 +969,39 @@ static void test_reconnect(void) {
   terminate_library_connections();
   CHECK(strstr(list_names(acme, "doc"), "docs") != NULL, "coll_list after reconnect");
   terminate_library_connections();
-  OK(vt->snap_load(acme, docs, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(acme, docs, &buf, &seq, &found, &err), err);
   CHECK(found, "snap_load after reconnect");
   terminate_library_connections();
-  OK(vt->coll_seq(acme, docs, &seq, &count, &err), err);
+  OK(vt->vec->coll_seq(acme, docs, &seq, &count, &err), err);
 
   /* writes are never retried: reported, not applied; the next call reconnects */
   char *v = make_vec(4, 30.0f);
   lls_vec_row lost = vrow("lost", v, 4, "{}");
   terminate_library_connections();
-  FAILS(vt->vec_put(acme, docs, &lost, 1, 0, &seq, &err), err, LLS_ECONNECTION);
+  FAILS(vt->vec->put(acme, docs, &lost, 1, 0, &seq, &err), err, LLS_ECONNECTION);
   int64_t count2;
-  OK(vt->coll_seq(acme, docs, &seq, &count2, &err), err);
+  OK(vt->vec->coll_seq(acme, docs, &seq, &count2, &err), err);
   int64_t s1 = seq;
   OK(load(acme, docs, 0, &c, &err), err);
   CHECK(find(&c, "lost") == NULL && count2 == count, "a lost write was applied");
   terminate_library_connections();
   size_t deleted;
   lls_str b = S("b");
-  FAILS(vt->vec_delete(acme, docs, &b, 1, &deleted, &seq, &err), err, LLS_ECONNECTION);
+  FAILS(vt->vec->del(acme, docs, &b, 1, &deleted, &seq, &err), err, LLS_ECONNECTION);
   CHECK(cur_seq(acme, docs, &count2) == s1 && count2 == count, "a lost delete was applied");
   terminate_library_connections();
-  FAILS(vt->snap_save(acme, docs, s1, "lost", 4, &err), err, LLS_ECONNECTION);
-  OK(vt->vec_put(acme, docs, &lost, 1, 0, &seq, &err), err);
+  FAILS(vt->vec->snap_save(acme, docs, s1, "lost", 4, &err), err, LLS_ECONNECTION);
+  OK(vt->vec->put(acme, docs, &lost, 1, 0, &seq, &err), err);
   CHECK(seq == s1 + 1, "seq %lld", (long long)seq);
-  OK(vt->vec_delete(acme, docs, &lost.id, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->del(acme, docs, &lost.id, 1, &deleted, &seq, &err), err);
 
   /* inside a transaction a lost connection fails the call, never reconnects */
   OK(vt->begin(acme, 0, &err), err);
   terminate_library_connections();
   FAILS(load(acme, docs, 0, &c, &err), err, LLS_ECONNECTION);
-  FAILS(vt->vec_put(acme, docs, &lost, 1, 0, &seq, &err), err, LLS_ECONNECTION);
+  FAILS(vt->vec->put(acme, docs, &lost, 1, 0, &seq, &err), err, LLS_ECONNECTION);
   vt->rollback(acme, 0, &err);
-  OK(vt->coll_seq(acme, docs, &seq, &count2, &err), err);
+  OK(vt->vec->coll_seq(acme, docs, &seq, &count2, &err), err);
   CHECK(seq == s1 + 2, "seq %lld", (long long)seq);
 
   collector_free(&c);
@@ -1054,40 +1054,40 @@ static void test_app_role(void) {
   int found, dropped;
 
   lls_coll_info info;
-  OK(vt->coll_get(app, "docs", &info, &found, &err), err);
+  OK(vt->vec->coll_get(app, "docs", &info, &found, &err), err);
   CHECK(found && info.id == docs, "app sees acme's docs");
-  OK(vt->coll_get(app, "hist", &info, &found, &err), err);
+  OK(vt->vec->coll_get(app, "hist", &info, &found, &err), err);
   CHECK(found, "hist");
   lls_coll_info mine = coll_info("appcol", 2);
-  OK(vt->coll_create(app, &mine, NOW, &err), err);
-  FAILS(vt->coll_create(app, &mine, NOW, &err), err, LLS_ECONFLICT);
+  OK(vt->vec->coll_create(app, &mine, NOW, &err), err);
+  FAILS(vt->vec->coll_create(app, &mine, NOW, &err), err, LLS_ECONFLICT);
   char *v = make_vec(2, 3.0f);
   lls_vec_row rows[2] = {vrow("k1", v, 2, "{\"by\": \"app\"}"), vrow("k2", v, 2, "{}")};
-  OK(vt->vec_put(app, mine.id, rows, 2, 1, &seq, &err), err);
-  FAILS(vt->vec_put(app, mine.id, rows, 1, 1, &seq, &err), err, LLS_ECONFLICT);
-  OK(vt->vec_put(app, mine.id, rows, 2, 0, &seq, &err), err);
-  OK(vt->vec_delete(app, mine.id, &rows[1].id, 1, &deleted, &seq, &err), err);
+  OK(vt->vec->put(app, mine.id, rows, 2, 1, &seq, &err), err);
+  FAILS(vt->vec->put(app, mine.id, rows, 1, 1, &seq, &err), err, LLS_ECONFLICT);
+  OK(vt->vec->put(app, mine.id, rows, 2, 0, &seq, &err), err);
+  OK(vt->vec->del(app, mine.id, &rows[1].id, 1, &deleted, &seq, &err), err);
   CHECK(deleted == 1 && seq == 3, "seq %lld", (long long)seq);
   collector c = {0};
   OK(load(app, mine.id, 1, &c, &err), err);
   CHECK(!strcmp(stream(&c), "k1@2,-k2@3"), "%s", stream(&c));
   age_tombstone(mine.id, "k2");
-  OK(vt->snap_save(app, mine.id, seq, "app-snap", 8, &err), err);
+  OK(vt->vec->snap_save(app, mine.id, seq, "app-snap", 8, &err), err);
   FAILS(load(app, mine.id, 1, &c, &err), err, LLS_EVERSION);
   lls_buf buf = {0};
-  OK(vt->snap_load(app, mine.id, &buf, &seq, &found, &err), err);
+  OK(vt->vec->snap_load(app, mine.id, &buf, &seq, &found, &err), err);
   CHECK(found && buf.len == 8, "app snapshot");
-  OK(vt->coll_seq(app, mine.id, &seq, &count, &err), err);
+  OK(vt->vec->coll_seq(app, mine.id, &seq, &count, &err), err);
   CHECK(seq == 3 && count == 1, "seq %lld count %lld", (long long)seq, (long long)count);
   /* another tenant's collection id is not reachable */
   int64_t gid = sql_int("SELECT id FROM " SCHEMA ".collections WHERE tenant_id = '%s'",
                         "globex");
-  FAILS(vt->coll_seq(app, gid, &seq, &count, &err), err, LLS_ENOTFOUND);
-  FAILS(vt->vec_put(app, gid, rows, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->coll_seq(app, gid, &seq, &count, &err), err, LLS_ENOTFOUND);
+  FAILS(vt->vec->put(app, gid, rows, 1, 0, &seq, &err), err, LLS_ENOTFOUND);
   OK(vt->begin(app, 0, &err), err);
-  OK(vt->vec_put(app, mine.id, rows, 1, 0, &seq, &err), err);
+  OK(vt->vec->put(app, mine.id, rows, 1, 0, &seq, &err), err);
   OK(vt->rollback(app, 0, &err), err);
-  OK(vt->coll_drop(app, "appcol", &dropped, &err), err);
+  OK(vt->vec->coll_drop(app, "appcol", &dropped, &err), err);
   CHECK(dropped == 1, "dropped %d", dropped);
   vt->close(app);
 

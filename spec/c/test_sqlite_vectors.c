@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "distance.h"
+#include "backend/backend.h"
+#include "vector/distance.h"
 
 char *mkdtemp(char *template); /* POSIX 2008, not declared under strict C11 */
 
@@ -87,7 +87,7 @@ static int64_t create(lls_backend *b, const char *name, int dim, int metric) {
   info.ef_construction = 200;
   info.ef_search = 50;
   info.seq = 99; /* the backend must reset it */
-  OK(vt->coll_create(b, &info, 1700000000000000LL, &err));
+  OK(vt->vec->coll_create(b, &info, 1700000000000000LL, &err));
   CHECK(info.id > 0 && info.seq == 0 && info.count == 0, "create %s: id %lld seq %lld", name,
         (long long)info.id, (long long)info.seq);
   CHECK(info.created_at == 1700000000000000LL, "created_at");
@@ -95,7 +95,7 @@ static int64_t create(lls_backend *b, const char *name, int dim, int metric) {
 }
 
 static void seq_count(lls_backend *b, int64_t id, int64_t *seq, int64_t *count) {
-  OK(vt->coll_seq(b, id, seq, count, &err));
+  OK(vt->vec->coll_seq(b, id, seq, count, &err));
 }
 
 static void expect_seq(lls_backend *b, int64_t id, int64_t seq, int64_t count, int line) {
@@ -198,7 +198,7 @@ static void got_free(got *g) {
 
 static void load(lls_backend *b, int64_t id, int64_t since, got *g) {
   got_free(g);
-  OK(vt->vec_load(b, id, since, sink, g, &err));
+  OK(vt->vec->load(b, id, since, sink, g, &err));
   for (size_t i = 1; i < g->n; i++)
     CHECK(g->r[i - 1].seq <= g->r[i].seq, "vec_load(%lld) not in seq order at %zu",
           (long long)since, i);
@@ -275,7 +275,7 @@ static int failing_sink(void *ud, const lls_coll_info *info, lls_error *e) {
 static const char *list(lls_backend *b, const char *prefix) {
   static names n;
   memset(&n, 0, sizeof n);
-  OK(vt->coll_list(b, S(prefix), name_sink, &n, &err));
+  OK(vt->vec->coll_list(b, S(prefix), name_sink, &n, &err));
   return n.buf;
 }
 
@@ -301,7 +301,7 @@ static void test_collections(void) {
   int64_t docs = create(b, "docs", 384, LLS_METRIC_COSINE);
   lls_coll_info info;
   int found = 0;
-  OK(vt->coll_get(b, "docs", &info, &found, &err));
+  OK(vt->vec->coll_get(b, "docs", &info, &found, &err));
   CHECK(found && info.id == docs && strcmp(info.name, "docs") == 0, "coll_get docs");
   CHECK(info.dimension == 384 && info.metric == LLS_METRIC_COSINE && info.m == 16 &&
             info.ef_construction == 200 && info.ef_search == 50 && info.seq == 0 &&
@@ -310,24 +310,24 @@ static void test_collections(void) {
   CHECK(sql_int(path, "SELECT count(*) FROM vector_collections WHERE metric = 'cosine'"
                       " AND tenant_id = 'acme'") == 1,
         "metric stored as text");
-  OK(vt->coll_get(b, "nope", &info, &found, &err));
+  OK(vt->vec->coll_get(b, "nope", &info, &found, &err));
   CHECK(!found, "absent collection found");
 
   lls_coll_info dup;
   memset(&dup, 0, sizeof dup);
   snprintf(dup.name, sizeof dup.name, "docs");
   dup.dimension = 8;
-  FAILS(vt->coll_create(b, &dup, 1, &err), LLS_ECONFLICT, "collection 'docs' already exists");
+  FAILS(vt->vec->coll_create(b, &dup, 1, &err), LLS_ECONFLICT, "collection 'docs' already exists");
   dup.metric = 17;
   snprintf(dup.name, sizeof dup.name, "badmetric");
-  FAILS(vt->coll_create(b, &dup, 1, &err), LLS_EINVALID, "metric");
+  FAILS(vt->vec->coll_create(b, &dup, 1, &err), LLS_EINVALID, "metric");
 
   /* every metric round-trips */
   int metrics[] = {LLS_METRIC_L2, LLS_METRIC_IP, LLS_METRIC_L1};
   const char *mnames[] = {"m:l2", "m:ip", "m:l1"};
   for (int i = 0; i < 3; i++) {
     create(b, mnames[i], 3, metrics[i]);
-    OK(vt->coll_get(b, mnames[i], &info, &found, &err));
+    OK(vt->vec->coll_get(b, mnames[i], &info, &found, &err));
     CHECK(found && info.metric == metrics[i] && info.dimension == 3, "metric %d", metrics[i]);
   }
 
@@ -349,29 +349,29 @@ static void test_collections(void) {
 
   /* a sink that fails stops the listing with its own error */
   int calls = 0;
-  FAILS(vt->coll_list(b, S(""), failing_sink, &calls, &err), LLS_EFORMAT, "enough");
+  FAILS(vt->vec->coll_list(b, S(""), failing_sink, &calls, &err), LLS_EFORMAT, "enough");
   CHECK(calls == 2, "listing went on after the sink failed (%d calls)", calls);
 
   /* another tenant on the same file sees none of it */
   lls_backend *o = open_db(path, "other");
   EXPECT_LIST(o, "", "");
-  OK(vt->coll_get(o, "docs", &info, &found, &err));
+  OK(vt->vec->coll_get(o, "docs", &info, &found, &err));
   CHECK(!found, "other tenant sees acme's collection");
   int64_t odocs = create(o, "docs", 8, LLS_METRIC_L2);
   CHECK(odocs != docs, "same id for two tenants");
   EXPECT_LIST(o, "", "docs");
   int64_t s, c;
-  FAILS(vt->coll_seq(o, docs, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->coll_seq(o, docs, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
   rowbuf rb;
-  FAILS(vt->vec_put(o, docs, mkrow(&rb, "x", 384, 0, NULL), 1, 0, &s, &err), LLS_ENOTFOUND,
+  FAILS(vt->vec->put(o, docs, mkrow(&rb, "x", 384, 0, NULL), 1, 0, &s, &err), LLS_ENOTFOUND,
         "does not exist");
   got g = {0};
-  FAILS(vt->vec_load(o, docs, 0, sink, &g, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->load(o, docs, 0, sink, &g, &err), LLS_ENOTFOUND, "does not exist");
   int dropped = 1;
-  OK(vt->coll_drop(o, "a:1", &dropped, &err));
+  OK(vt->vec->coll_drop(o, "a:1", &dropped, &err));
   CHECK(!dropped, "other tenant dropped acme's collection");
   EXPECT_SEQ(b, docs, 0, 0);
-  OK(vt->coll_get(b, "docs", &info, &found, &err));
+  OK(vt->vec->coll_get(b, "docs", &info, &found, &err));
   CHECK(found && info.dimension == 384, "acme's docs changed by other tenant");
   vt->close(o);
   vt->close(b);
@@ -407,7 +407,7 @@ static void test_upgrade(void) {
         "migration 2 not recorded");
   lls_str v;
   int found;
-  OK(vt->get(b, S("k"), 5, &v, &found, &err));
+  OK(vt->kv->get(b, S("k"), 5, &v, &found, &err));
   CHECK(found && v.len == 1 && v.ptr[0] == 'v', "key-value row lost in the upgrade");
   int64_t id = create(b, "docs", 2, 0);
   EXPECT_SEQ(b, id, 0, 0);
@@ -428,10 +428,10 @@ static void test_rows(void) {
   got g = {0};
 
   /* empty writes change nothing */
-  OK(vt->vec_put(b, id, rows, 0, 1, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 0, 1, &seq, &err));
   CHECK(seq == 0, "empty put seq %lld", (long long)seq);
   size_t deleted = 9;
-  OK(vt->vec_delete(b, id, NULL, 0, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, NULL, 0, &deleted, &seq, &err));
   CHECK(seq == 0 && deleted == 0, "empty delete");
   EXPECT_SEQ(b, id, 0, 0);
 
@@ -443,7 +443,7 @@ static void test_rows(void) {
   rows[2].expires_at = 987654321;
   snprintf(rb[2].scope, sizeof rb[2].scope, "tenant:acme");
   rows[2].scope = S(rb[2].scope);
-  OK(vt->vec_put(b, id, rows, 3, 1, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 3, 1, &seq, &err));
   CHECK(seq == 1, "first put seq %lld", (long long)seq);
   EXPECT_SEQ(b, id, 1, 3);
 
@@ -468,7 +468,7 @@ static void test_rows(void) {
   /* insert_only with one existing id: conflict naming it, nothing written */
   rows[0] = *mkrow(&rb[0], "doc4", 4, 4.0f, NULL);
   rows[1] = *mkrow(&rb[1], "doc2", 4, 9.0f, "{\"changed\":true}");
-  FAILS(vt->vec_put(b, id, rows, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'doc2' already exists");
+  FAILS(vt->vec->put(b, id, rows, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'doc2' already exists");
   EXPECT_SEQ(b, id, 1, 3);
   load(b, id, 0, &g);
   EXPECT_TRACE(&g, "doc1:1 doc2:1 doc3:1");
@@ -477,13 +477,13 @@ static void test_rows(void) {
   /* a duplicate inside one add is a conflict too */
   rows[0] = *mkrow(&rb[0], "dup", 4, 4.0f, NULL);
   rows[1] = *mkrow(&rb[1], "dup", 4, 4.0f, NULL);
-  FAILS(vt->vec_put(b, id, rows, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'dup' already exists");
+  FAILS(vt->vec->put(b, id, rows, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'dup' already exists");
   EXPECT_SEQ(b, id, 1, 3);
 
   /* a vector of the wrong length is refused, nothing written */
   rows[0] = *mkrow(&rb[0], "doc5", 4, 4.0f, NULL);
   rows[1] = *mkrow(&rb[1], "short", 3, 4.0f, NULL);
-  FAILS(vt->vec_put(b, id, rows, 2, 0, &seq, &err), LLS_EINVALID, "id 'short'");
+  FAILS(vt->vec->put(b, id, rows, 2, 0, &seq, &err), LLS_EINVALID, "id 'short'");
   EXPECT_SEQ(b, id, 1, 3);
 
   /* upsert: replace one, add one; one seq for the whole write */
@@ -491,7 +491,7 @@ static void test_rows(void) {
   rows[1] = *mkrow(&rb[1], "doc5", 4, 5.0f, NULL);
   rows[0].created_at = 1000;
   rows[0].updated_at = 3000;
-  OK(vt->vec_put(b, id, rows, 2, 0, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 2, 0, &seq, &err));
   CHECK(seq == 2, "upsert seq %lld", (long long)seq);
   EXPECT_SEQ(b, id, 2, 4);
   load(b, id, 1, &g);
@@ -504,16 +504,16 @@ static void test_rows(void) {
   EXPECT_TRACE(&g, "");
 
   /* upsert of an existing id only: count unchanged */
-  OK(vt->vec_put(b, id, rows, 1, 0, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 1, 0, &seq, &err));
   CHECK(seq == 3, "seq %lld", (long long)seq);
   EXPECT_SEQ(b, id, 3, 4);
 
   /* deletes: absent ids ignored; nothing deleted, seq unchanged */
   lls_str ids[3] = {S("doc1"), S("missing"), S("doc1")};
-  OK(vt->vec_delete(b, id, ids, 3, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, ids, 3, &deleted, &seq, &err));
   CHECK(deleted == 1 && seq == 4, "delete: %zu, seq %lld", deleted, (long long)seq);
   EXPECT_SEQ(b, id, 4, 3);
-  OK(vt->vec_delete(b, id, &ids[1], 2, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, &ids[1], 2, &deleted, &seq, &err));
   CHECK(deleted == 0 && seq == 4, "no-op delete: %zu, seq %lld", deleted, (long long)seq);
   EXPECT_SEQ(b, id, 4, 3);
   load(b, id, 3, &g);
@@ -526,7 +526,7 @@ static void test_rows(void) {
 
   /* delete, then re-add: the tombstone streams before the row */
   rows[0] = *mkrow(&rb[0], "doc1", 4, 7.0f, "{\"again\":1}");
-  OK(vt->vec_put(b, id, rows, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 1, 1, &seq, &err));
   CHECK(seq == 5, "re-add seq %lld", (long long)seq);
   EXPECT_SEQ(b, id, 5, 4);
   load(b, id, 3, &g);
@@ -538,7 +538,7 @@ static void test_rows(void) {
             strcmp(find(&g, "doc1")->meta, "{\"again\":1}") == 0,
         "full load after re-add: %s", trace(&g));
   /* ... and deleted again: one tombstone, at the newest seq */
-  OK(vt->vec_delete(b, id, ids, 1, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, ids, 1, &deleted, &seq, &err));
   CHECK(deleted == 1 && seq == 6, "second delete");
   load(b, id, 3, &g);
   EXPECT_TRACE(&g, "-doc1:6");
@@ -552,29 +552,29 @@ static void test_rows(void) {
   longid[512] = '\0';
   rows[0] = *mkrow(&rb[0], "it's \"q\"", 4, 1.0f, NULL);
   rows[1] = *mkrow(&rb[1], longid, 4, 1.0f, NULL);
-  OK(vt->vec_put(b, id, rows, 2, 1, &seq, &err));
-  FAILS(vt->vec_put(b, id, rows, 1, 1, &seq, &err), LLS_ECONFLICT,
+  OK(vt->vec->put(b, id, rows, 2, 1, &seq, &err));
+  FAILS(vt->vec->put(b, id, rows, 1, 1, &seq, &err), LLS_ECONFLICT,
         "id 'it's \"q\"' already exists");
-  FAILS(vt->vec_put(b, id, &rows[1], 1, 1, &seq, &err), LLS_ECONFLICT, "xxxxxxxxxx");
+  FAILS(vt->vec->put(b, id, &rows[1], 1, 1, &seq, &err), LLS_ECONFLICT, "xxxxxxxxxx");
   lls_str ids2[2] = {S("it's \"q\""), S(longid)};
-  OK(vt->vec_delete(b, id, ids2, 2, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, ids2, 2, &deleted, &seq, &err));
   CHECK(deleted == 2 && seq == 8, "quoted delete");
 
   /* a sink error stops the stream; the handle stays usable */
   got stop = {0};
   stop.stop_after = 1;
-  FAILS(vt->vec_load(b, id, 0, sink, &stop, &err), LLS_EFORMAT, "sink stopped after 1 rows");
+  FAILS(vt->vec->load(b, id, 0, sink, &stop, &err), LLS_EFORMAT, "sink stopped after 1 rows");
   got_free(&stop);
-  FAILS(vt->vec_load(b, id, -1, sink, &g, &err), LLS_EINVALID, "since");
+  FAILS(vt->vec->load(b, id, -1, sink, &g, &err), LLS_EINVALID, "since");
   memset(&err, 0, sizeof err);
   g_checks++;
-  if (vt->vec_load(b, id, 0, silent_sink, NULL, &err) == 0 || err.code != LLS_EIO ||
+  if (vt->vec->load(b, id, 0, silent_sink, NULL, &err) == 0 || err.code != LLS_EIO ||
       strstr(err.message, "stopped") == NULL)
     failf(__FILE__, __LINE__, "silent sink: %s %s", lls_code_name(err.code), err.message);
   rows[0] = *mkrow(&rb[0], "after", 4, 1.0f, NULL);
-  OK(vt->vec_put(b, id, rows, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 1, 1, &seq, &err));
   CHECK(seq == 9, "write after a stopped stream");
-  FAILS(vt->coll_seq(b, 424242, &s, &c, &err), LLS_ENOTFOUND, "collection 424242");
+  FAILS(vt->vec->coll_seq(b, 424242, &s, &c, &err), LLS_ENOTFOUND, "collection 424242");
 
   got_free(&g);
   vt->close(b);
@@ -595,16 +595,16 @@ static void test_transactions(void) {
   got g = {0};
 
   r0 = *mkrow(&rb[0], "base", 2, 0, NULL);
-  OK(vt->vec_put(b, id, &r0, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, &r0, 1, 1, &seq, &err));
   EXPECT_SEQ(b, id, 1, 1);
 
   /* begin; put; delete; rollback -> as before */
   OK(vt->begin(b, 0, &err));
   r1 = *mkrow(&rb[1], "tx", 2, 1, NULL);
-  OK(vt->vec_put(b, id, &r1, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, &r1, 1, 1, &seq, &err));
   CHECK(seq == 2, "seq in txn");
   lls_str base_id = S("base");
-  OK(vt->vec_delete(b, id, &base_id, 1, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, &base_id, 1, &deleted, &seq, &err));
   CHECK(seq == 3 && deleted == 1, "delete in txn");
   EXPECT_SEQ(b, id, 3, 1);
   load(b, id, 1, &g);
@@ -617,25 +617,25 @@ static void test_transactions(void) {
 
   /* a failing put inside a transaction unwinds alone */
   OK(vt->begin(b, 0, &err));
-  OK(vt->vec_put(b, id, &r1, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, &r1, 1, 1, &seq, &err));
   lls_vec_row both[2] = {*mkrow(&rb[1], "new", 2, 3, NULL), r0};
-  FAILS(vt->vec_put(b, id, both, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'base' already exists");
+  FAILS(vt->vec->put(b, id, both, 2, 1, &seq, &err), LLS_ECONFLICT, "id 'base' already exists");
   EXPECT_SEQ(b, id, 2, 2);
   /* nested: a savepoint rolled back, the outer committed */
   OK(vt->begin(b, 1, &err));
   r1 = *mkrow(&rb[1], "inner", 2, 4, NULL);
-  OK(vt->vec_put(b, id, &r1, 1, 1, &seq, &err));
+  OK(vt->vec->put(b, id, &r1, 1, 1, &seq, &err));
   CHECK(seq == 3, "inner seq");
   OK(vt->rollback(b, 1, &err));
   EXPECT_SEQ(b, id, 2, 2);
-  OK(vt->snap_save(b, id, 2, "snap", 4, &err));
+  OK(vt->vec->snap_save(b, id, 2, "snap", 4, &err));
   OK(vt->commit(b, 0, &err));
   EXPECT_SEQ(b, id, 2, 2);
   load(b, id, 0, &g);
   EXPECT_TRACE(&g, "base:1 tx:2");
   lls_buf snap = {0};
   int found;
-  OK(vt->snap_load(b, id, &snap, &seq, &found, &err));
+  OK(vt->vec->snap_load(b, id, &snap, &seq, &found, &err));
   CHECK(found && seq == 2 && snap.len == 4 && memcmp(snap.data, "snap", 4) == 0,
         "snapshot saved in a transaction");
   lls_buf_free(&snap);
@@ -643,10 +643,10 @@ static void test_transactions(void) {
   /* drop inside a transaction, rolled back: still there */
   OK(vt->begin(b, 0, &err));
   int dropped;
-  OK(vt->coll_drop(b, "docs", &dropped, &err));
+  OK(vt->vec->coll_drop(b, "docs", &dropped, &err));
   CHECK(dropped, "drop in txn");
   int64_t s, c;
-  FAILS(vt->coll_seq(b, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->coll_seq(b, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
   OK(vt->rollback(b, 0, &err));
   EXPECT_SEQ(b, id, 2, 2);
 
@@ -655,7 +655,7 @@ static void test_transactions(void) {
   create(b, "ephemeral", 2, 0);
   OK(vt->rollback(b, 0, &err));
   lls_coll_info info;
-  OK(vt->coll_get(b, "ephemeral", &info, &found, &err));
+  OK(vt->vec->coll_get(b, "ephemeral", &info, &found, &err));
   CHECK(!found, "rolled-back create survived");
 
   got_free(&g);
@@ -675,10 +675,10 @@ static void test_snapshots(void) {
   int found = 1;
   got g = {0};
 
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(!found && out.len == 0, "snapshot of a new collection");
-  OK(vt->snap_save(b, id, 2, "abc", 3, &err));
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_save(b, id, 2, "abc", 3, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(found && seq == 2 && out.len == 3 && memcmp(out.data, "abc", 3) == 0, "small snapshot");
 
   /* larger than one part (16 MiB): 40 MiB of a pattern */
@@ -686,30 +686,30 @@ static void test_snapshots(void) {
   unsigned char *data = malloc(big);
   CHECK(data != NULL, "malloc");
   for (size_t i = 0; i < big; i++) data[i] = (unsigned char)((i * 2654435761u) >> 13);
-  OK(vt->snap_save(b, id, 5, data, big, &err));
+  OK(vt->vec->snap_save(b, id, 5, data, big, &err));
   CHECK(sql_int(path, "SELECT count(*) FROM vector_snapshots") == 3, "40 MiB in 3 parts");
   memcpy(out.data, "zz", 2); /* replaced, not appended */
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(found && seq == 5 && out.len == big && memcmp(out.data, data, big) == 0,
         "big snapshot round trip (%zu bytes, seq %lld)", out.len, (long long)seq);
   /* an older snapshot never replaces a newer one */
-  OK(vt->snap_save(b, id, 4, "old", 3, &err));
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_save(b, id, 4, "old", 3, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(found && seq == 5 && out.len == big, "older snapshot replaced a newer one");
   /* a newer (and empty) one does, and its parts shrink */
-  OK(vt->snap_save(b, id, 6, NULL, 0, &err));
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_save(b, id, 6, NULL, 0, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(found && seq == 6 && out.len == 0, "empty snapshot");
   CHECK(sql_int(path, "SELECT count(*) FROM vector_snapshots") == 1, "stale parts left");
-  OK(vt->snap_save(b, id, 6, "same", 4, &err));
-  OK(vt->snap_load(b, id, &out, &seq, &found, &err));
+  OK(vt->vec->snap_save(b, id, 6, "same", 4, &err));
+  OK(vt->vec->snap_load(b, id, &out, &seq, &found, &err));
   CHECK(found && seq == 6 && out.len == 4, "same-seq snapshot replaces");
   free(data);
 
   /* another tenant can neither read nor overwrite it */
   lls_backend *o = open_db(path, "other");
-  FAILS(vt->snap_load(o, id, &out, &seq, &found, &err), LLS_ENOTFOUND, "does not exist");
-  FAILS(vt->snap_save(o, id, 99, "x", 1, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->snap_load(o, id, &out, &seq, &found, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->snap_save(o, id, 99, "x", 1, &err), LLS_ENOTFOUND, "does not exist");
   vt->close(o);
 
   /* tombstones: pruned only when covered by the snapshot and an hour old */
@@ -718,44 +718,44 @@ static void test_snapshots(void) {
   lls_vec_row rows[3] = {*mkrow(&rb[0], "x1", 2, 0, NULL), *mkrow(&rb[1], "x2", 2, 0, NULL),
                          *mkrow(&rb[2], "x3", 2, 0, NULL)};
   size_t deleted;
-  OK(vt->vec_put(b, t, rows, 3, 1, &seq, &err));   /* 1 */
-  OK(vt->vec_delete(b, t, &rows[0].id, 1, &deleted, &seq, &err)); /* 2 */
-  OK(vt->vec_delete(b, t, &rows[1].id, 1, &deleted, &seq, &err)); /* 3 */
-  OK(vt->vec_delete(b, t, &rows[2].id, 1, &deleted, &seq, &err)); /* 4 */
+  OK(vt->vec->put(b, t, rows, 3, 1, &seq, &err));   /* 1 */
+  OK(vt->vec->del(b, t, &rows[0].id, 1, &deleted, &seq, &err)); /* 2 */
+  OK(vt->vec->del(b, t, &rows[1].id, 1, &deleted, &seq, &err)); /* 3 */
+  OK(vt->vec->del(b, t, &rows[2].id, 1, &deleted, &seq, &err)); /* 4 */
   CHECK(seq == 4, "tomb seq");
-  OK(vt->snap_save(b, t, 3, "s3", 2, &err));
+  OK(vt->vec->snap_save(b, t, 3, "s3", 2, &err));
   CHECK(sql_int(path, "SELECT count(*) FROM vector_tombstones") == 3, "young tombstones pruned");
   load(b, t, 1, &g);
   EXPECT_TRACE(&g, "-x1:2 -x2:3 -x3:4");
   /* age all three; only those the snapshot (seq 3) covers go */
   sql_exec(path, "UPDATE vector_tombstones SET deleted_at = deleted_at - 7200000000");
-  OK(vt->snap_save(b, t, 3, "s3", 2, &err));
+  OK(vt->vec->snap_save(b, t, 3, "s3", 2, &err));
   CHECK(sql_int(path, "SELECT count(*) FROM vector_tombstones") == 1, "pruning");
   CHECK(sql_int(path, "SELECT tomb_floor FROM vector_collections WHERE name = 'tomb'") == 3,
         "tomb_floor");
-  FAILS(vt->vec_load(b, t, 1, sink, &g, &err), LLS_EVERSION,
+  FAILS(vt->vec->load(b, t, 1, sink, &g, &err), LLS_EVERSION,
         "collection history pruned; reload");
-  FAILS(vt->vec_load(b, t, 2, sink, &g, &err), LLS_EVERSION, "reload");
+  FAILS(vt->vec->load(b, t, 2, sink, &g, &err), LLS_EVERSION, "reload");
   load(b, t, 3, &g);
   EXPECT_TRACE(&g, "-x3:4");
   load(b, t, 0, &g);
   EXPECT_TRACE(&g, "");
   /* a young tombstone stays even when the snapshot covers it */
   sql_exec(path, "UPDATE vector_tombstones SET deleted_at = deleted_at + 7200000000");
-  OK(vt->snap_save(b, t, 4, "s4", 2, &err));
+  OK(vt->vec->snap_save(b, t, 4, "s4", 2, &err));
   CHECK(sql_int(path, "SELECT tomb_floor FROM vector_collections WHERE name = 'tomb'") == 3,
         "young x3 pruned");
   sql_exec(path, "UPDATE vector_tombstones SET deleted_at = deleted_at - 7200000000");
-  OK(vt->snap_save(b, t, 4, "s4", 2, &err));
+  OK(vt->vec->snap_save(b, t, 4, "s4", 2, &err));
   CHECK(sql_int(path, "SELECT tomb_floor FROM vector_collections WHERE name = 'tomb'") == 4,
         "floor 4");
   load(b, t, 4, &g);
   EXPECT_TRACE(&g, "");
-  FAILS(vt->vec_load(b, t, 3, sink, &g, &err), LLS_EVERSION, "reload");
+  FAILS(vt->vec->load(b, t, 3, sink, &g, &err), LLS_EVERSION, "reload");
 
   /* drop removes rows, tombstones, snapshot and the collection */
-  OK(vt->vec_put(b, id, rows, 2, 1, &seq, &err));
-  OK(vt->vec_delete(b, id, &rows[0].id, 1, &deleted, &seq, &err));
+  OK(vt->vec->put(b, id, rows, 2, 1, &seq, &err));
+  OK(vt->vec->del(b, id, &rows[0].id, 1, &deleted, &seq, &err));
   char q[400];
   snprintf(q, sizeof q,
            "SELECT (SELECT count(*) FROM vector_embeddings WHERE collection_id = %lld)"
@@ -764,15 +764,15 @@ static void test_snapshots(void) {
            (long long)id, (long long)id, (long long)id);
   CHECK(sql_int(path, q) == 3, "rows before drop");
   int dropped = 0;
-  OK(vt->coll_drop(b, "docs", &dropped, &err));
+  OK(vt->vec->coll_drop(b, "docs", &dropped, &err));
   CHECK(dropped, "drop");
   CHECK(sql_int(path, q) == 0, "rows left after drop");
-  OK(vt->coll_drop(b, "docs", &dropped, &err));
+  OK(vt->vec->coll_drop(b, "docs", &dropped, &err));
   CHECK(!dropped, "second drop");
   int64_t s, c;
-  FAILS(vt->coll_seq(b, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
-  FAILS(vt->vec_put(b, id, rows, 1, 0, &s, &err), LLS_ENOTFOUND, "does not exist");
-  FAILS(vt->snap_load(b, id, &out, &seq, &found, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->coll_seq(b, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->put(b, id, rows, 1, 0, &s, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->snap_load(b, id, &out, &seq, &found, &err), LLS_ENOTFOUND, "does not exist");
   int64_t again = create(b, "docs", 2, 0);
   CHECK(again > t, "collection id reused: %lld", (long long)again);
   EXPECT_SEQ(b, again, 0, 0);
@@ -794,20 +794,20 @@ static void test_two_handles(void) {
   int64_t id = create(a, "docs", 3, 0);
   lls_coll_info info;
   int found;
-  OK(vt->coll_get(b, "docs", &info, &found, &err));
+  OK(vt->vec->coll_get(b, "docs", &info, &found, &err));
   CHECK(found && info.id == id, "b sees a's collection");
 
   rowbuf rb[2];
   lls_vec_row rows[2] = {*mkrow(&rb[0], "p", 3, 1, NULL), *mkrow(&rb[1], "q", 3, 2, NULL)};
   int64_t seq, known = 0;
   got g = {0};
-  OK(vt->vec_put(a, id, rows, 2, 1, &seq, &err));
+  OK(vt->vec->put(a, id, rows, 2, 1, &seq, &err));
   EXPECT_SEQ(b, id, 1, 2);
   load(b, id, known, &g);
   EXPECT_TRACE(&g, "p:1 q:1");
   known = 1;
   size_t deleted;
-  OK(vt->vec_delete(b, id, &rows[0].id, 1, &deleted, &seq, &err));
+  OK(vt->vec->del(b, id, &rows[0].id, 1, &deleted, &seq, &err));
   EXPECT_SEQ(a, id, 2, 1);
   load(a, id, known, &g);
   EXPECT_TRACE(&g, "-p:2");
@@ -815,7 +815,7 @@ static void test_two_handles(void) {
   /* a's open transaction is invisible to b until commit */
   OK(vt->begin(a, 0, &err));
   rows[0] = *mkrow(&rb[0], "r", 3, 3, NULL);
-  OK(vt->vec_put(a, id, rows, 1, 0, &seq, &err));
+  OK(vt->vec->put(a, id, rows, 1, 0, &seq, &err));
   EXPECT_SEQ(b, id, 2, 1);
   OK(vt->commit(a, 0, &err));
   EXPECT_SEQ(b, id, 3, 2);
@@ -824,9 +824,9 @@ static void test_two_handles(void) {
 
   /* b drops; a's id-addressed calls then report not_found */
   int dropped;
-  OK(vt->coll_drop(b, "docs", &dropped, &err));
+  OK(vt->vec->coll_drop(b, "docs", &dropped, &err));
   int64_t s, c;
-  FAILS(vt->coll_seq(a, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
+  FAILS(vt->vec->coll_seq(a, id, &s, &c, &err), LLS_ENOTFOUND, "does not exist");
   got_free(&g);
   vt->close(a);
   vt->close(b);
@@ -834,7 +834,7 @@ static void test_two_handles(void) {
   /* :memory: works the same */
   lls_backend *m = open_db(":memory:", "default");
   int64_t mid = create(m, "mem", 3, 0);
-  OK(vt->vec_put(m, mid, rows, 1, 1, &seq, &err));
+  OK(vt->vec->put(m, mid, rows, 1, 1, &seq, &err));
   EXPECT_SEQ(m, mid, 1, 1);
   vt->close(m);
   printf("two handles: catch-up through coll_seq and vec_load ok\n");
@@ -864,11 +864,11 @@ static void test_bulk(void) {
   }
   int64_t seq;
   double t0 = mono();
-  OK(vt->vec_put(b, id, rows, N, 1, &seq, &err));
+  OK(vt->vec->put(b, id, rows, N, 1, &seq, &err));
   double t_add = mono() - t0;
   EXPECT_SEQ(b, id, 1, N);
   t0 = mono();
-  OK(vt->vec_put(b, id, rows, N, 0, &seq, &err));
+  OK(vt->vec->put(b, id, rows, N, 0, &seq, &err));
   double t_upsert = mono() - t0;
   EXPECT_SEQ(b, id, 2, N);
   got g = {0};

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "value.h"
+#include "value/value.h"
 
 #include "check.h"
 

@@ -23,11 +23,36 @@ function ctest.run(cmd)
   return ok and 0 or code, out
 end
 
-local FLAGS = table.concat({
-  "-std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g",
-  "-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined",
-  "-Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes",
-}, " ")
+-- The Makefile holds the one definition of the compiler flags; the tests
+-- add the sanitizers.
+local FLAGS
+local function flags()
+  if not FLAGS then
+    local code, out = ctest.run(ctest.CLEAN_ENV .. "make -s --no-print-directory -C "
+      .. ctest.quote(ctest.root) .. " print-cflags")
+    assert(code == 0, "make print-cflags failed:\n" .. out)
+    FLAGS = out:gsub("%s+$", "") .. " -O1 -g -fsanitize=address,undefined"
+      .. " -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  end
+  return FLAGS
+end
+
+--- Expands source patterns relative to the root ("csrc/base/*.c") into
+-- quoted paths, so the tests follow files as they move within a folder.
+local function expand(patterns)
+  local out = {}
+  for _, pat in ipairs(patterns) do
+    local p = assert(io.popen("cd " .. ctest.quote(ctest.root) .. " && ls -1 " .. pat))
+    local any = false
+    for f in p:lines() do
+      out[#out + 1] = ctest.quote(ctest.root .. "/" .. f)
+      any = true
+    end
+    p:close()
+    assert(any, "no source matches " .. pat)
+  end
+  return out
+end
 
 --- The shared vector datasets: $LLMSPELL_DATA_DIR, else ../shared/data
 -- beside the repository (where CI puts it).
@@ -50,7 +75,8 @@ function ctest.remove_dir(dir)
   if dir then os.execute("rm -rf " .. ctest.quote(dir)) end
 end
 
---- Compiles and runs one test. opts: name, sources (relative to the root),
+--- Compiles and runs one test. opts: name, sources (relative to the root;
+-- shell patterns such as "csrc/base/*.c" allowed),
 -- includes (extra -I dirs), cflags (extra compiler flags), libs (e.g.
 -- "-lsqlite3"), env (extra VAR=value words for the run), args (arguments
 -- for the binary). Fails the calling
@@ -59,12 +85,11 @@ end
 function ctest.build_and_run(dir, opts)
   local cc = os.getenv("CC")
   if not cc or cc == "" then cc = "cc" end
-  local srcs, incs = {}, { "-I" .. ctest.quote(ctest.root .. "/csrc") }
-  for _, f in ipairs(opts.sources) do srcs[#srcs + 1] = ctest.quote(ctest.root .. "/" .. f) end
+  local srcs, incs = expand(opts.sources), { "-I" .. ctest.quote(ctest.root .. "/csrc") }
   for _, d in ipairs(opts.includes or {}) do incs[#incs + 1] = "-I" .. ctest.quote(d) end
   local exe = dir .. "/" .. opts.name
   local code, out = ctest.run(string.format("%s%s %s %s %s %s -o %s %s", ctest.CLEAN_ENV, cc,
-    FLAGS, opts.cflags or "", table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe),
+    flags(), opts.cflags or "", table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe),
     opts.libs or ""))
   assert(code == 0, "compiling " .. opts.name .. " failed:\n" .. out)
   code, out = ctest.run(string.format(

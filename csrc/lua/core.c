@@ -1,0 +1,201 @@
+/*
+ * core.c -- luaopen_llmspell_storage_core: registers every type and
+ * provides open(), which turns a URL or an options table into a backend.
+ *
+ * Loading twice in one interpreter (busted reloads modules per spec file)
+ * is safe: metatables are looked up by name and reused, and no C state
+ * outlives a lua_State.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua/core.h"
+
+#define MAX_OPTS 32
+#define MAX_TENANT_LEN 255
+
+static const lls_backend_vt *find_backend(const char *name) {
+  if (strcmp(name, "memory") == 0) return &lls_memory_vt;
+  if (strcmp(name, "sqlite") == 0) return &lls_sqlite_vt;
+  if (strcmp(name, "postgres") == 0 || strcmp(name, "postgresql") == 0)
+    return &lls_postgres_vt;
+  return NULL;
+}
+
+/* Splits a URL into backend and location. Returns NULL for an unknown
+ * form. Accepted: "memory", "sqlite:PATH", "sqlite::memory:",
+ * "sqlite://PATH", "postgresql://...", "postgres://...". */
+static const lls_backend_vt *parse_url(const char *url, const char **location) {
+  if (strcmp(url, "memory") == 0 || strcmp(url, "memory:") == 0) {
+    *location = "memory";
+    return &lls_memory_vt;
+  }
+  if (strncmp(url, "sqlite:", 7) == 0) {
+    const char *p = url + 7;
+    if (strncmp(p, "//", 2) == 0) p += 2;
+    *location = p;
+    return &lls_sqlite_vt;
+  }
+  if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
+    *location = url;
+    return &lls_postgres_vt;
+  }
+  return NULL;
+}
+
+/* Stringifies an option value for the backend; raises for other types. */
+static const char *option_string(lua_State *L, int idx, const char *name) {
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING:
+    return lua_tostring(L, idx);
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      return lua_pushfstring(L, "%I", (lua_Integer)lua_tointeger(L, idx));
+    return lua_pushfstring(L, "%f", (double)lua_tonumber(L, idx));
+  case LUA_TBOOLEAN:
+    return lua_toboolean(L, idx) ? "true" : "false";
+  default:
+    luaL_argerror(L, 1, lua_pushfstring(L, "option '%s': string, number or boolean "
+                                           "expected, got %s", name,
+                                        luaL_typename(L, idx)));
+    return NULL;
+  }
+}
+
+static const char *check_tenant(lua_State *L, int idx) {
+  size_t len;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    luaL_argerror(L, 1, lua_pushfstring(L, "option 'tenant': string expected, got %s",
+                                        luaL_typename(L, idx)));
+  const char *t = lua_tolstring(L, idx, &len);
+  if (len == 0 || len > MAX_TENANT_LEN || strlen(t) != len)
+    luaL_argerror(L, 1, lua_pushfstring(L, "option 'tenant' must be 1..%d bytes without "
+                                           "NUL", MAX_TENANT_LEN));
+  return t;
+}
+
+/** storage.open(url [, options]) or storage.open{ backend=, url=|path=,
+ * tenant=, ...backend options } --> db
+ * Raises a bad-argument error for malformed input and an error object
+ * (code "io", "connection", "version"...) when the backend cannot open. */
+static int core_open(lua_State *L) {
+  lls_option opts[MAX_OPTS];
+  lls_config cfg = {NULL, "default", opts, 0};
+  const lls_backend_vt *vt = NULL;
+  int tbl = 0;
+
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    const char *url = lua_tostring(L, 1);
+    vt = parse_url(url, &cfg.location);
+    if (vt == NULL)
+      luaL_argerror(L, 1, lua_pushfstring(L, "unknown storage URL '%s' (expected "
+                                             "\"memory\", \"sqlite:PATH\", "
+                                             "\"sqlite::memory:\" or "
+                                             "\"postgresql://...\")", url));
+    if (!lua_isnoneornil(L, 2)) {
+      luaL_checktype(L, 2, LUA_TTABLE);
+      tbl = 2;
+    }
+  } else if (lua_type(L, 1) == LUA_TTABLE) {
+    tbl = 1;
+  } else {
+    return luaL_argerror(L, 1, lua_pushfstring(L, "URL string or options table expected, "
+                                                  "got %s", luaL_typename(L, 1)));
+  }
+
+  if (tbl) {
+    if (lua_getfield(L, tbl, "url") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 1, "option 'url': string expected");
+      const char *loc;
+      const lls_backend_vt *from_url = parse_url(lua_tostring(L, -1), &loc);
+      if (from_url == NULL) /* a bare libpq conninfo: "host=... dbname=..." */
+        loc = lua_tostring(L, -1);
+      if (vt == NULL) vt = from_url;
+      cfg.location = loc;
+    }
+    if (lua_getfield(L, tbl, "backend") != LUA_TNIL) {
+      const char *name = lua_tostring(L, -1);
+      const lls_backend_vt *named = name ? find_backend(name) : NULL;
+      if (named == NULL)
+        luaL_argerror(L, 1, lua_pushfstring(L, "option 'backend' must be \"memory\", "
+                                               "\"sqlite\" or \"postgres\", got %s",
+                                            luaL_tolstring(L, -1, NULL)));
+      if (vt != NULL && vt != named)
+        luaL_argerror(L, 1, "options 'backend' and 'url' name different backends");
+      vt = named;
+    }
+    if (lua_getfield(L, tbl, "path") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_argerror(L, 1, "option 'path': string expected");
+      if (vt == NULL) vt = &lls_sqlite_vt;
+      if (vt != &lls_sqlite_vt) luaL_argerror(L, 1, "option 'path' is for sqlite only");
+      cfg.location = lua_tostring(L, -1);
+    }
+    if (lua_getfield(L, tbl, "tenant") != LUA_TNIL) cfg.tenant = check_tenant(L, -1);
+    lua_pop(L, 4);
+    if (vt == NULL) vt = &lls_sqlite_vt;
+    if (vt == &lls_memory_vt) cfg.location = "memory";
+    if (cfg.location == NULL)
+      luaL_argerror(L, 1, vt == &lls_sqlite_vt ? "sqlite needs option 'path' or 'url'"
+                                                : "postgres needs option 'url'");
+    /* Everything else goes to the backend, stringified into a table that
+     * stays on the stack so the C strings stay alive; what the backend does
+     * not consume is an unknown option, refused below. */
+    lua_newtable(L);
+    int strs = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, tbl)) {
+      if (lua_type(L, -2) != LUA_TSTRING)
+        luaL_argerror(L, 1, "option names must be strings");
+      const char *name = lua_tostring(L, -2);
+      if (strcmp(name, "url") && strcmp(name, "backend") && strcmp(name, "path") &&
+          strcmp(name, "tenant")) {
+        const char *v = option_string(L, strs + 2, name);
+        lua_pushvalue(L, strs + 1);
+        lua_pushstring(L, v);
+        lua_rawset(L, strs);
+      }
+      lua_settop(L, strs + 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, strs)) {
+      if (cfg.nopts == MAX_OPTS) luaL_argerror(L, 1, "too many options");
+      opts[cfg.nopts].name = lua_tostring(L, -2);
+      opts[cfg.nopts].value = lua_tostring(L, -1);
+      opts[cfg.nopts].used = 0;
+      cfg.nopts++;
+      lua_pop(L, 1);
+    }
+  }
+
+  lls_error err;
+  lls_backend *b = vt->open(&cfg, &err);
+  if (b == NULL) return lls_raise(L, &err, vt->name);
+  for (size_t i = 0; i < cfg.nopts; i++) {
+    if (!opts[i].used) {
+      vt->close(b);
+      return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' for backend %s",
+                                                 opts[i].name, vt->name));
+    }
+  }
+  lls_push_handle(L, vt, b, cfg.tenant);
+  return 1;
+}
+
+LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+      {"open", core_open},
+      {NULL, NULL},
+  };
+  luaL_checkversion(L);
+  lls_open_kv(L);
+  lls_open_collections(L);
+  luaL_newlib(L, funcs);
+  lls_open_errors(L);
+  lls_open_export(L);
+  lls_open_import(L);
+  lua_pushliteral(L, "0.1.0");
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

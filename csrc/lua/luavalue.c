@@ -1,0 +1,188 @@
+/*
+ * luavalue.c -- Lua values <-> lls_value trees (metadata, filters).
+ *
+ * A Lua table becomes an array when its keys are exactly 1..n (n >= 1) and
+ * an object when every key is a string; the empty table is an empty
+ * object. Integers stay integers and floats stay floats, as Lua 5.4 keeps
+ * them apart. What JSON cannot carry is refused at the door, naming where
+ * it sits: NaN and infinities, strings that are not UTF-8 text, mixed or
+ * sparse tables, cycles (by depth).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "base/utf8.h"
+#include "lua/luavalue.h"
+
+#define MAX_DEPTH 32
+
+/* 1 when s[0..len) is UTF-8 without NUL bytes (what JSON and PostgreSQL's
+ * jsonb can store). */
+static int utf8_text(const unsigned char *s, size_t len) { return lls_utf8_bad_at(s, len) == len; }
+
+/* Conversion state: the path so far, for messages ("metadata.tags[2]"). */
+typedef struct conv {
+  char path[256];
+  char *err;
+  size_t errlen;
+} conv;
+
+static lls_value *fail(conv *c, const char *what) {
+  snprintf(c->err, c->errlen, "%s: %s", c->path, what);
+  return NULL;
+}
+
+static lls_value *oom(conv *c) { return fail(c, "out of memory"); }
+
+static lls_value *convert(lua_State *L, int idx, conv *c, int depth);
+
+/* Appends ".key" or "[i]" to the path for the duration of a child. */
+static size_t path_push_key(conv *c, const char *key) {
+  size_t len = strlen(c->path);
+  snprintf(c->path + len, sizeof c->path - len, ".%s", key);
+  return len;
+}
+
+static size_t path_push_index(conv *c, lua_Integer i) {
+  size_t len = strlen(c->path);
+  snprintf(c->path + len, sizeof c->path - len, "[%lld]", (long long)i);
+  return len;
+}
+
+static lls_value *convert_table(lua_State *L, int idx, conv *c, int depth) {
+  if (depth >= MAX_DEPTH) return fail(c, "tables nested too deeply (or a cycle)");
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  /* Count keys and sort them into "array" or "object" shape. */
+  lua_Integer total = 0, strings = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    total++;
+    if (lua_type(L, -2) == LUA_TSTRING) strings++;
+    lua_pop(L, 1);
+  }
+  if (total > 0 && strings == 0 && n == total) {
+    lls_value *arr = lls_value_array();
+    if (arr == NULL) return oom(c);
+    for (lua_Integer i = 1; i <= n; i++) {
+      size_t mark = path_push_index(c, i);
+      lua_rawgeti(L, idx, i);
+      lls_value *item = convert(L, lua_gettop(L), c, depth + 1);
+      lua_pop(L, 1);
+      c->path[mark] = '\0';
+      if (item == NULL || lls_value_push(arr, item) != 0) {
+        lls_value_free(arr);
+        return item == NULL ? NULL : oom(c);
+      }
+    }
+    return arr;
+  }
+  if (strings != total)
+    return fail(c, "table mixes array and string keys, or has non-string keys "
+                   "(expected an array 1..n or string keys)");
+  lls_value *obj = lls_value_object();
+  if (obj == NULL) return oom(c);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    size_t klen;
+    const char *key = lua_tolstring(L, -2, &klen);
+    if (!utf8_text((const unsigned char *)key, klen)) {
+      lls_value_free(obj);
+      lua_pop(L, 2);
+      return fail(c, "keys must be UTF-8 text without NUL bytes");
+    }
+    size_t mark = path_push_key(c, key);
+    lls_value *v = convert(L, lua_gettop(L), c, depth + 1);
+    c->path[mark] = '\0';
+    if (v == NULL || lls_value_set(obj, key, klen, v) != 0) {
+      lls_value_free(obj);
+      lua_pop(L, 2);
+      return v == NULL ? NULL : oom(c);
+    }
+    lua_pop(L, 1);
+  }
+  return obj;
+}
+
+static lls_value *convert(lua_State *L, int idx, conv *c, int depth) {
+  lls_value *v;
+  switch (lua_type(L, idx)) {
+  case LUA_TBOOLEAN:
+    v = lls_value_bool(lua_toboolean(L, idx));
+    break;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      v = lls_value_int((int64_t)lua_tointeger(L, idx));
+    } else {
+      double d = (double)lua_tonumber(L, idx);
+      if (!isfinite(d)) return fail(c, "NaN and infinities cannot be stored");
+      v = lls_value_float(d);
+    }
+    break;
+  case LUA_TSTRING: {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (!utf8_text((const unsigned char *)s, len))
+      return fail(c, "strings must be UTF-8 text without NUL bytes");
+    v = lls_value_string(s, len);
+    break;
+  }
+  case LUA_TTABLE:
+    return convert_table(L, idx, c, depth);
+  default:
+    return fail(c, lua_pushfstring(L, "%s cannot be stored (expected a string, number, "
+                                      "boolean or table)", luaL_typename(L, idx)));
+  }
+  return v ? v : oom(c);
+}
+
+lls_value *lls_lua_to_value(lua_State *L, int idx, const char *what, char *err,
+                            size_t errlen) {
+  conv c;
+  snprintf(c.path, sizeof c.path, "%s", what);
+  c.err = err;
+  c.errlen = errlen;
+  int top = lua_gettop(L);
+  lls_value *v = convert(L, lua_absindex(L, idx), &c, 0);
+  lua_settop(L, top);
+  return v;
+}
+
+void lls_push_value(lua_State *L, const lls_value *v) {
+  luaL_checkstack(L, 4, "metadata nested too deeply");
+  switch (v->type) {
+  case LLS_VNULL:
+    lua_pushnil(L);
+    break;
+  case LLS_VBOOL:
+    lua_pushboolean(L, v->u.b);
+    break;
+  case LLS_VINT:
+    lua_pushinteger(L, (lua_Integer)v->u.i);
+    break;
+  case LLS_VFLOAT:
+    lua_pushnumber(L, (lua_Number)v->u.f);
+    break;
+  case LLS_VSTRING:
+    lua_pushlstring(L, v->u.s.ptr, v->u.s.len);
+    break;
+  case LLS_VARRAY:
+    lua_createtable(L, (int)v->u.a.n, 0);
+    for (size_t i = 0; i < v->u.a.n; i++) {
+      lls_push_value(L, v->u.a.items[i]);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    break;
+  case LLS_VOBJECT:
+    lua_createtable(L, 0, (int)v->u.o.n);
+    for (size_t i = 0; i < v->u.o.n; i++) {
+      /* JSON null members (only from imported files) have no Lua value. */
+      if (v->u.o.members[i].value->type == LLS_VNULL) continue;
+      lua_pushlstring(L, v->u.o.members[i].key, v->u.o.members[i].klen);
+      lls_push_value(L, v->u.o.members[i].value);
+      lua_rawset(L, -3);
+    }
+    break;
+  }
+}

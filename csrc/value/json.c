@@ -1,0 +1,642 @@
+/*
+ * json.c -- JSON text <-> lls_value (value.h), on Debian's yajl 2.
+ *
+ * Decoding uses yajl's event parser and builds the value directly (no
+ * yajl_tree, whose numbers lose the int/float distinction). yajl's own
+ * checks are loose in places, so this file adds what JSON and value.h
+ * need: strict UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF), paired \u surrogate escapes, exact int64 parsing, a nesting
+ * limit, and sorted unique object members with the last duplicate winning.
+ *
+ * Numbers never go through the process locale: a host that called
+ * setlocale() (os.setlocale from Lua) may have ',' as its decimal point,
+ * so float text is produced and parsed under a thread-local "C" locale
+ * (POSIX uselocale), which is thread-safe and needs no global state.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* uselocale; the Makefile defines it too */
+#endif
+
+#include "value/value.h"
+
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
+
+/* ------------------------------------------------------------- helpers */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err == NULL || errlen == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* Strict UTF-8 (RFC 3629): rejects overlong forms, UTF-16 surrogates
+ * (which is also how yajl's decoding of a lone "\udc00" escape shows up)
+ * and anything past U+10FFFF. 1 when valid. */
+static int utf8_valid(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      if (c == 0xE0) lo = 0xA0;      /* overlong */
+      else if (c == 0xED) hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      if (c == 0xF0) lo = 0x90;      /* overlong */
+      else if (c == 0xF4) hi = 0x8F; /* past U+10FFFF */
+    } else
+      return 0;
+    if (n - i - 1 < need) return 0;
+    if (s[i + 1] < lo || s[i + 1] > hi) return 0;
+    for (size_t k = 2; k <= need; k++)
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+    i += need + 1;
+  }
+  return 1;
+}
+
+/* The "C" locale for number text. glibc hands out a static object for
+ * "C" (no allocation); (locale_t)0 if unavailable, and then the caller
+ * stays in the current locale. */
+static locale_t c_locale(void) { return newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+/* ------------------------------------------------------------ encoding */
+
+/* A path from the root to the value being written, kept on the C stack
+ * and rendered only when an error needs it. */
+typedef struct path_link {
+  const struct path_link *up;
+  const char *key; /* member key, or NULL for an array item */
+  size_t klen;
+  size_t index; /* 1-based array index (as Lua counts) */
+} path_link;
+
+static size_t render_path(const path_link *p, char *out, size_t cap) {
+  size_t n = 0;
+  if (p == NULL) {
+    if (cap > 1) out[n++] = '$';
+  } else {
+    n = render_path(p->up, out, cap);
+    char piece[48];
+    if (p->key != NULL) {
+      if (n + 1 < cap) out[n++] = '.';
+      for (size_t i = 0; i < p->klen && n + 1 < cap; i++) {
+        unsigned char c = (unsigned char)p->key[i];
+        /* keep messages printable even when the key is the bad string */
+        out[n++] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
+      }
+    } else {
+      snprintf(piece, sizeof piece, "[%zu]", p->index);
+      for (size_t i = 0; piece[i] != '\0' && n + 1 < cap; i++) out[n++] = piece[i];
+    }
+  }
+  if (cap > 0) out[n < cap ? n : cap - 1] = '\0';
+  return n;
+}
+
+typedef struct enc {
+  yajl_gen g;
+  lls_buf *out;
+  int oom;
+  locale_t cloc;
+  char *err;
+  size_t errlen;
+} enc;
+
+static void enc_print(void *ctx, const char *s, size_t len) {
+  enc *e = ctx;
+  if (!e->oom && lls_buf_append(e->out, s, len) != 0) e->oom = 1;
+}
+
+static int enc_fail(enc *e, const path_link *at, const char *what) {
+  char path[256];
+  render_path(at, path, sizeof path);
+  set_err(e->err, e->errlen, "%s: %s", path, what);
+  return -1;
+}
+
+static int gen_ok(enc *e, const path_link *at, yajl_gen_status st) {
+  if (e->oom) return enc_fail(e, at, "out of memory");
+  if (st == yajl_gen_status_ok) return 0;
+  if (st == yajl_gen_invalid_string) return enc_fail(e, at, "string is not valid UTF-8");
+  return enc_fail(e, at, "JSON generator error");
+}
+
+/* Shortest of 15, 16 or 17 significant digits that reads back as the same
+ * double (17 always does), with ".0" added when the text would otherwise
+ * read back as an integer. Called under the "C" locale. */
+static void format_float(double f, char *buf, size_t cap) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, cap, "%.*g", prec, f);
+    if (prec == 17 || strtod(buf, NULL) == f) break;
+  }
+  if (strpbrk(buf, ".eE") == NULL) {
+    size_t n = strlen(buf);
+    if (n + 3 <= cap) memcpy(buf + n, ".0", 3);
+  }
+}
+
+static int encode_value(enc *e, const lls_value *v, const path_link *at, int depth) {
+  switch (v->type) {
+  case LLS_VNULL: return gen_ok(e, at, yajl_gen_null(e->g));
+  case LLS_VBOOL: return gen_ok(e, at, yajl_gen_bool(e->g, v->u.b != 0));
+  case LLS_VINT: return gen_ok(e, at, yajl_gen_integer(e->g, (long long)v->u.i));
+  case LLS_VFLOAT: {
+    if (!isfinite(v->u.f)) return enc_fail(e, at, "NaN and infinity cannot be written as JSON");
+    char buf[40];
+    locale_t old = e->cloc != (locale_t)0 ? uselocale(e->cloc) : (locale_t)0;
+    format_float(v->u.f, buf, sizeof buf);
+    if (old != (locale_t)0) uselocale(old);
+    /* yajl_gen_number writes the text as given (yajl_gen_double would
+     * reformat with %.20g) */
+    return gen_ok(e, at, yajl_gen_number(e->g, buf, strlen(buf)));
+  }
+  case LLS_VSTRING:
+    if (!utf8_valid((const unsigned char *)v->u.s.ptr, v->u.s.len))
+      return enc_fail(e, at, "string is not valid UTF-8");
+    return gen_ok(e, at,
+                  yajl_gen_string(e->g, (const unsigned char *)v->u.s.ptr, v->u.s.len));
+  case LLS_VARRAY: {
+    if (depth >= LLS_JSON_MAX_DEPTH) return enc_fail(e, at, "nested too deeply for JSON");
+    if (gen_ok(e, at, yajl_gen_array_open(e->g)) != 0) return -1;
+    for (size_t i = 0; i < v->u.a.n; i++) {
+      path_link here = {at, NULL, 0, i + 1};
+      if (encode_value(e, v->u.a.items[i], &here, depth + 1) != 0) return -1;
+    }
+    return gen_ok(e, at, yajl_gen_array_close(e->g));
+  }
+  case LLS_VOBJECT: {
+    if (depth >= LLS_JSON_MAX_DEPTH) return enc_fail(e, at, "nested too deeply for JSON");
+    if (gen_ok(e, at, yajl_gen_map_open(e->g)) != 0) return -1;
+    for (size_t i = 0; i < v->u.o.n; i++) {
+      const lls_member *m = &v->u.o.members[i];
+      path_link here = {at, m->key, m->klen, 0};
+      if (!utf8_valid((const unsigned char *)m->key, m->klen))
+        return enc_fail(e, &here, "key is not valid UTF-8");
+      if (gen_ok(e, &here, yajl_gen_string(e->g, (const unsigned char *)m->key, m->klen)) != 0)
+        return -1;
+      if (encode_value(e, m->value, &here, depth + 1) != 0) return -1;
+    }
+    return gen_ok(e, at, yajl_gen_map_close(e->g));
+  }
+  }
+  return enc_fail(e, at, "unknown value type");
+}
+
+int lls_json_encode(const lls_value *v, lls_buf *out, char *err, size_t errlen) {
+  if (v == NULL) {
+    set_err(err, errlen, "$: no value");
+    return -1;
+  }
+  enc e = {yajl_gen_alloc(NULL), out, 0, c_locale(), err, errlen};
+  if (e.g == NULL) {
+    if (e.cloc != (locale_t)0) freelocale(e.cloc);
+    set_err(err, errlen, "out of memory");
+    return -1;
+  }
+  /* No beautify: compact output with no spaces. UTF-8 is checked above
+   * (strictly); yajl's own, looser check stays on as a second guard. */
+  yajl_gen_config(e.g, yajl_gen_validate_utf8, 1);
+  yajl_gen_config(e.g, yajl_gen_print_callback, (yajl_print_t)enc_print, (void *)&e);
+  size_t start = out->len;
+  int rc = encode_value(&e, v, NULL, 0);
+  yajl_gen_free(e.g);
+  if (e.cloc != (locale_t)0) freelocale(e.cloc);
+  if (rc != 0) out->len = start; /* nothing half-written stays in the buffer */
+  return rc;
+}
+
+/* ------------------------------------------------------------ decoding */
+
+/* A member of an object under construction, in arrival order. The key
+ * lives in the frame's key arena (an offset: the arena moves as it grows). */
+typedef struct pending {
+  size_t koff, klen;
+  size_t seq; /* arrival order, so the last duplicate wins after sorting */
+  lls_value *value;
+  const char *key; /* set just before sorting, when the arena is final */
+} pending;
+
+typedef struct frame {
+  int is_object;
+  lls_value *array; /* arrays are built in place with lls_value_push */
+  pending *m;       /* objects are collected here and sorted at the end */
+  size_t n, cap;
+  lls_buf keys;
+  size_t key_off, key_len; /* the key waiting for its value */
+} frame;
+
+typedef struct dec {
+  /* frames are reused level by level; their buffers are freed at the end */
+  frame st[LLS_JSON_MAX_DEPTH];
+  int depth;
+  lls_value *root;
+  locale_t cloc;
+  int have_cloc;
+  char *err;
+  size_t errlen;
+  int failed; /* a callback set err itself */
+} dec;
+
+static int dec_fail(dec *d, const char *fmt, ...) {
+  if (d->err != NULL && d->errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err, d->errlen, fmt, ap);
+    va_end(ap);
+  }
+  d->failed = 1;
+  return 0; /* a zero return cancels the yajl parse */
+}
+
+/* Hands a finished value to its container (or makes it the root). */
+static int dec_add(dec *d, lls_value *v) {
+  if (v == NULL) return dec_fail(d, "out of memory");
+  if (d->depth == 0) {
+    d->root = v; /* yajl refuses a second top-level value */
+    return 1;
+  }
+  frame *f = &d->st[d->depth - 1];
+  if (!f->is_object) {
+    if (lls_value_push(f->array, v) != 0) return dec_fail(d, "out of memory");
+    return 1;
+  }
+  if (f->n == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 8;
+    pending *p = cap <= SIZE_MAX / sizeof *p ? realloc(f->m, cap * sizeof *p) : NULL;
+    if (p == NULL) {
+      lls_value_free(v);
+      return dec_fail(d, "out of memory");
+    }
+    f->m = p;
+    f->cap = cap;
+  }
+  pending *p = &f->m[f->n];
+  p->koff = f->key_off;
+  p->klen = f->key_len;
+  p->seq = f->n;
+  p->value = v;
+  f->n++;
+  return 1;
+}
+
+static int cb_null(void *ctx) { return dec_add(ctx, lls_value_null()); }
+
+static int cb_boolean(void *ctx, int b) { return dec_add(ctx, lls_value_bool(b)); }
+
+static int cb_number(void *ctx, const char *s, size_t len) {
+  dec *d = ctx;
+  char small[64];
+  char *text = len < sizeof small ? small : malloc(len + 1);
+  if (text == NULL) return dec_fail(d, "out of memory");
+  memcpy(text, s, len);
+  text[len] = '\0';
+  lls_value *v = NULL;
+  int done = 0;
+  if (strpbrk(text, ".eE") == NULL) {
+    /* an integer: exact when it fits int64, else read as a float below */
+    errno = 0;
+    long long i = strtoll(text, NULL, 10);
+    if (errno == 0) {
+      v = lls_value_int((int64_t)i);
+      done = 1;
+    }
+  }
+  if (!done) {
+    if (!d->have_cloc) {
+      d->cloc = c_locale();
+      d->have_cloc = 1;
+    }
+    locale_t old = d->cloc != (locale_t)0 ? uselocale(d->cloc) : (locale_t)0;
+    double f = strtod(text, NULL);
+    if (old != (locale_t)0) uselocale(old);
+    if (!isfinite(f)) {
+      int rc = dec_fail(d, "number out of range: %.40s", text);
+      if (text != small) free(text);
+      return rc;
+    }
+    v = lls_value_float(f);
+  }
+  if (text != small) free(text);
+  return dec_add(d, v);
+}
+
+static int cb_string(void *ctx, const unsigned char *s, size_t len) {
+  dec *d = ctx;
+  if (!utf8_valid(s, len)) return dec_fail(d, "string is not valid UTF-8");
+  return dec_add(d, lls_value_string((const char *)s, len));
+}
+
+static int push_frame(dec *d, int is_object) {
+  if (d->depth >= LLS_JSON_MAX_DEPTH)
+    return dec_fail(d, "nested deeper than %d levels", LLS_JSON_MAX_DEPTH);
+  frame *f = &d->st[d->depth];
+  f->is_object = is_object;
+  f->n = 0;
+  f->keys.len = 0;
+  f->array = NULL;
+  if (!is_object && (f->array = lls_value_array()) == NULL) return dec_fail(d, "out of memory");
+  d->depth++;
+  return 1;
+}
+
+static int cb_start_map(void *ctx) { return push_frame(ctx, 1); }
+
+static int cb_start_array(void *ctx) { return push_frame(ctx, 0); }
+
+static int cb_map_key(void *ctx, const unsigned char *k, size_t len) {
+  dec *d = ctx;
+  frame *f = &d->st[d->depth - 1];
+  if (!utf8_valid(k, len)) return dec_fail(d, "object key is not valid UTF-8");
+  if (len > 0 && memchr(k, '\0', len) != NULL)
+    return dec_fail(d, "object key contains a NUL character");
+  f->key_off = f->keys.len;
+  f->key_len = len;
+  /* NUL-terminated: keeps keys.data non-NULL even when every key is "" */
+  if (lls_buf_append(&f->keys, k, len) != 0 || lls_buf_append(&f->keys, "", 1) != 0)
+    return dec_fail(d, "out of memory");
+  return 1;
+}
+
+static int cmp_pending(const void *a, const void *b) {
+  const pending *x = a, *y = b;
+  size_t n = x->klen < y->klen ? x->klen : y->klen;
+  int c = n > 0 ? memcmp(x->key, y->key, n) : 0;
+  if (c != 0) return c;
+  if (x->klen != y->klen) return x->klen < y->klen ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq ? 1 : 0;
+}
+
+/* Sorting first keeps building O(n log n) whatever the key order: each
+ * lls_value_set then appends at the end. */
+static int cb_end_map(void *ctx) {
+  dec *d = ctx;
+  frame *f = &d->st[d->depth - 1];
+  for (size_t i = 0; i < f->n; i++) f->m[i].key = f->keys.data + f->m[i].koff;
+  if (f->n > 1) qsort(f->m, f->n, sizeof *f->m, cmp_pending);
+  lls_value *o = lls_value_object();
+  int oom = o == NULL;
+  for (size_t i = 0; i < f->n; i++) {
+    pending *p = &f->m[i];
+    int superseded = i + 1 < f->n && f->m[i + 1].klen == p->klen &&
+                     (p->klen == 0 || memcmp(f->m[i + 1].key, p->key, p->klen) == 0);
+    if (oom || superseded) lls_value_free(p->value); /* duplicate key: the last wins */
+    else if (lls_value_set(o, p->key, p->klen, p->value) != 0) oom = 1;
+    p->value = NULL;
+  }
+  f->n = 0;
+  d->depth--;
+  if (oom) {
+    lls_value_free(o);
+    return dec_fail(d, "out of memory");
+  }
+  return dec_add(d, o);
+}
+
+static int cb_end_array(void *ctx) {
+  dec *d = ctx;
+  frame *f = &d->st[d->depth - 1];
+  lls_value *a = f->array;
+  f->array = NULL;
+  d->depth--;
+  return dec_add(d, a);
+}
+
+static const yajl_callbacks callbacks = {
+    cb_null,     cb_boolean, NULL,         NULL,           cb_number,   cb_string,
+    cb_start_map, cb_map_key, cb_end_map, cb_start_array, cb_end_array,
+};
+
+static int hex4(const char *p, unsigned *out) {
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    unsigned x;
+    if (c >= '0' && c <= '9') x = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') x = (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') x = (unsigned)(c - 'A' + 10);
+    else return 0;
+    v = v * 16 + x;
+  }
+  *out = v;
+  return 1;
+}
+
+/* yajl turns an unpaired high surrogate escape into '?' and pairs a high
+ * surrogate with any following \u escape, silently changing the text; so
+ * surrogate escapes are checked here first. Outside strings a backslash
+ * is a syntax error that yajl reports anyway. Returns the offset of the
+ * bad escape, or (size_t)-1. */
+static size_t bad_surrogate(const char *t, size_t len) {
+  const char *p = t, *end = t + len;
+  while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+    if (end - p < 6 || p[1] != 'u') {
+      if (end - p <= 2) break; /* truncated: yajl reports it */
+      p += 2; /* a two-character escape such as \\ or \" */
+      continue;
+    }
+    unsigned cp, lo;
+    if (!hex4(p + 2, &cp)) {
+      p += 2; /* malformed: yajl reports it */
+      continue;
+    }
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return (size_t)(p - t);
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !hex4(p + 8, &lo) || lo < 0xDC00 ||
+          lo > 0xDFFF)
+        return (size_t)(p - t);
+      p += 12;
+    } else {
+      p += 6;
+    }
+  }
+  return (size_t)-1;
+}
+
+static void dec_cleanup(dec *d) {
+  for (int i = 0; i < LLS_JSON_MAX_DEPTH; i++) {
+    frame *f = &d->st[i];
+    if (i < d->depth) {
+      lls_value_free(f->array);
+      for (size_t k = 0; k < f->n; k++) lls_value_free(f->m[k].value);
+    }
+    free(f->m);
+    lls_buf_free(&f->keys);
+  }
+  if (d->have_cloc && d->cloc != (locale_t)0) freelocale(d->cloc);
+}
+
+lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errlen) {
+  if (text == NULL) text = "";
+  size_t bad = bad_surrogate(text, len);
+  if (bad != (size_t)-1) {
+    set_err(err, errlen, "invalid JSON at byte %zu: unpaired UTF-16 surrogate in \\u escape",
+            bad + 1);
+    return NULL;
+  }
+  dec *d = calloc(1, sizeof *d);
+  if (d == NULL) {
+    set_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  d->err = err;
+  d->errlen = errlen;
+  yajl_handle h = yajl_alloc(&callbacks, NULL, d);
+  if (h == NULL) {
+    free(d);
+    set_err(err, errlen, "out of memory");
+    return NULL;
+  }
+  /* Defaults are what JSON wants: no comments, strings checked, no
+   * trailing garbage, one value, no partial values. */
+  yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+  /* where a failure happened: yajl's count for yajl_parse; the end of the
+   * text for yajl_complete_parse (truncated input) */
+  size_t at = yajl_get_bytes_consumed(h);
+  if (st == yajl_status_ok) {
+    st = yajl_complete_parse(h);
+    at = len;
+  }
+  lls_value *root = NULL;
+  if (st == yajl_status_ok && d->depth == 0 && d->root != NULL) {
+    root = d->root;
+    d->root = NULL;
+  } else {
+    if (d->failed) {
+      /* our own message: prefix it with where yajl stopped */
+      char msg[200];
+      snprintf(msg, sizeof msg, "%s", err != NULL && errlen > 0 ? err : "");
+      set_err(err, errlen, "invalid JSON at byte %zu: %s", at, msg);
+    } else {
+      unsigned char *m = yajl_get_error(h, 0, (const unsigned char *)text, len);
+      const char *s = m != NULL ? (const char *)m : "malformed";
+      size_t n = strlen(s);
+      while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '.')) n--;
+      set_err(err, errlen, "invalid JSON at byte %zu: %.*s", at, (int)n, s);
+      if (m != NULL) yajl_free_error(h, m);
+    }
+    lls_value_free(d->root);
+  }
+  yajl_free(h);
+  dec_cleanup(d);
+  free(d);
+  return root;
+}
+
+/* ------------------------------------------------------- value builder */
+
+/* The decoder above, driven by the caller's events instead of a parser it
+ * owns: import.c feeds one record at a time from its own yajl stream. */
+struct lls_vbuild {
+  dec d;
+  char err[256];
+};
+
+lls_vbuild *lls_vbuild_new(void) {
+  lls_vbuild *b = calloc(1, sizeof *b);
+  if (b != NULL) {
+    b->d.err = b->err;
+    b->d.errlen = sizeof b->err;
+  }
+  return b;
+}
+
+/* Frees the value under construction; keeps the frames' buffers. */
+static void vbuild_drop(lls_vbuild *b) {
+  dec *d = &b->d;
+  for (int i = 0; i < d->depth; i++) {
+    frame *f = &d->st[i];
+    lls_value_free(f->array);
+    f->array = NULL;
+    for (size_t k = 0; k < f->n; k++) lls_value_free(f->m[k].value);
+    f->n = 0;
+  }
+  d->depth = 0;
+  lls_value_free(d->root);
+  d->root = NULL;
+  d->failed = 0;
+}
+
+void lls_vbuild_reset(lls_vbuild *b) {
+  vbuild_drop(b);
+  b->err[0] = '\0';
+}
+
+void lls_vbuild_free(lls_vbuild *b) {
+  if (b == NULL) return;
+  vbuild_drop(b);
+  dec_cleanup(&b->d);
+  free(b);
+}
+
+/* A value may only start where one is expected: nothing is built yet, or
+ * the innermost container is an array, or an object whose key arrived. */
+static int vbuild_value_ok(lls_vbuild *b) {
+  if (b->d.depth == 0) return b->d.root == NULL || dec_fail(&b->d, "a second top value");
+  return 1;
+}
+
+int lls_vbuild_null(lls_vbuild *b) { return vbuild_value_ok(b) && cb_null(&b->d); }
+
+int lls_vbuild_bool(lls_vbuild *b, int v) { return vbuild_value_ok(b) && cb_boolean(&b->d, v); }
+
+int lls_vbuild_number(lls_vbuild *b, const char *s, size_t len) {
+  return vbuild_value_ok(b) && cb_number(&b->d, s, len);
+}
+
+int lls_vbuild_string(lls_vbuild *b, const char *s, size_t len) {
+  return vbuild_value_ok(b) && cb_string(&b->d, (const unsigned char *)s, len);
+}
+
+int lls_vbuild_start_map(lls_vbuild *b) { return vbuild_value_ok(b) && cb_start_map(&b->d); }
+
+int lls_vbuild_start_array(lls_vbuild *b) {
+  return vbuild_value_ok(b) && cb_start_array(&b->d);
+}
+
+int lls_vbuild_map_key(lls_vbuild *b, const char *k, size_t len) {
+  if (b->d.depth == 0 || !b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "a key outside an object");
+  return cb_map_key(&b->d, (const unsigned char *)k, len);
+}
+
+int lls_vbuild_end_map(lls_vbuild *b) {
+  if (b->d.depth == 0 || !b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "an object end without its start");
+  return cb_end_map(&b->d);
+}
+
+int lls_vbuild_end_array(lls_vbuild *b) {
+  if (b->d.depth == 0 || b->d.st[b->d.depth - 1].is_object)
+    return dec_fail(&b->d, "an array end without its start");
+  return cb_end_array(&b->d);
+}
+
+int lls_vbuild_depth(const lls_vbuild *b) { return b->d.depth; }
+
+lls_value *lls_vbuild_take(lls_vbuild *b) {
+  if (b->d.depth != 0) return NULL;
+  lls_value *v = b->d.root;
+  b->d.root = NULL;
+  return v;
+}
+
+const char *lls_vbuild_error(const lls_vbuild *b) { return b->err; }
