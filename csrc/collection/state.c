@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "collection/coll.h"
+#include "value/json.h"
 
 #define LOAD_CHUNK 4096       /* new rows added to the graph per batch */
 #define PARALLEL_ADD_MIN 256 /* smaller writes are not worth starting threads */

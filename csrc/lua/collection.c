@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "collection/coll.h"
+#include "value/json.h"
 #include "lua/core.h"
 #include "lua/luavalue.h"
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/limits.h"
 #include "lua/core.h"
 
 #define MAX_OPTS 32
@@ -183,6 +184,44 @@ static int core_open(lua_State *L) {
   return 1;
 }
 
+/* storage.limits: base/limits.h as a table, so the Lua layer (tenant,
+ * router, the CLI) checks what the core checks. */
+static void push_limits(lua_State *L) {
+  static const struct {
+    const char *name;
+    lua_Integer value;
+  } ints[] = {
+      {"max_key", LLS_MAX_KEY},
+      {"max_id", LLS_MAX_ID},
+      {"max_name", LLS_MAX_NAME},
+      {"max_scope", LLS_MAX_SCOPE},
+      {"max_tenant", LLS_MAX_TENANT},
+      {"max_tenant_id", LLS_MAX_TENANT_ID},
+      {"max_section", LLS_MAX_SECTION},
+      {"max_dimension", LLS_MAX_DIM},
+      {"max_k", LLS_MAX_K},
+      {"min_m", LLS_MIN_M},
+      {"max_m", LLS_MAX_M},
+      {"max_ef_construction", LLS_MAX_EF_CONSTRUCTION},
+      {"max_ef_search", LLS_MAX_EF_SEARCH},
+      {"max_threads", LLS_MAX_THREADS},
+      {"max_depth", LLS_MAX_DEPTH},
+      {"max_json_depth", LLS_JSON_MAX_DEPTH},
+      {"max_batch", LLS_MAX_BATCH},
+  };
+  lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 3);
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    lua_pushinteger(L, ints[i].value);
+    lua_setfield(L, -2, ints[i].name);
+  }
+  lua_pushnumber(L, LLS_MAX_TTL_S);
+  lua_setfield(L, -2, "max_ttl");
+  lua_pushliteral(L, LLS_NAME_CHARS);
+  lua_setfield(L, -2, "name_chars");
+  lua_pushliteral(L, LLS_NAME_CHARS_TEXT);
+  lua_setfield(L, -2, "name_chars_text");
+}
+
 LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"open", core_open},
@@ -195,6 +234,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_errors(L);
   lls_open_export(L);
   lls_open_import(L);
+  push_limits(L);
+  lua_setfield(L, -2, "limits");
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "_VERSION");
   return 1;

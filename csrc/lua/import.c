@@ -41,6 +41,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "lua/core.h"
+#include "value/json.h"
 #include "base/utf8.h"
 #include "base/hashidx.h"
 #include "lua/xport.h"

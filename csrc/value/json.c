@@ -18,6 +18,7 @@
 #endif
 
 #include "value/value.h"
+#include "value/json.h"
 
 #include <errno.h>
 #include <locale.h>

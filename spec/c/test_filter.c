@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "value/filter.h"
+#include "value/json.h"
 #include "value/value.h"
 
 #include "check.h"

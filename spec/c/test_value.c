@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "value/value.h"
+#include "value/json.h"
 
 #include "check.h"
 

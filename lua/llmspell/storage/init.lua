@@ -31,6 +31,17 @@ storage._VERSION = core._VERSION
 --   `"io"`, `"connection"`, `"version"` or `"invalid"` when it cannot open
 storage.open = core.open
 
+--- Every limit and name rule of the core (base/limits.h), read-only by
+-- convention: `max_key` (KV key and prefix bytes), `max_id` (vector entry
+-- id bytes), `max_name` (collection name bytes), `name_chars` (a Lua
+-- pattern class of the characters a collection name may hold),
+-- `max_scope`, `max_tenant` (storage.open's tenant), `max_tenant_id`
+-- (storage.tenant ids), `max_section`, `max_dimension`, `max_k`, `min_m`,
+-- `max_m`, `max_ef_construction`, `max_ef_search`, `max_threads`,
+-- `max_ttl` (seconds), `max_depth` (metadata/filter nesting),
+-- `max_json_depth`, `max_batch`.
+storage.limits = core.limits
+
 --- The error codes error objects carry: `storage.error_codes.busy == "busy"`.
 storage.error_codes = core.error_codes
 
