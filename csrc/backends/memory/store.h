@@ -1,0 +1,34 @@
+/*
+ * backends/memory/store.h -- the memory backend's handle: two ordered key
+ * maps (backends/memory/map.h) that follow the same transactions.
+ *
+ * A memory store belongs to the handle that opened it; rows still carry
+ * the handle's tenant so exports say whose data it is. The op tables live
+ * beside this file: kv.c, vectors.c and xport.c; store.c has open, close,
+ * transactions and lls_memory_vt.
+ */
+#ifndef LLS_BACKENDS_MEMORY_STORE_H
+#define LLS_BACKENDS_MEMORY_STORE_H
+
+#include <stdint.h>
+
+#include "backend/backend.h"
+#include "backends/memory/map.h"
+
+typedef struct lls_memory_backend {
+  lls_backend base;
+  char *tenant;
+  lls_memory_map kv; /* key-value rows */
+  /* Vector collections live in a second map of the same kind (records
+   * under prefixed keys, see backends/memory/vectors.h), as do export
+   * sections (xport.c), so they share the undo log machinery and follow
+   * the same transactions. */
+  lls_memory_map vec;
+  int64_t next_coll_id;
+} lls_memory_backend;
+
+static inline lls_memory_backend *lls_memory_of(lls_backend *b) {
+  return (lls_memory_backend *)b;
+}
+
+#endif
