@@ -1,4 +1,4 @@
---- The SQLite backend's vector-collection slots (csrc/kv_sqlite.c) tested
+--- The SQLite backend's vector-collection slots (csrc/backends/sqlite/) tested
 -- without Lua: compiles spec/c/test_sqlite_vectors.c with AddressSanitizer
 -- and UBSan into a temp dir and runs it there. The C test opens the backend
 -- through lls_sqlite_vt and covers collections (create, get, literal-prefix

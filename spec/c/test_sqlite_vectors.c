@@ -3,8 +3,8 @@
  * driven through lls_sqlite_vt directly (no Lua).
  *
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
- *      -Icsrc csrc/kv_sqlite.c csrc/util.c csrc/buf.c spec/c/test_sqlite_vectors.c \
- *      -lsqlite3
+ *      -Icsrc <every .c of csrc/base, csrc/backend, csrc/backends/sqlite> \
+ *      csrc/vector/distance.c spec/c/test_sqlite_vectors.c -lsqlite3 -lm
  *   ./a.out [scratch_dir]
  *
  * scratch_dir (default: a fresh mkdtemp directory under /tmp) receives the
