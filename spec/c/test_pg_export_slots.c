@@ -1,10 +1,11 @@
 /*
  * test_pg_export_slots.c -- the export/import slots of the PostgreSQL
  * backend (kv_dump, kv_load, vec_dump, vec_has, sec_put, sec_dump,
- * sec_clear, check in csrc/kv_postgres.c), driven through lls_postgres_vt.
+ * sec_clear, check in csrc/backends/postgres/), driven through lls_postgres_vt.
  *
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -fsanitize=address,undefined -Icsrc \
- *      -I$(pg_config --includedir) csrc/kv_postgres.c csrc/util.c csrc/buf.c \
+ *      -I$(pg_config --includedir) \
+ *      $(find csrc/base csrc/backend csrc/backends/postgres -name '*.c') \
  *      spec/c/test_pg_export_slots.c -lpq
  *   LLMSPELL_TEST_PG_URL=postgresql:///postgres?host=...&user=postgres ./a.out
  *

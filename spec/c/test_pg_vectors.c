@@ -1,9 +1,10 @@
 /*
  * test_pg_vectors.c -- the vector-collection slots of the PostgreSQL
- * backend (csrc/kv_postgres.c), driven through lls_postgres_vt directly.
+ * backend (csrc/backends/postgres/), driven through lls_postgres_vt directly.
  *
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -fsanitize=address,undefined -Icsrc \
- *      -I$(pg_config --includedir) csrc/kv_postgres.c csrc/util.c csrc/buf.c \
+ *      -I$(pg_config --includedir) \
+ *      $(find csrc/base csrc/backend csrc/backends/postgres -name '*.c') \
  *      spec/c/test_pg_vectors.c -lpq -lpthread
  *   LLMSPELL_TEST_PG_URL=postgresql:///postgres?host=...&user=postgres ./a.out
  *
