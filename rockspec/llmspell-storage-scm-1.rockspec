@@ -35,9 +35,10 @@ build = {
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/backend/config.c", "csrc/backends/memory/kv.c", "csrc/backends/memory/map.c",
-            "csrc/backends/memory/store.c", "csrc/backends/memory/vectors.c",
-            "csrc/backends/memory/xport.c", "csrc/backends/postgres/conn.c",
-            "csrc/backends/postgres/kv.c", "csrc/backends/postgres/schema.c",
+            "csrc/backends/memory/memory.c", "csrc/backends/memory/store.c",
+            "csrc/backends/memory/vectors.c", "csrc/backends/memory/xport.c",
+            "csrc/backends/postgres/conn.c", "csrc/backends/postgres/kv.c",
+            "csrc/backends/postgres/postgres.c", "csrc/backends/postgres/schema.c",
             "csrc/backends/postgres/vectors.c", "csrc/backends/postgres/wire.c",
             "csrc/backends/postgres/xport.c", "csrc/backends/sqlite/conn.c",
             "csrc/backends/sqlite/kv.c", "csrc/backends/sqlite/schema.c",

@@ -1,17 +1,14 @@
 /*
  * backends/memory/store.c -- the memory backend's handle: open, close,
- * transactions over both maps, and lls_memory_vt (see store.h).
+ * transactions over both maps (the vtable is in memory.c).
  */
 #include "backends/memory/store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/memory/kv.h"
-#include "backends/memory/vectors.h"
-#include "backends/memory/xport.h"
 
-static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
+lls_backend *lls_memory_open(lls_config *cfg, lls_error *err) {
   lls_memory_backend *m = calloc(1, sizeof *m);
   if (m == NULL) return lls_error_oom(err), NULL;
   m->base.vt = &lls_memory_vt;
@@ -30,7 +27,7 @@ static lls_backend *mem_open(lls_config *cfg, lls_error *err) {
   return &m->base;
 }
 
-static void mem_close(lls_backend *b) {
+void lls_memory_close(lls_backend *b) {
   lls_memory_backend *m = lls_memory_of(b);
   lls_memory_map_free(&m->vec);
   lls_memory_map_free(&m->kv);
@@ -38,13 +35,13 @@ static void mem_close(lls_backend *b) {
   free(m);
 }
 
-static const char *mem_location(lls_backend *b) {
+const char *lls_memory_location(lls_backend *b) {
   (void)b;
   return "in-process";
 }
 
 /* Transactions cover both maps: key-value rows and collections. */
-static int mem_begin(lls_backend *b, int depth, lls_error *err) {
+int lls_memory_begin(lls_backend *b, int depth, lls_error *err) {
   lls_memory_backend *m = lls_memory_of(b);
   if (depth >= (int)(sizeof m->kv.marks / sizeof m->kv.marks[0]))
     return lls_error_set(err, LLS_EINVALID, "transactions nested too deeply (%d)", depth);
@@ -53,7 +50,7 @@ static int mem_begin(lls_backend *b, int depth, lls_error *err) {
   return 0;
 }
 
-static int mem_commit(lls_backend *b, int depth, lls_error *err) {
+int lls_memory_commit(lls_backend *b, int depth, lls_error *err) {
   (void)err;
   lls_memory_backend *m = lls_memory_of(b);
   lls_memory_map_commit(&m->kv, depth);
@@ -61,7 +58,7 @@ static int mem_commit(lls_backend *b, int depth, lls_error *err) {
   return 0;
 }
 
-static int mem_rollback(lls_backend *b, int depth, lls_error *err) {
+int lls_memory_rollback(lls_backend *b, int depth, lls_error *err) {
   (void)err;
   lls_memory_backend *m = lls_memory_of(b);
   lls_memory_map_rollback(&m->kv, depth);
@@ -69,7 +66,7 @@ static int mem_rollback(lls_backend *b, int depth, lls_error *err) {
   return 0;
 }
 
-static int mem_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
+int lls_memory_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
   (void)b;
   (void)out;
   (void)err;
@@ -78,30 +75,9 @@ static int mem_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
 
 /* Nothing can be checked: the structures are rebuilt by every write and
  * no bytes come from outside the process. */
-static int mem_check(lls_backend *b, lls_rows *problems, lls_error *err) {
+int lls_memory_check(lls_backend *b, lls_rows *problems, lls_error *err) {
   (void)b;
   (void)problems;
   (void)err;
   return 0;
 }
-
-const lls_backend_vt lls_memory_vt = {
-    .name = "memory",
-    .traits = {.persistent = 0,
-               .transactional = 1,
-               .supports_prefix_scan = 1,
-               .supports_atomic_ops = 1,
-               .nominal_read_us = 1,
-               .nominal_write_us = 1},
-    .open = mem_open,
-    .close = mem_close,
-    .location = mem_location,
-    .begin = mem_begin,
-    .commit = mem_commit,
-    .rollback = mem_rollback,
-    .migrations = mem_migrations,
-    .check = mem_check,
-    .kv = &lls_memory_kv_ops,
-    .vec = &lls_memory_vec_ops,
-    .xport = &lls_memory_xport_ops,
-};

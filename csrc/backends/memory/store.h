@@ -31,4 +31,16 @@ static inline lls_memory_backend *lls_memory_of(lls_backend *b) {
   return (lls_memory_backend *)b;
 }
 
+
+/* The handle's slots of lls_memory_vt (see backend/backend.h for each
+ * one's contract). */
+lls_backend *lls_memory_open(lls_config *cfg, lls_error *err);
+void lls_memory_close(lls_backend *b);
+const char *lls_memory_location(lls_backend *b);
+int lls_memory_begin(lls_backend *b, int depth, lls_error *err);
+int lls_memory_commit(lls_backend *b, int depth, lls_error *err);
+int lls_memory_rollback(lls_backend *b, int depth, lls_error *err);
+int lls_memory_migrations(lls_backend *b, lls_rows *out, lls_error *err);
+int lls_memory_check(lls_backend *b, lls_rows *problems, lls_error *err);
+
 #endif

@@ -3,7 +3,7 @@
  * migrating at open, error mapping (SQLSTATE -> lls_code), reconnecting
  * and the one transparent retry of idempotent reads, transactions and the
  * savepoints inside them, prepared statements, migrations() and check(),
- * and lls_postgres_vt over the op tables of kv.c, vectors.c and xport.c.
+ * (the vtable joining these slots and the op tables is in postgres.c).
  */
 #include "backends/postgres/conn.h"
 
@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/postgres/kv.h"
-#include "backends/postgres/vectors.h"
-#include "backends/postgres/xport.h"
 
 /* Bound on how long opening (or reconnecting) may take, unless the URL or
  * the connect_timeout option says otherwise; libpq's default is forever. */
@@ -422,9 +419,9 @@ static int migrate_locked(pg_backend *pg, lls_error *err) {
   if (schema_version(pg, &version, err) != 0) return -1;
   if (version > lls_pg_n_migrations) return too_new(pg, version, err);
   for (int i = 0; i < lls_pg_n_migrations; i++) {
-    if (lls_pg_migrations[i].version <= version) continue;
-    if (exec_filled(pg, lls_pg_migrations[i].sql, err) != 0) return -1;
-    if (record_migration(pg, &lls_pg_migrations[i], err) != 0) return -1;
+    if (lls_pg_migration_scripts[i].version <= version) continue;
+    if (exec_filled(pg, lls_pg_migration_scripts[i].sql, err) != 0) return -1;
+    if (record_migration(pg, &lls_pg_migration_scripts[i], err) != 0) return -1;
   }
   return 0;
 }
@@ -445,11 +442,11 @@ static int migrate(pg_backend *pg, lls_error *err) {
   return exec_filled(pg, "COMMIT", err);
 }
 
-static void pg_close(lls_backend *b);
+void lls_pg_close(lls_backend *b);
 
 /* Connects to cfg->location (URL or conninfo), sets the tenant, and
  * migrates the schema. Options: schema, connect_timeout (seconds). */
-static lls_backend *pg_open(lls_config *cfg, lls_error *err) {
+lls_backend *lls_pg_open(lls_config *cfg, lls_error *err) {
   const char *schema = lls_config_get(cfg, "schema");
   const char *timeout = lls_config_get(cfg, "connect_timeout");
   long long secs;
@@ -502,13 +499,13 @@ static lls_backend *pg_open(lls_config *cfg, lls_error *err) {
 oom:
   lls_error_oom(err);
 fail:
-  if (pg != NULL) pg_close(&pg->base);
+  if (pg != NULL) lls_pg_close(&pg->base);
   return NULL;
 }
 
 /* Frees everything. The server rolls back an open transaction when the
  * session ends, so closing needs no round trip. */
-static void pg_close(lls_backend *b) {
+void lls_pg_close(lls_backend *b) {
   pg_backend *pg = (pg_backend *)b;
   release_held(pg);
   if (pg->conn != NULL) PQfinish(pg->conn);
@@ -522,12 +519,12 @@ static void pg_close(lls_backend *b) {
 }
 
 /* "host=... port=... dbname=... user=..." -- never the password. */
-static const char *pg_location(lls_backend *b) { return ((pg_backend *)b)->location; }
+const char *lls_pg_location(lls_backend *b) { return ((pg_backend *)b)->location; }
 
 /* ----------------------------------------------------------- transactions */
 
 /* depth 0: BEGIN; depth d > 0: SAVEPOINT lls_d. */
-static int pg_begin(lls_backend *b, int depth, lls_error *err) {
+int lls_pg_begin(lls_backend *b, int depth, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   char sql[48];
   if (depth == 0)
@@ -542,7 +539,7 @@ static int pg_begin(lls_backend *b, int depth, lls_error *err) {
 /* REPEATABLE READ: every statement of the transaction sees the snapshot of
  * its first one (READ COMMITTED would let each export page see newer
  * commits); READ ONLY: it can never fail on a write conflict. */
-static int pg_begin_read(lls_backend *b, lls_error *err) {
+int lls_pg_begin_read(lls_backend *b, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_command(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, err) != 0)
     return -1;
@@ -553,7 +550,7 @@ static int pg_begin_read(lls_backend *b, lls_error *err) {
 /* depth 0: COMMIT; depth d > 0: RELEASE SAVEPOINT lls_d. PostgreSQL answers
  * COMMIT of a transaction aborted by an earlier error with a silent
  * ROLLBACK; that is reported as a failure, not as success. */
-static int pg_commit(lls_backend *b, int depth, lls_error *err) {
+int lls_pg_commit(lls_backend *b, int depth, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (depth > 0) {
     char sql[48];
@@ -577,7 +574,7 @@ static int pg_commit(lls_backend *b, int depth, lls_error *err) {
 /* depth 0: ROLLBACK; depth d > 0: ROLLBACK TO + RELEASE lls_d. With the
  * connection gone the server has already discarded the transaction, so
  * that counts as done (no reconnect, no wait). */
-static int pg_rollback(lls_backend *b, int depth, lls_error *err) {
+int lls_pg_rollback(lls_backend *b, int depth, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   release_held(pg);
   pg->txdepth = depth;
@@ -602,7 +599,7 @@ static int pg_rollback(lls_backend *b, int depth, lls_error *err) {
 /* ------------------------------------------------- migrations and check */
 
 /* One row per applied migration: "001_kv_store", created_at = applied_at. */
-static int pg_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
+int lls_pg_migrations(lls_backend *b, lls_rows *out, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   pg_params p = {0};
   PGresult *r = lls_pg_run(pg, ST_MIGRATIONS, &p, 1, err);
@@ -661,19 +658,19 @@ static int check_migrations(pg_backend *pg, lls_rows *out, lls_error *err) {
   for (int m = 0; m < lls_pg_n_migrations && rc == 0; m++) {
     int row = -1;
     for (int i = 0; i < rows; i++)
-      if (lls_pg_int4_at(r, i, 0) == lls_pg_migrations[m].version) row = i;
+      if (lls_pg_int4_at(r, i, 0) == lls_pg_migration_scripts[m].version) row = i;
     if (row < 0) {
       rc = problem(out, MIGRATIONS_WHERE, wl, err, "migration %03d_%s was not applied",
-                   lls_pg_migrations[m].version, lls_pg_migrations[m].name);
+                   lls_pg_migration_scripts[m].version, lls_pg_migration_scripts[m].name);
       continue;
     }
     lls_str name = lls_pg_str_at(r, row, 1);
-    if (name.len != strlen(lls_pg_migrations[m].name) ||
-        memcmp(name.ptr, lls_pg_migrations[m].name, name.len))
+    if (name.len != strlen(lls_pg_migration_scripts[m].name) ||
+        memcmp(name.ptr, lls_pg_migration_scripts[m].name, name.len))
       rc = problem(out, MIGRATIONS_WHERE, wl, err,
                    "migration %d is recorded as '%.*s', this library applies '%s'",
-                   lls_pg_migrations[m].version, lls_pg_msg_len(name, 100), name.ptr,
-                   lls_pg_migrations[m].name);
+                   lls_pg_migration_scripts[m].version, lls_pg_msg_len(name, 100), name.ptr,
+                   lls_pg_migration_scripts[m].name);
   }
   for (int i = 0; i < rows && rc == 0; i++) {
     int v = lls_pg_int4_at(r, i, 0);
@@ -693,7 +690,7 @@ static int check_migrations(pg_backend *pg, lls_rows *out, lls_error *err) {
  * instead: the schema is the one this library knows, every tenant table
  * still has row-level security enabled, forced and its policy, and this
  * tenant's collection counts agree with their rows. */
-static int pg_check(lls_backend *b, lls_rows *problems, lls_error *err) {
+int lls_pg_check(lls_backend *b, lls_rows *problems, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (check_migrations(pg, problems, err) != 0) return -1;
 
@@ -730,26 +727,3 @@ static int pg_check(lls_backend *b, lls_rows *problems, lls_error *err) {
   PQclear(r);
   return rc;
 }
-
-const lls_backend_vt lls_postgres_vt = {
-    .name = "postgres",
-    /* nominal latencies: the seed's figures for a server on the network */
-    .traits = {.persistent = 1,
-               .transactional = 1,
-               .supports_prefix_scan = 1,
-               .supports_atomic_ops = 1,
-               .nominal_read_us = 500.0,
-               .nominal_write_us = 1000.0},
-    .open = pg_open,
-    .close = pg_close,
-    .location = pg_location,
-    .begin = pg_begin,
-    .begin_read = pg_begin_read,
-    .commit = pg_commit,
-    .rollback = pg_rollback,
-    .migrations = pg_migrations,
-    .check = pg_check,
-    .kv = &lls_postgres_kv_ops,
-    .vec = &lls_postgres_vec_ops,
-    .xport = &lls_postgres_xport_ops,
-};

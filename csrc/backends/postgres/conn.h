@@ -106,4 +106,17 @@ void lls_pg_metadata_error(lls_error *err);
 /* At most max bytes of s, cut at a UTF-8 character boundary, for messages. */
 int lls_pg_msg_len(lls_str s, size_t max);
 
+
+/* The handle's slots of lls_postgres_vt (see backend/backend.h for each
+ * one's contract). */
+lls_backend *lls_pg_open(lls_config *cfg, lls_error *err);
+void lls_pg_close(lls_backend *b);
+const char *lls_pg_location(lls_backend *b);
+int lls_pg_begin(lls_backend *b, int depth, lls_error *err);
+int lls_pg_begin_read(lls_backend *b, lls_error *err);
+int lls_pg_commit(lls_backend *b, int depth, lls_error *err);
+int lls_pg_rollback(lls_backend *b, int depth, lls_error *err);
+int lls_pg_migrations(lls_backend *b, lls_rows *out, lls_error *err);
+int lls_pg_check(lls_backend *b, lls_rows *problems, lls_error *err);
+
 #endif

@@ -499,7 +499,7 @@ const pg_stmt lls_pg_stmts[ST_COUNT] = {
 
 /* Append-only: a released migration is never edited, later issues add
  * entries. */
-const pg_migration lls_pg_migrations[] = {
+const pg_migration lls_pg_migration_scripts[] = {
     {1, "kv_store",
      "CREATE TABLE @S.kv_store ("
      " tenant_id text NOT NULL,"
@@ -578,7 +578,7 @@ const pg_migration lls_pg_migrations[] = {
      RLS("export_sections")},
 };
 
-const int lls_pg_n_migrations = (int)(sizeof lls_pg_migrations / sizeof lls_pg_migrations[0]);
+const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);
 
 /* ------------------------------------------------------------ templating */
 

@@ -90,7 +90,7 @@ typedef struct pg_migration {
 } pg_migration;
 
 /* The migrations in order, versions 1..lls_pg_n_migrations. */
-extern const pg_migration lls_pg_migrations[];
+extern const pg_migration lls_pg_migration_scripts[];
 extern const int lls_pg_n_migrations;
 
 /* SQL the connection sends outside the prepared statements: the session's
