@@ -1,5 +1,5 @@
 /*
- * coll_search.c -- answering queries on an open collection: the conditions
+ * search.c -- answering queries on an open collection: the conditions
  * a query sets (scope, filter, time ranges, expiry), the choice between a
  * graph walk and an exact scan, and batches of queries on several threads.
  * No Lua here. Everything reads the collection only, so any number of
@@ -7,7 +7,7 @@
  */
 #include <pthread.h>
 
-#include "collection/coll.h"
+#include "collection/search.h"
 
 #define SAMPLE_SIZE 512 /* entries sampled to estimate filter selectivity */
 /* Below this many matching entries, an exact scan of the matches beats a

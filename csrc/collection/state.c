@@ -1,10 +1,11 @@
 /*
- * coll_state.c -- the in-memory side of a vector collection, and keeping it
- * in step with the backend's rows. No Lua here (collection.c is the API).
+ * state.c -- the in-memory side of a vector collection, and keeping it
+ * in step with the backend's rows. No Lua here (lua/collection*.c are the
+ * API).
  *
  * The backend's rows are the truth. An open collection keeps an HNSW graph
- * (hnsw.c) plus, per slot, the entry's id, scope, metadata and times, so
- * searches and filters never touch the backend:
+ * (vector/hnsw.c) plus, per slot, the entry's id, scope, metadata and
+ * times, so searches and filters never touch the backend:
  *   - each backend write bumps the collection's change sequence (seq); the
  *     API calls coll_catch_up before every operation, which replays the
  *     changes other handles made since the seq this memory reflects;
@@ -17,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "collection/coll.h"
+#include "collection/state.h"
+#include "base/limits.h"
 #include "value/json.h"
 
 #define LOAD_CHUNK 4096       /* new rows added to the graph per batch */
@@ -127,8 +129,6 @@ void coll_free(coll *c) {
 
 /* ------------------------------------------------- applying backend rows */
 
-static int oom(lls_error *err) { return lls_error_set(err, LLS_EIO, "out of memory"); }
-
 static int hnsw_fail(int rc, lls_error *err) {
   return lls_error_set(err, rc == HNSW_ENOMEM ? LLS_EIO : LLS_EINVALID, "vector index: %s",
                        hnsw_strerror(rc));
@@ -155,7 +155,7 @@ static int entry_from_row(coll *c, const lls_vec_row *r, entry *e, lls_error *er
   int64_t scope = scope_index(c, r->scope.ptr, r->scope.len);
   if (e->id == NULL || scope < 0) {
     entry_clear(e);
-    return oom(err);
+    return lls_error_oom(err);
   }
   memcpy(e->id, r->id.ptr, r->id.len);
   e->id[r->id.len] = '\0';
@@ -173,7 +173,7 @@ static int entry_from_row(coll *c, const lls_vec_row *r, entry *e, lls_error *er
 static int install_entry(coll *c, uint32_t slot, entry *e, lls_error *err) {
   if (ensure_entries(c, (size_t)slot + 1) != 0 || lls_hidx_reserve(&c->ids, 1) != 0) {
     entry_clear(e);
-    return oom(err);
+    return lls_error_oom(err);
   }
   forget_entry(c, slot);
   c->entries[slot] = *e;
@@ -187,7 +187,7 @@ static int install_entry(coll *c, uint32_t slot, entry *e, lls_error *err) {
 static int flush_pending(coll *c, pending *p, lls_error *err) {
   if (p->n == 0) return 0;
   uint32_t *slots = malloc(p->n * sizeof *slots);
-  if (slots == NULL) return oom(err);
+  if (slots == NULL) return lls_error_oom(err);
   int rc = hnsw_add_batch(c->ix, p->vecs, p->n, slots, c->threads);
   if (rc < 0) {
     free(slots);
@@ -235,7 +235,7 @@ static int apply_row(coll *c, const lls_vec_row *r, pending *p, lls_error *err) 
     const float *cur = hnsw_vector(c->ix, (uint32_t)slot);
     if (cur == NULL || memcmp(cur, r->vector.ptr, dim * 4) != 0) {
       float *v = malloc(dim * sizeof *v);
-      if (v == NULL) return entry_clear(&e), oom(err);
+      if (v == NULL) return entry_clear(&e), lls_error_oom(err);
       memcpy(v, r->vector.ptr, dim * 4);
       int rc = hnsw_update(c->ix, (uint32_t)slot, v);
       free(v);
@@ -247,14 +247,14 @@ static int apply_row(coll *c, const lls_vec_row *r, pending *p, lls_error *err) 
     if (p->vecs == NULL) {
       p->vecs = malloc(LOAD_CHUNK * dim * sizeof(float));
       p->entries = malloc(LOAD_CHUNK * sizeof(entry));
-      if (p->vecs == NULL || p->entries == NULL) return entry_clear(&e), oom(err);
+      if (p->vecs == NULL || p->entries == NULL) return entry_clear(&e), lls_error_oom(err);
     }
     memcpy(p->vecs + p->n * dim, r->vector.ptr, dim * 4);
     p->entries[p->n++] = e;
     return p->n == LOAD_CHUNK ? flush_pending(c, p, err) : 0;
   }
   float *v = malloc(dim * sizeof *v);
-  if (v == NULL) return entry_clear(&e), oom(err);
+  if (v == NULL) return entry_clear(&e), lls_error_oom(err);
   memcpy(v, r->vector.ptr, dim * 4);
   uint32_t s;
   int rc = hnsw_add(c->ix, v, &s);
@@ -409,7 +409,7 @@ int coll_reset(coll *c, lls_error *err) {
   hnsw_free(c->ix);
   c->ix = hnsw_new((size_t)c->info.dimension, (lls_metric)c->info.metric,
                    (size_t)c->info.m, (size_t)c->info.ef_construction, 0, seed_of(c));
-  if (c->ix == NULL) return oom(err);
+  if (c->ix == NULL) return lls_error_oom(err);
   return 0;
 }
 
@@ -496,7 +496,7 @@ int coll_save_snapshot(lls_backend *b, coll *c, int in_txn, lls_error *err) {
   lls_buf blob = {0};
   if (encode_snapshot(c, &blob) != 0) {
     lls_buf_free(&blob);
-    return oom(err);
+    return lls_error_oom(err);
   }
   int rc = b->vt->vec->snap_save(b, c->info.id, c->seq, blob.data, blob.len, err);
   lls_buf_free(&blob);

@@ -2,6 +2,11 @@
  * core.c -- luaopen_llmspell_storage_core: registers every type and
  * provides open(), which turns a URL or an options table into a backend.
  *
+ * The method tables of the Store and Collection classes are assembled
+ * here, in one place, from the arrays each binding file exports: a store
+ * method lives in the file of its concern (kv.c, collection.c, ...) and
+ * no file patches another's metatable.
+ *
  * Loading twice in one interpreter (busted reloads modules per spec file)
  * is safe: metatables are looked up by name and reused, and no C state
  * outlives a lua_State.
@@ -10,10 +15,18 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "lua/args.h"
+#include "lua/collection.h"
+#include "lua/collection_read.h"
+#include "lua/collection_write.h"
 #include "lua/core.h"
+#include "lua/error.h"
+#include "lua/export.h"
+#include "lua/import.h"
+#include "lua/kv.h"
+#include "lua/store.h"
 
 #define MAX_OPTS 32
-#define MAX_TENANT_LEN 255
 
 static const lls_backend_vt *find_backend(const char *name) {
   if (strcmp(name, "memory") == 0) return &lls_memory_vt;
@@ -63,16 +76,99 @@ static const char *option_string(lua_State *L, int idx, const char *name) {
   }
 }
 
+/* The tenant option at idx: 1..LLS_MAX_TENANT bytes of UTF-8 text
+ * without NUL (it is stored on every row and compared in SQL). */
 static const char *check_tenant(lua_State *L, int idx) {
-  size_t len;
   if (lua_type(L, idx) != LUA_TSTRING)
     luaL_argerror(L, 1, lua_pushfstring(L, "option 'tenant': string expected, got %s",
                                         luaL_typename(L, idx)));
-  const char *t = lua_tolstring(L, idx, &len);
-  if (len == 0 || len > MAX_TENANT_LEN || strlen(t) != len)
-    luaL_argerror(L, 1, lua_pushfstring(L, "option 'tenant' must be 1..%d bytes without "
-                                           "NUL", MAX_TENANT_LEN));
-  return t;
+  lls_str t;
+  t.ptr = lua_tolstring(L, idx, &t.len);
+  lls_check_text(L, 1, t, 1, LLS_MAX_TENANT, "option 'tenant'");
+  return t.ptr;
+}
+
+/* Reads url, backend, path and tenant from the options table at tbl into
+ * *vt and cfg (vt may already hold the backend a URL argument named). */
+static void read_main_options(lua_State *L, int tbl, const lls_backend_vt **vt,
+                              lls_config *cfg) {
+  if (lua_getfield(L, tbl, "url") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "option 'url': string expected");
+    const char *loc;
+    const lls_backend_vt *from_url = parse_url(lua_tostring(L, -1), &loc);
+    if (from_url == NULL) /* a bare libpq conninfo: "host=... dbname=..." */
+      loc = lua_tostring(L, -1);
+    if (*vt == NULL) *vt = from_url;
+    cfg->location = loc;
+  }
+  if (lua_getfield(L, tbl, "backend") != LUA_TNIL) {
+    const char *name = lua_tostring(L, -1);
+    const lls_backend_vt *named = name ? find_backend(name) : NULL;
+    if (named == NULL)
+      luaL_argerror(L, 1, lua_pushfstring(L, "option 'backend' must be \"memory\", "
+                                             "\"sqlite\" or \"postgres\", got %s",
+                                          luaL_tolstring(L, -1, NULL)));
+    if (*vt != NULL && *vt != named)
+      luaL_argerror(L, 1, "options 'backend' and 'url' name different backends");
+    *vt = named;
+  }
+  if (lua_getfield(L, tbl, "path") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "option 'path': string expected");
+    if (*vt == NULL) *vt = &lls_sqlite_vt;
+    if (*vt != &lls_sqlite_vt) luaL_argerror(L, 1, "option 'path' is for sqlite only");
+    cfg->location = lua_tostring(L, -1);
+  }
+  if (lua_getfield(L, tbl, "tenant") != LUA_TNIL) cfg->tenant = check_tenant(L, -1);
+  lua_pop(L, 4); /* the options table keeps cfg's strings alive */
+}
+
+/* 1 for the options read_main_options consumes. */
+static int main_option(const char *name) {
+  return strcmp(name, "url") == 0 || strcmp(name, "backend") == 0 ||
+         strcmp(name, "path") == 0 || strcmp(name, "tenant") == 0;
+}
+
+/* Hands every other option of the table at tbl to the backend, as strings
+ * in a table left on the stack (so the C strings stay alive) and listed
+ * in cfg->opts (room for MAX_OPTS). What the backend does not consume is
+ * an unknown option, refused after open. */
+static void backend_options(lua_State *L, int tbl, lls_config *cfg, lls_option *opts) {
+  lua_newtable(L);
+  int strs = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, tbl)) {
+    if (lua_type(L, -2) != LUA_TSTRING) luaL_argerror(L, 1, "option names must be strings");
+    const char *name = lua_tostring(L, -2);
+    if (!main_option(name)) {
+      const char *v = option_string(L, strs + 2, name);
+      lua_pushvalue(L, strs + 1);
+      lua_pushstring(L, v);
+      lua_rawset(L, strs);
+    }
+    lua_settop(L, strs + 1);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, strs)) {
+    if (cfg->nopts == MAX_OPTS) luaL_argerror(L, 1, "too many options");
+    opts[cfg->nopts].name = lua_tostring(L, -2);
+    opts[cfg->nopts].value = lua_tostring(L, -1);
+    opts[cfg->nopts].used = 0;
+    cfg->nopts++;
+    lua_pop(L, 1);
+  }
+}
+
+/* The backend a URL argument names (argument 1 a string); raises for an
+ * unknown form. */
+static const lls_backend_vt *url_argument(lua_State *L, lls_config *cfg) {
+  const char *url = lua_tostring(L, 1);
+  const lls_backend_vt *vt = parse_url(url, &cfg->location);
+  if (vt == NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "unknown storage URL '%s' (expected "
+                                           "\"memory\", \"sqlite:PATH\", "
+                                           "\"sqlite::memory:\" or "
+                                           "\"postgresql://...\")", url));
+  return vt;
 }
 
 /** storage.open(url [, options]) or storage.open{ backend=, url=|path=,
@@ -84,15 +180,8 @@ static int core_open(lua_State *L) {
   lls_config cfg = {NULL, "default", opts, 0};
   const lls_backend_vt *vt = NULL;
   int tbl = 0;
-
   if (lua_type(L, 1) == LUA_TSTRING) {
-    const char *url = lua_tostring(L, 1);
-    vt = parse_url(url, &cfg.location);
-    if (vt == NULL)
-      luaL_argerror(L, 1, lua_pushfstring(L, "unknown storage URL '%s' (expected "
-                                             "\"memory\", \"sqlite:PATH\", "
-                                             "\"sqlite::memory:\" or "
-                                             "\"postgresql://...\")", url));
+    vt = url_argument(L, &cfg);
     if (!lua_isnoneornil(L, 2)) {
       luaL_checktype(L, 2, LUA_TTABLE);
       tbl = 2;
@@ -103,73 +192,15 @@ static int core_open(lua_State *L) {
     return luaL_argerror(L, 1, lua_pushfstring(L, "URL string or options table expected, "
                                                   "got %s", luaL_typename(L, 1)));
   }
-
   if (tbl) {
-    if (lua_getfield(L, tbl, "url") != LUA_TNIL) {
-      if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_argerror(L, 1, "option 'url': string expected");
-      const char *loc;
-      const lls_backend_vt *from_url = parse_url(lua_tostring(L, -1), &loc);
-      if (from_url == NULL) /* a bare libpq conninfo: "host=... dbname=..." */
-        loc = lua_tostring(L, -1);
-      if (vt == NULL) vt = from_url;
-      cfg.location = loc;
-    }
-    if (lua_getfield(L, tbl, "backend") != LUA_TNIL) {
-      const char *name = lua_tostring(L, -1);
-      const lls_backend_vt *named = name ? find_backend(name) : NULL;
-      if (named == NULL)
-        luaL_argerror(L, 1, lua_pushfstring(L, "option 'backend' must be \"memory\", "
-                                               "\"sqlite\" or \"postgres\", got %s",
-                                            luaL_tolstring(L, -1, NULL)));
-      if (vt != NULL && vt != named)
-        luaL_argerror(L, 1, "options 'backend' and 'url' name different backends");
-      vt = named;
-    }
-    if (lua_getfield(L, tbl, "path") != LUA_TNIL) {
-      if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_argerror(L, 1, "option 'path': string expected");
-      if (vt == NULL) vt = &lls_sqlite_vt;
-      if (vt != &lls_sqlite_vt) luaL_argerror(L, 1, "option 'path' is for sqlite only");
-      cfg.location = lua_tostring(L, -1);
-    }
-    if (lua_getfield(L, tbl, "tenant") != LUA_TNIL) cfg.tenant = check_tenant(L, -1);
-    lua_pop(L, 4);
+    read_main_options(L, tbl, &vt, &cfg);
     if (vt == NULL) vt = &lls_sqlite_vt;
     if (vt == &lls_memory_vt) cfg.location = "memory";
     if (cfg.location == NULL)
       luaL_argerror(L, 1, vt == &lls_sqlite_vt ? "sqlite needs option 'path' or 'url'"
                                                 : "postgres needs option 'url'");
-    /* Everything else goes to the backend, stringified into a table that
-     * stays on the stack so the C strings stay alive; what the backend does
-     * not consume is an unknown option, refused below. */
-    lua_newtable(L);
-    int strs = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, tbl)) {
-      if (lua_type(L, -2) != LUA_TSTRING)
-        luaL_argerror(L, 1, "option names must be strings");
-      const char *name = lua_tostring(L, -2);
-      if (strcmp(name, "url") && strcmp(name, "backend") && strcmp(name, "path") &&
-          strcmp(name, "tenant")) {
-        const char *v = option_string(L, strs + 2, name);
-        lua_pushvalue(L, strs + 1);
-        lua_pushstring(L, v);
-        lua_rawset(L, strs);
-      }
-      lua_settop(L, strs + 1);
-    }
-    lua_pushnil(L);
-    while (lua_next(L, strs)) {
-      if (cfg.nopts == MAX_OPTS) luaL_argerror(L, 1, "too many options");
-      opts[cfg.nopts].name = lua_tostring(L, -2);
-      opts[cfg.nopts].value = lua_tostring(L, -1);
-      opts[cfg.nopts].used = 0;
-      cfg.nopts++;
-      lua_pop(L, 1);
-    }
+    backend_options(L, tbl, &cfg, opts);
   }
-
   lls_error err;
   lls_backend *b = vt->open(&cfg, &err);
   if (b == NULL) return lls_raise(L, &err, vt->name);
@@ -227,9 +258,23 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       {"open", core_open},
       {NULL, NULL},
   };
+  /* Every method of `db` and of `col`, by the file that implements it. */
+  static const luaL_Reg *const store_methods[] = {
+      lls_store_methods,   /* store.c: close, transaction, stats, ... */
+      lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
+      lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
+      NULL,
+  };
+  static const luaL_Reg *const coll_methods[] = {
+      lls_coll_methods,       /* collection.c: count, snapshot, seq, name, close */
+      lls_coll_write_methods, /* collection_write.c: add, upsert, delete, ... */
+      lls_coll_read_methods,  /* collection_read.c: get, search, stats, ... */
+      NULL,
+  };
   luaL_checkversion(L);
+  lls_open_store(L, store_methods);
   lls_open_kv(L);
-  lls_open_collections(L);
+  lls_open_collections(L, coll_methods);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

@@ -34,7 +34,11 @@
 #include <openssl/evp.h>
 #include <yajl/yajl_gen.h>
 
-#include "lua/core.h"
+#include "base/clock.h"
+#include "lua/args.h"
+#include "lua/error.h"
+#include "lua/export.h"
+#include "lua/store.h"
 #include "value/json.h"
 #include "base/utf8.h"
 #include "base/hashidx.h"

@@ -40,7 +40,11 @@
 
 #include <yajl/yajl_parse.h>
 
-#include "lua/core.h"
+#include "base/clock.h"
+#include "lua/args.h"
+#include "lua/error.h"
+#include "lua/import.h"
+#include "lua/store.h"
 #include "value/json.h"
 #include "base/utf8.h"
 #include "base/hashidx.h"
@@ -1472,13 +1476,13 @@ static int run_import(lua_State *L, int file) {
     if (status != LUA_OK || rc != 0) {
       lls_error rerr;
       h->vt->rollback(h->b, depth, &rerr); /* best effort: the first error wins */
-      lls_collections_invalidate(L, hidx);
+      lls_store_invalidate(L, hidx);
       job_release(j);
       if (status != LUA_OK) return lua_error(L);
       return lls_raise(L, &err, h->vt->name);
     }
     /* open collection objects reload on next use and see the new rows */
-    lls_collections_invalidate(L, hidx);
+    lls_store_invalidate(L, hidx);
   } else if (status != LUA_OK) {
     job_release(j);
     return lua_error(L);

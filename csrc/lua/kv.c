@@ -1,5 +1,6 @@
 /*
- * kv.c -- the key-value handle (`db`) and its methods.
+ * kv.c -- the key-value methods of the store (`db:get`, `db:set`, ...) and
+ * the scan iterator.
  *
  * Every method follows the same order: check the handle is open, check
  * every argument (so a bad argument raises before anything is written),
@@ -7,36 +8,30 @@
  * Results come back as lls_rows in C memory and are pushed afterwards, so
  * a Lua error never interrupts a backend mid-call.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "lua/core.h"
-#include "base/utf8.h"
+#include "base/clock.h"
+#include "base/limits.h"
+#include "lua/args.h"
+#include "lua/class.h"
+#include "lua/kv.h"
+#include "lua/store.h"
 
-#define MAX_KEY_LEN 1024 /* PostgreSQL btree entries must stay well under 2.7 kB */
+#define LLS_SCAN_MT "llmspell.storage.Scan"
 #define SCAN_PAGE 256    /* rows fetched per round trip by scan() */
 #define SWEEP_EVERY_US 1000000
 #define SWEEP_LIMIT 1000
 
 /* ------------------------------------------------------ argument checks */
 
-static int key_ok(lls_str k) {
-  return k.len <= MAX_KEY_LEN && lls_utf8_bad_at((const unsigned char *)k.ptr, k.len) == k.len;
-}
+static int key_ok(lls_str k) { return lls_text_ok(k, 0, LLS_MAX_KEY); }
 
 /* Raises the bad-argument error for a key (or prefix) that failed key_ok.
  * Messages are built only here, on failure: formatting a label for every
  * key of a batch up front would cost more than storing it. */
-static int key_argerror(lua_State *L, int arg, lls_str k, const char *what) {
-  if (k.len > MAX_KEY_LEN)
-    return luaL_argerror(L, arg, lua_pushfstring(L, "%s is %d bytes, at most %d allowed",
-                                                 what, (int)k.len, MAX_KEY_LEN));
-  size_t bad = lls_utf8_bad_at((const unsigned char *)k.ptr, k.len);
-  return luaL_argerror(L, arg, lua_pushfstring(L, "%s must be UTF-8 text without NUL "
-                                                  "bytes (bad byte at %d)", what,
-                                               (int)bad + 1));
+static void key_argerror(lua_State *L, int arg, lls_str k, const char *what) {
+  lls_check_text(L, arg, k, 0, LLS_MAX_KEY, what);
 }
 
 static lls_str check_key(lua_State *L, int arg) {
@@ -80,33 +75,13 @@ static int64_t ttl_to_expiry(lua_State *L, int arg, int opno, int64_t now) {
   int64_t exp = 0;
   if (!lua_isnil(L, -1)) {
     lua_Number t = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || !(t > 0) || t > 1e11)
+    if (lua_type(L, -1) != LUA_TNUMBER || !lls_ttl_ok(t))
       luaL_argerror(L, arg, lua_pushfstring(L, "%sttl must be a positive number of seconds",
                                             op_label(L, opno)));
-    exp = now + (int64_t)llround(t * 1e6);
+    exp = now + lls_seconds_to_us(t);
   }
   lua_pop(L, 1);
   return exp;
-}
-
-void lls_check_fields(lua_State *L, int tbl, int arg, const char *const *allowed,
-                      const char *label_fmt, int n) {
-  lua_pushnil(L);
-  while (lua_next(L, tbl)) {
-    int ok = 0;
-    if (lua_type(L, -2) == LUA_TSTRING) {
-      const char *k = lua_tostring(L, -2);
-      for (int i = 0; allowed[i]; i++)
-        if (strcmp(k, allowed[i]) == 0) ok = 1;
-    }
-    if (!ok) {
-      lua_pop(L, 1);
-      const char *name = luaL_tolstring(L, -1, NULL);
-      const char *label = label_fmt ? lua_pushfstring(L, label_fmt, n) : "";
-      luaL_argerror(L, arg, lua_pushfstring(L, "%sunknown option '%s'", label, name));
-    }
-    lua_pop(L, 1);
-  }
 }
 
 /* Optional options table with just a ttl; returns the expiry (0 = none). */
@@ -119,41 +94,7 @@ static int64_t opt_ttl(lua_State *L, int arg, int64_t now) {
   return ttl_to_expiry(L, arg, 0, now);
 }
 
-/* --------------------------------------------------------- the handle */
-
-lls_handle *lls_check_handle(lua_State *L, int idx) {
-  lls_handle *h = luaL_checkudata(L, idx, LLS_HANDLE_MT);
-  if (h->b == NULL) lls_raisef(L, LLS_ECLOSED, "store is closed");
-  return h;
-}
-
-void lls_push_handle(lua_State *L, const lls_backend_vt *vt, lls_backend *b,
-                     const char *tenant) {
-  lls_handle *h = lua_newuserdatauv(L, sizeof *h, 1);
-  memset(h, 0, sizeof *h);
-  luaL_setmetatable(L, LLS_HANDLE_MT);
-  /* Uservalue 1: the open collections, by name. Weak values, so an
-   * unreferenced collection can be collected (its __gc snapshots it). */
-  lua_createtable(L, 0, 4);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "v");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_setiuservalue(L, -2, 1);
-  h->tenant = malloc(strlen(tenant) + 1);
-  if (h->tenant == NULL) {
-    vt->close(b);
-    luaL_error(L, "out of memory");
-  }
-  strcpy(h->tenant, tenant);
-  h->vt = vt;
-  h->b = b; /* set last: __gc only closes what is fully built */
-}
-
-/* Raises err after the backend failed; the message names the backend. */
-static int fail(lua_State *L, lls_handle *h, const lls_error *err) {
-  return lls_raise(L, err, h->vt->name);
-}
+/* --------------------------------------------------------- the methods */
 
 /* Housekeeping before writes: removes expired rows through the backend's
  * expiry index at most once a second, never inside a transaction (a
@@ -183,7 +124,7 @@ static void lat_end(lls_latency *l, double t0) {
 static void lookup(lua_State *L, lls_handle *h, lls_str key, lls_str *out, int *found) {
   lls_error err;
   double t0 = lat_start(&h->reads);
-  if (h->vt->kv->get(h->b, key, lls_now_us(), out, found, &err) != 0) fail(L, h, &err);
+  if (h->vt->kv->get(h->b, key, lls_now_us(), out, found, &err) != 0) lls_store_fail(L, h, &err);
   lat_end(&h->reads, t0);
 }
 
@@ -220,7 +161,7 @@ static int kv_set(lua_State *L) {
   lls_error err;
   maybe_sweep(h, now);
   double t0 = lat_start(&h->writes);
-  if (h->vt->kv->set(h->b, key, val, exp, now, &err) != 0) return fail(L, h, &err);
+  if (h->vt->kv->set(h->b, key, val, exp, now, &err) != 0) return lls_store_fail(L, h, &err);
   lat_end(&h->writes, t0);
   return 0;
 }
@@ -233,7 +174,7 @@ static int kv_delete(lua_State *L) {
   int existed;
   lls_error err;
   double t0 = lat_start(&h->writes);
-  if (h->vt->kv->del(h->b, key, now, &existed, &err) != 0) return fail(L, h, &err);
+  if (h->vt->kv->del(h->b, key, now, &existed, &err) != 0) return lls_store_fail(L, h, &err);
   lat_end(&h->writes, t0);
   lua_pushboolean(L, existed);
   return 1;
@@ -247,7 +188,7 @@ static int kv_list_keys(lua_State *L) {
   lls_error err;
   lls_rows_reset(&h->rows);
   if (h->vt->kv->scan(h->b, prefix, none, lls_now_us(), 0, 1, &h->rows, &err) != 0)
-    return fail(L, h, &err);
+    return lls_store_fail(L, h, &err);
   lua_createtable(L, (int)h->rows.count, 0);
   for (size_t i = 0; i < h->rows.count; i++) {
     lls_str k = lls_row_key(&h->rows, i);
@@ -293,7 +234,7 @@ static int kv_get_batch(lua_State *L) {
   lls_rows_reset(&h->rows);
   double t0 = lat_start(&h->reads);
   if (h->vt->kv->get_many(h->b, keys, n, lls_now_us(), &h->rows, &err) != 0)
-    return fail(L, h, &err);
+    return lls_store_fail(L, h, &err);
   lat_end(&h->reads, t0);
   lua_createtable(L, 0, (int)h->rows.count);
   for (size_t i = 0; i < h->rows.count; i++) {
@@ -307,9 +248,7 @@ static int kv_get_batch(lua_State *L) {
 }
 
 static int op_key_cmp(const void *a, const void *b) {
-  const lls_str *x = &((const lls_op *)a)->key, *y = &((const lls_op *)b)->key;
-  int c = memcmp(x->ptr, y->ptr, x->len < y->len ? x->len : y->len);
-  return c ? c : (x->len > y->len) - (x->len < y->len);
+  return lls_str_cmp(((const lls_op *)a)->key, ((const lls_op *)b)->key);
 }
 
 /* set_batch and delete_batch have no order of their own (a Lua table's
@@ -328,7 +267,7 @@ static int apply_ops(lua_State *L, lls_handle *h, const lls_op *ops, size_t n,
   maybe_sweep(h, now);
   double t0 = lat_start(&h->writes);
   if (n > 0 && h->vt->kv->apply(h->b, ops, n, now, &deleted, &err) != 0)
-    return fail(L, h, &err);
+    return lls_store_fail(L, h, &err);
   lat_end(&h->writes, t0);
   return (int)deleted;
 }
@@ -444,55 +383,8 @@ static int kv_batch(lua_State *L) {
 static int kv_clear(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
   lls_error err;
-  if (h->vt->kv->clear(h->b, &err) != 0) return fail(L, h, &err);
+  if (h->vt->kv->clear(h->b, &err) != 0) return lls_store_fail(L, h, &err);
   return 0;
-}
-
-/* ---------------------------------------------------------- transactions */
-
-/* Error handler for the transaction body: keeps the original error value
- * untouched (tables stay tables), so it can be rethrown as it was. */
-static int keep_error(lua_State *L) {
-  (void)L;
-  return 1;
-}
-
-/** db:transaction(fn) --> fn's results. Commits when fn returns, rolls back
- * and rethrows fn's error when it raises. Nested calls use savepoints. */
-static int kv_transaction(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  luaL_checktype(L, 2, LUA_TFUNCTION);
-  lls_error err;
-  int depth = h->txdepth;
-  if (h->vt->begin(h->b, depth, &err) != 0) return fail(L, h, &err);
-  h->txdepth = depth + 1;
-  lua_settop(L, 2);
-  lua_pushcfunction(L, keep_error);
-  lua_pushvalue(L, 2);
-  lua_pushvalue(L, 1);
-  int status = lua_pcall(L, 1, LUA_MULTRET, 3);
-  if (h->b == NULL) {
-    /* fn closed the store: close() already rolled back. */
-    if (status != LUA_OK) return lua_error(L);
-    return lls_raisef(L, LLS_ECLOSED, "store was closed inside its transaction");
-  }
-  if (status != LUA_OK) {
-    lls_error rerr;
-    h->vt->rollback(h->b, depth, &rerr); /* best effort: fn's error wins */
-    h->txdepth = depth;
-    lls_collections_invalidate(L, 1);
-    return lua_error(L);
-  }
-  int rc = h->vt->commit(h->b, depth, &err);
-  if (rc != 0) {
-    lls_error rerr;
-    h->vt->rollback(h->b, depth, &rerr);
-    h->txdepth = depth;
-    lls_collections_invalidate(L, 1);
-    return fail(L, h, &err);
-  }
-  h->txdepth = depth;
-  return lua_gettop(L) - 3;
 }
 
 /* ------------------------------------------------------------------ scan */
@@ -506,7 +398,7 @@ typedef struct lls_scan {
 } lls_scan;
 
 static lls_scan *check_scan(lua_State *L, int idx) {
-  return luaL_checkudata(L, idx, LLS_SCAN_MT);
+  return lls_class_check(L, idx, LLS_SCAN_MT);
 }
 
 static void scan_finish(lls_scan *s) {
@@ -534,7 +426,7 @@ static int scan_next(lua_State *L) {
     lls_rows_reset(&s->page);
     s->next = 0;
     if (h->vt->kv->scan(h->b, prefix, after, lls_now_us(), SCAN_PAGE, 0, &s->page, &err) != 0)
-      return fail(L, h, &err);
+      return lls_store_fail(L, h, &err);
     if (s->page.count == 0) {
       scan_finish(s);
       return 0;
@@ -558,9 +450,7 @@ static int kv_scan(lua_State *L) {
   lls_check_handle(L, 1);
   lls_str prefix = opt_prefix(L, 2);
   lua_pushcfunction(L, scan_next);
-  lls_scan *s = lua_newuserdatauv(L, sizeof *s, 1);
-  memset(s, 0, sizeof *s);
-  luaL_setmetatable(L, LLS_SCAN_MT);
+  lls_scan *s = lls_class_new(L, LLS_SCAN_MT, sizeof *s, 1);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
   if (lls_buf_append(&s->prefix, prefix.ptr, prefix.len) != 0)
@@ -576,204 +466,27 @@ static int scan_tostring(lua_State *L) {
   return 1;
 }
 
-/* ------------------------------------------------------- introspection */
-
-static int count_sink(void *ud, const lls_coll_info *info, lls_error *err) {
-  (void)info;
-  (void)err;
-  (*(int64_t *)ud)++;
-  return 0;
-}
-
-/** db:stats() --> { backend=, tenant=, location=, keys=, bytes=, collections=,
- *                  in_transaction= } */
-static int kv_stats(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  lls_kv_stats st;
-  lls_error err;
-  if (h->vt->kv->stats(h->b, lls_now_us(), &st, &err) != 0) return fail(L, h, &err);
-  int64_t collections = 0;
-  lls_str all = {"", 0};
-  if (h->vt->vec->coll_list && h->vt->vec->coll_list(h->b, all, count_sink, &collections, &err) != 0)
-    return fail(L, h, &err);
-  lua_createtable(L, 0, 8);
-  lua_pushstring(L, h->vt->name);
-  lua_setfield(L, -2, "backend");
-  lua_pushstring(L, h->tenant);
-  lua_setfield(L, -2, "tenant");
-  lua_pushstring(L, h->vt->location(h->b));
-  lua_setfield(L, -2, "location");
-  lua_pushinteger(L, st.keys);
-  lua_setfield(L, -2, "keys");
-  lua_pushinteger(L, st.bytes);
-  lua_setfield(L, -2, "bytes");
-  lua_pushinteger(L, collections);
-  lua_setfield(L, -2, "collections");
-  lua_pushinteger(L, h->txdepth);
-  lua_setfield(L, -2, "transaction_depth");
-  return 1;
-}
-
-/** db:backend_type() --> "memory" | "sqlite" | "postgres" */
-static int kv_backend_type(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  lua_pushstring(L, h->vt->name);
-  return 1;
-}
-
-/** db:tenant() --> the tenant id this handle is bound to */
-static int kv_tenant(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  lua_pushstring(L, h->tenant);
-  return 1;
-}
-
-/** db:characteristics() --> { persistent=, transactional=, supports_prefix_scan=,
- *   supports_atomic_ops=, avg_read_latency_us=, avg_write_latency_us=,
- *   measured_reads=, measured_writes= }
- * Latencies are this handle's own averages once it has done work, the
- * backend's nominal figures before. */
-static int kv_characteristics(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  const lls_traits *t = &h->vt->traits;
-  lua_createtable(L, 0, 8);
-  lua_pushboolean(L, t->persistent && !h->b->ephemeral);
-  lua_setfield(L, -2, "persistent");
-  lua_pushboolean(L, t->transactional);
-  lua_setfield(L, -2, "transactional");
-  lua_pushboolean(L, t->supports_prefix_scan);
-  lua_setfield(L, -2, "supports_prefix_scan");
-  lua_pushboolean(L, t->supports_atomic_ops);
-  lua_setfield(L, -2, "supports_atomic_ops");
-  const lls_latency *r = &h->reads, *w = &h->writes;
-  lua_pushnumber(L, r->samples ? r->us / (double)r->samples : t->nominal_read_us);
-  lua_setfield(L, -2, "avg_read_latency_us");
-  lua_pushnumber(L, w->samples ? w->us / (double)w->samples : t->nominal_write_us);
-  lua_setfield(L, -2, "avg_write_latency_us");
-  lua_pushinteger(L, r->calls);
-  lua_setfield(L, -2, "measured_reads");
-  lua_pushinteger(L, w->calls);
-  lua_setfield(L, -2, "measured_writes");
-  return 1;
-}
-
-/** db:migrations() --> { { name=, applied_at= }, ... } schema migrations applied */
-static int kv_migrations(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  lls_error err;
-  lls_rows_reset(&h->rows);
-  if (h->vt->migrations(h->b, &h->rows, &err) != 0) return fail(L, h, &err);
-  lua_createtable(L, (int)h->rows.count, 0);
-  for (size_t i = 0; i < h->rows.count; i++) {
-    lls_str k = lls_row_key(&h->rows, i);
-    lua_createtable(L, 0, 2);
-    lua_pushlstring(L, k.ptr, k.len);
-    lua_setfield(L, -2, "name");
-    lua_pushnumber(L, (lua_Number)h->rows.rows[i].created_at / 1e6);
-    lua_setfield(L, -2, "applied_at");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  lls_rows_reset(&h->rows);
-  return 1;
-}
-
-/** db:check() --> { { where=, what= }, ... } problems the store finds in
- * itself (SQLite: PRAGMA integrity_check; PostgreSQL: counts, schema and
- * row-level security); an empty array means healthy. */
-static int kv_check(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  lls_error err;
-  lls_rows_reset(&h->rows);
-  if (h->vt->check != NULL && h->vt->check(h->b, &h->rows, &err) != 0) return fail(L, h, &err);
-  lua_createtable(L, (int)h->rows.count, 0);
-  for (size_t i = 0; i < h->rows.count; i++) {
-    lls_str k = lls_row_key(&h->rows, i), v = lls_row_value(&h->rows, i);
-    lua_createtable(L, 0, 2);
-    lua_pushlstring(L, k.ptr, k.len);
-    lua_setfield(L, -2, "where");
-    lua_pushlstring(L, v.ptr, v.len);
-    lua_setfield(L, -2, "what");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  lls_rows_reset(&h->rows);
-  return 1;
-}
-
-/** db:close() -- idempotent; an open transaction is rolled back. Also
- * __gc and __close, so `local db <close> = storage.open(...)` works. */
-static int kv_close(lua_State *L) {
-  lls_handle *h = luaL_checkudata(L, 1, LLS_HANDLE_MT);
-  if (h->b != NULL) {
-    lls_collections_close(L, 1);
-    lls_backend *b = h->b;
-    h->b = NULL;
-    h->vt->close(b);
-  }
-  lls_rows_free(&h->rows);
-  lls_buf_free(&h->scratch);
-  free(h->tenant);
-  h->tenant = NULL;
-  return 0;
-}
-
-static int kv_tostring(lua_State *L) {
-  lls_handle *h = luaL_checkudata(L, 1, LLS_HANDLE_MT);
-  if (h->b == NULL) {
-    lua_pushliteral(L, "llmspell.storage.Store (closed)");
-    return 1;
-  }
-  lls_kv_stats st;
-  lls_error err;
-  if (h->vt->kv->stats(h->b, lls_now_us(), &st, &err) != 0)
-    lua_pushfstring(L, "llmspell.storage.Store (%s %s, tenant %s, keys unknown: %s)",
-                    h->vt->name, h->vt->location(h->b), h->tenant, err.message);
-  else
-    lua_pushfstring(L, "llmspell.storage.Store (%s %s, tenant %s, %I keys)", h->vt->name,
-                    h->vt->location(h->b), h->tenant, (lua_Integer)st.keys);
-  return 1;
-}
+const luaL_Reg lls_kv_methods[] = {
+    {"get", kv_get},
+    {"set", kv_set},
+    {"delete", kv_delete},
+    {"exists", kv_exists},
+    {"list_keys", kv_list_keys},
+    {"scan", kv_scan},
+    {"get_batch", kv_get_batch},
+    {"set_batch", kv_set_batch},
+    {"delete_batch", kv_delete_batch},
+    {"batch", kv_batch},
+    {"clear", kv_clear},
+    {NULL, NULL},
+};
 
 void lls_open_kv(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"get", kv_get},
-      {"set", kv_set},
-      {"delete", kv_delete},
-      {"exists", kv_exists},
-      {"list_keys", kv_list_keys},
-      {"scan", kv_scan},
-      {"get_batch", kv_get_batch},
-      {"set_batch", kv_set_batch},
-      {"delete_batch", kv_delete_batch},
-      {"batch", kv_batch},
-      {"transaction", kv_transaction},
-      {"clear", kv_clear},
-      {"stats", kv_stats},
-      {"backend_type", kv_backend_type},
-      {"tenant", kv_tenant},
-      {"characteristics", kv_characteristics},
-      {"migrations", kv_migrations},
-      {"check", kv_check},
-      {"close", kv_close},
-      {NULL, NULL},
-  };
   static const luaL_Reg meta[] = {
-      {"__gc", kv_close},
-      {"__close", kv_close},
-      {"__tostring", kv_tostring},
+      {"__gc", scan_close},
+      {"__close", scan_close},
+      {"__tostring", scan_tostring},
       {NULL, NULL},
   };
-  luaL_newmetatable(L, LLS_HANDLE_MT);
-  luaL_setfuncs(L, meta, 0);
-  luaL_newlib(L, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-
-  luaL_newmetatable(L, LLS_SCAN_MT);
-  lua_pushcfunction(L, scan_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, scan_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, scan_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  lls_class_define(L, LLS_SCAN_MT, NULL, meta);
 }

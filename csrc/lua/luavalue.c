@@ -1,5 +1,6 @@
 /*
- * luavalue.c -- Lua values <-> lls_value trees (metadata, filters).
+ * luavalue.c -- Lua values <-> C values: lls_value trees (metadata,
+ * filters) and float32 vectors.
  *
  * A Lua table becomes an array when its keys are exactly 1..n (n >= 1) and
  * an object when every key is a string; the empty table is an empty
@@ -9,18 +10,19 @@
  * sparse tables, cycles (by depth).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/backend.h"
-#include "base/utf8.h"
+#include "base/limits.h"
 #include "lua/luavalue.h"
 
-#define MAX_DEPTH 32
-
 /* 1 when s[0..len) is UTF-8 without NUL bytes (what JSON and PostgreSQL's
- * jsonb can store). */
-static int utf8_text(const unsigned char *s, size_t len) { return lls_utf8_bad_at(s, len) == len; }
+ * jsonb can store), of any length. */
+static int utf8_text(const char *s, size_t len) {
+  lls_str t = {s, len};
+  return lls_text_ok(t, 0, SIZE_MAX);
+}
 
 /* Conversion state: the path so far, for messages ("metadata.tags[2]"). */
 typedef struct conv {
@@ -52,7 +54,7 @@ static size_t path_push_index(conv *c, lua_Integer i) {
 }
 
 static lls_value *convert_table(lua_State *L, int idx, conv *c, int depth) {
-  if (depth >= MAX_DEPTH) return fail(c, "tables nested too deeply (or a cycle)");
+  if (depth >= LLS_MAX_DEPTH) return fail(c, "tables nested too deeply (or a cycle)");
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
   /* Count keys and sort them into "array" or "object" shape. */
   lua_Integer total = 0, strings = 0;
@@ -87,7 +89,7 @@ static lls_value *convert_table(lua_State *L, int idx, conv *c, int depth) {
   while (lua_next(L, idx)) {
     size_t klen;
     const char *key = lua_tolstring(L, -2, &klen);
-    if (!utf8_text((const unsigned char *)key, klen)) {
+    if (!utf8_text(key, klen)) {
       lls_value_free(obj);
       lua_pop(L, 2);
       return fail(c, "keys must be UTF-8 text without NUL bytes");
@@ -123,7 +125,7 @@ static lls_value *convert(lua_State *L, int idx, conv *c, int depth) {
   case LUA_TSTRING: {
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
-    if (!utf8_text((const unsigned char *)s, len))
+    if (!utf8_text(s, len))
       return fail(c, "strings must be UTF-8 text without NUL bytes");
     v = lls_value_string(s, len);
     break;
@@ -184,5 +186,56 @@ void lls_push_value(lua_State *L, const lls_value *v) {
       lua_rawset(L, -3);
     }
     break;
+  }
+}
+
+const char *lls_lua_to_vector(lua_State *L, int idx, size_t dim, float *out,
+                              const char *what) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (len != dim * 4)
+      return lua_pushfstring(L, "%s is a %d-byte string, collection expects %d float32 "
+                                "values (%d bytes)", what, (int)len, (int)dim,
+                             (int)(dim * 4));
+    memcpy(out, s, len);
+  } else if (lua_type(L, idx) == LUA_TTABLE) {
+    size_t n = (size_t)lua_rawlen(L, idx);
+    if (n != dim)
+      return lua_pushfstring(L, "%s has %d numbers, collection expects %d", what, (int)n,
+                             (int)dim);
+    for (size_t i = 0; i < dim; i++) {
+      lua_rawgeti(L, idx, (lua_Integer)i + 1);
+      int isnum = lua_type(L, -1) == LUA_TNUMBER;
+      lua_Number x = lua_tonumber(L, -1);
+      lua_pop(L, 1);
+      if (!isnum) return lua_pushfstring(L, "%s[%d] is not a number", what, (int)i + 1);
+      out[i] = (float)x;
+    }
+  } else {
+    return lua_pushfstring(L, "%s: table of numbers or packed float32 string expected, "
+                              "got %s", what, luaL_typename(L, idx));
+  }
+  for (size_t i = 0; i < dim; i++)
+    if (!isfinite(out[i]))
+      return lua_pushfstring(L, "%s[%d] is %s", what, (int)i + 1,
+                             isnan(out[i]) ? "NaN" : "infinite (or too large for float32)");
+  return NULL;
+}
+
+int lls_floats_finite(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float f;
+    memcpy(&f, p + 4 * i, 4);
+    if (!isfinite(f)) return 0;
+  }
+  return 1;
+}
+
+void lls_push_vector(lua_State *L, const float *v, size_t dim) {
+  lua_createtable(L, (int)dim, 0);
+  for (size_t i = 0; i < dim; i++) {
+    lua_pushnumber(L, (lua_Number)v[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
 }

@@ -1,8 +1,11 @@
 /*
- * luavalue.h -- converting Lua values to and from lls_value trees.
+ * lua/luavalue.h -- converting Lua values to and from C values (luavalue.c):
+ * lls_value trees (metadata, filters) and float32 vectors.
  */
 #ifndef LLS_LUAVALUE_H
 #define LLS_LUAVALUE_H
+
+#include <stddef.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -17,5 +20,17 @@ lls_value *lls_lua_to_value(lua_State *L, int idx, const char *what, char *err,
 
 /* Pushes v as a Lua value (objects and arrays become tables). */
 void lls_push_value(lua_State *L, const lls_value *v);
+
+/* Reads the vector at idx into out (dim floats): a Lua array of numbers or
+ * a packed little-endian float32 string. Returns NULL, or an error message
+ * (pushed) naming `what`; every value must be finite. */
+const char *lls_lua_to_vector(lua_State *L, int idx, size_t dim, float *out,
+                              const char *what);
+
+/* 1 when the n packed float32 values at p are all finite. */
+int lls_floats_finite(const char *p, size_t n);
+
+/* Pushes dim floats as a Lua array of numbers. */
+void lls_push_vector(lua_State *L, const float *v, size_t dim);
 
 #endif

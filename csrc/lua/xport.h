@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "lua/core.h"
+#include "lua/store.h"
 #include "vector/distance.h"
 #include "value/value.h"
 

@@ -1,5 +1,5 @@
 /*
- * errors.c -- the error objects operational failures raise.
+ * error.c -- the error objects operational failures raise.
  *
  * An error object is a plain table {code=, message=, backend=, sqlstate=,
  * sqlite_code=} with a shared metatable whose __tostring prints
@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "lua/core.h"
+#include <lauxlib.h>
+
+#include "lua/error.h"
 
 static int error_tostring(lua_State *L) {
   lua_getfield(L, 1, "code");

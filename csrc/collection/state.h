@@ -1,21 +1,19 @@
 /*
- * coll.h -- what the collection files share: the in-memory state of an open
- * collection (coll_state.c), its query planner (coll_search.c) and the Lua
- * API on top (collection.c). The first two contain no Lua.
+ * state.h -- the in-memory state of an open vector collection (state.c):
+ * its entries, scopes and HNSW graph, and keeping them in step with the
+ * backend's rows. The query planner (search.h) and the Lua API
+ * (lua/collection*.c) build on it. No Lua here.
  */
-#ifndef LLS_COLL_H
-#define LLS_COLL_H
+#ifndef LLS_COLLECTION_STATE_H
+#define LLS_COLLECTION_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "backend/backend.h"
-#include "base/limits.h"
-#include "value/filter.h"
 #include "base/hashidx.h"
-#include "vector/hnsw.h"
 #include "value/value.h"
-
+#include "vector/hnsw.h"
 
 typedef struct entry {
   char *id; /* NULL: the slot holds no entry */
@@ -60,8 +58,6 @@ static inline int coll_expired(const entry *e, int64_t now) {
 
 static inline size_t coll_vector_bytes(const coll *c) { return (size_t)c->info.dimension * 4; }
 
-/* ---- coll_state.c: the entries, and keeping them in step with the rows */
-
 /* Slot of id, or -1. */
 int64_t coll_find_slot(const coll *c, const char *id, size_t len);
 /* Index of an existing scope name, or -1. */
@@ -70,6 +66,7 @@ int64_t coll_scope_lookup(const coll *c, const char *name, size_t len);
 int64_t coll_live_count(const coll *c, int64_t now);
 /* Removes the entry in slot from the graph and the maps. */
 void coll_remove(coll *c, uint32_t slot);
+/* Frees c and everything it holds; NULL is a no-op. */
 void coll_free(coll *c);
 
 /* Empties the state and starts a fresh graph. 0 or -1 + err. */
@@ -95,39 +92,5 @@ void coll_after_write(lls_backend *b, coll *c, int64_t before, int64_t seq);
  * backend keeps snapshots and no transaction is open (in_txn: a rollback
  * would take the snapshot with it). */
 int coll_save_snapshot(lls_backend *b, coll *c, int in_txn, lls_error *err);
-
-/* ---- coll_search.c: answering queries */
-
-/* A {from, to} time range, inclusive, in µs. */
-typedef struct range {
-  int on;
-  int64_t from, to;
-} range;
-
-typedef enum strategy { STRAT_AUTO, STRAT_GRAPH, STRAT_EXACT } strategy;
-
-typedef struct pred {
-  const coll *c;
-  strategy strat;
-  int64_t now;
-  int exclude_expired;
-  int64_t scope; /* -1: any scope; -2: a scope no entry has */
-  const lls_filter *filter;
-  range event, ingest;
-} pred;
-
-/* One query (see the planner in coll_search.c). Returns the number of hits
- * written to out (at most k) or a negative HNSW code. Read-only: any number
- * of threads may run queries on one collection at once. */
-int coll_query(const coll *c, const float *q, size_t k, size_t ef, const pred *p,
-               hnsw_hit *out);
-
-/* nq queries on up to `threads` threads; query i's hits go to
- * hits[i * k ...], their count (or a negative code) to counts[i]. */
-void coll_query_many(const coll *c, const float *qs, size_t nq, size_t k, size_t ef,
-                     const pred *p, int threads, hnsw_hit *hits, int *counts);
-
-/* Score for a distance under a metric (higher is better). */
-double coll_score(int metric, float d);
 
 #endif
