@@ -97,9 +97,9 @@ describe("packaging", function()
     local listed = 0
     for mod, file in spec:gmatch('%["(llmspell[%w_.]*)"%] = "(lua/[^"]+)"') do
       listed = listed + 1
-      local f = io.open(file)
-      assert.is_truthy(f, mod .. ": " .. file)
-      if f then f:close() end
+      local fh = io.open(file)
+      assert.is_truthy(fh, mod .. ": " .. file)
+      if fh then fh:close() end
     end
     assert.equal(files, listed)
     local code, out = run("luarocks lint rockspec/llmspell-storage-scm-1.rockspec")
