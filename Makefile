@@ -140,15 +140,20 @@ $(BUILD)/bench/hnswlib_peer: bench/hnswlib_peer.cpp
 	mkdir -p $(BUILD)/bench
 	$(CXX) -std=c++11 -O3 -march=native -o $@ $< -lpthread
 
+# Every Lua module under lua/, subfolders (llmspell/storage/migrate/) too.
+LUA_MODS  := $(patsubst lua/%,%,$(sort $(shell find lua/llmspell -name '*.lua')))
+
 install: build
-	install -d $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
+	install -d $(LUA_CDIR)/llmspell/storage
 	install -m 0755 $(SO) $(LUA_CDIR)/llmspell/storage/core.so
-	install -m 0644 lua/llmspell/storage/*.lua $(LUA_LDIR)/llmspell/storage/
+	for m in $(LUA_MODS); do install -D -m 0644 lua/$$m $(LUA_LDIR)/$$m || exit 1; done
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/llmspell-storage $(DESTDIR)$(PREFIX)/bin/llmspell-storage
 
+# Leaves no empty llmspell/ folder behind (another package may share it).
 uninstall:
 	rm -rf $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
+	rmdir $(LUA_CDIR)/llmspell $(LUA_LDIR)/llmspell 2>/dev/null || true
 	rm -f $(DESTDIR)$(PREFIX)/bin/llmspell-storage
 
 lint:

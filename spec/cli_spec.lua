@@ -4,7 +4,8 @@
 -- round trips through files, migrate both ways between SQLite and
 -- PostgreSQL, validate on healthy and corrupted stores (exit 0 / 3),
 -- operational errors (exit 1, one line, no traceback), the progress bar
--- (only on a terminal) and `make install`.
+-- (only on a terminal) and `make install`; and the same module
+-- (llmspell.storage.cli) in-process through cli.main.
 local storage = require "llmspell.storage"
 local cjson = require "cjson"
 local helpers = require "spec.helpers"
@@ -764,6 +765,101 @@ describe("llmspell-storage", function()
       _, _, code = os.execute(cmd)
       assert.equal(0, code)
       assert.equal("", read_file(log))
+    end)
+  end)
+
+  describe("in-process (cli.main)", function()
+    local cli = require "llmspell.storage.cli"
+    local real_exit
+
+    -- cli.main never exits the process: os.exit raises while these run
+    before_each(function()
+      real_exit = os.exit
+      os.exit = function() error("cli.main called os.exit") end -- luacheck: ignore
+    end)
+    after_each(function() os.exit = real_exit end) -- luacheck: ignore
+
+    --- Runs cli.main in this process with its output in temporary files.
+    -- @return exit code, stdout, stderr
+    local function main(args)
+      local o, e = assert(io.tmpfile()), assert(io.tmpfile())
+      local code = cli.main(args, { stdout = o, stderr = e })
+      o:seek("set")
+      e:seek("set")
+      local out, err = o:read("a"), e:read("a")
+      o:close()
+      e:close()
+      return code, out, err
+    end
+
+    it("prints help and refuses bad usage with exit 2, one line", function()
+      local code, out, err = main { "--help" }
+      assert.equal(0, code, err)
+      assert.matches("^Usage: llmspell%-storage COMMAND", out)
+      assert.equal("", err)
+      code, out = main { "import", "--help" }
+      assert.equal(0, code)
+      assert.matches("^Usage: llmspell%-storage import ", out)
+      code, out, err = main { "frobnicate", "--json" }
+      assert.equal(2, code)
+      assert_one_line(err)
+      local doc = decode(out)
+      assert.is_false(doc.ok)
+      assert.equal("usage", doc.error.kind)
+      -- limits come from storage.limits
+      code, out, err = main { "import", "memory", "-i", "x.json", "--batch-size",
+                              tostring(storage.limits.max_batch + 1) }
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert_one_line(err)
+      assert.matches("--batch-size must be at most " .. storage.limits.max_batch, err, 1, true)
+    end)
+
+    it("describes a store as JSON", function()
+      local code, out, err = main { "info", "memory", "--json" }
+      assert.equal(0, code, err)
+      local doc = decode(out)
+      assert.equal("memory", doc.backend)
+      assert.equal(0, doc.keys)
+      assert.equal("", err)
+    end)
+
+    it("exports, imports and validates an SQLite file", function()
+      local src = filled_sqlite()
+      cleanup[#cleanup + 1] = src
+      local file, dst = tmp(".json"), tmp(".db")
+      local code, out, err = main { "export", "sqlite:" .. src, "-o", file, "--json" }
+      assert.equal(0, code, err)
+      assert.equal("", err) -- not the process's stderr: no progress line
+      assert.equal(N_VECTORS, decode(out).stats.vectors)
+      code, out, err = main { "import", "sqlite:" .. dst, "-i", file }
+      assert.equal(0, code, err)
+      assert.matches("^imported 50 KV entries, 60 vectors in 2 collections", out)
+      local db = storage.open("sqlite:" .. dst)
+      assert_filled(db)
+      db:close()
+      code, out, err = main { "validate", "sqlite:" .. dst }
+      assert.equal(0, code, err .. out)
+      assert.matches("^ok: sqlite:", out)
+      -- an operational error: exit 1, one line
+      code, out, err = main { "info", "sqlite:" .. helpers.tmpname(".db") }
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert_one_line(err)
+      assert.matches("no such SQLite database", err)
+    end)
+
+    it("migrates between two SQLite files and verifies", function()
+      local src = filled_sqlite()
+      cleanup[#cleanup + 1] = src
+      local dst = tmp(".db")
+      local code, out, err = main { "migrate", "--from", "sqlite:" .. src, "--to",
+                                    "sqlite:" .. dst, "--json" }
+      assert.equal(0, code, err)
+      local doc = decode(out)
+      assert.is_true(doc.ok)
+      assert.is_true(doc.verified)
+      assert.equal(N_KEYS + N_TTL, doc.target.keys)
     end)
   end)
 

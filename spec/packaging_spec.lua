@@ -51,6 +51,23 @@ describe("packaging", function()
       dest, dest, dest))
     assert.equal(0, code, out)
     assert.matches("^b" .. dest:gsub("%p", "%%%0"), out)
+    -- the modules of subfolders too (llmspell.storage.migrate and its parts)
+    code, out = run(string.format(
+      "cd / && LUA_PATH='%s/usr/local/share/lua/5.4/?.lua;%s/usr/local/share/lua/5.4/?/init.lua' "
+      .. "LUA_CPATH='%s/usr/local/lib/lua/5.4/?.so' lua5.4 -e "
+      .. "'local m = require \"llmspell.storage.migrate\"; "
+      .. "io.write(type(m.copy), package.searchpath(\"llmspell.storage.migrate.files\", "
+      .. "package.path))'", dest, dest, dest))
+    assert.equal(0, code, out)
+    assert.matches("^function" .. dest:gsub("%p", "%%%0")
+                   .. "/usr/local/share/lua/5%.4/llmspell/storage/migrate/files%.lua$", out)
+    -- uninstall removes it all, leaving no empty llmspell/ folder
+    code, out = run("make -s uninstall PREFIX=/usr/local DESTDIR=" .. dest)
+    assert.equal(0, code, out)
+    local p = assert(io.popen("find '" .. dest .. "' -name 'llmspell*'"))
+    local left = p:read("a")
+    p:close()
+    assert.equal("", left)
     os.execute("rm -rf '" .. dest .. "'")
   end)
 
@@ -66,12 +83,25 @@ describe("packaging", function()
     end
     p:close()
     assert.is_true(n >= 8)
-    p = assert(io.popen("ls lua/llmspell/storage/*.lua"))
+    -- every Lua module, in subfolders too, under its module name; and
+    -- every module the rockspec names exists
+    p = assert(io.popen("find lua/llmspell -name '*.lua'"))
+    local files = 0
     for file in p:lines() do
+      files = files + 1
       local mod = file:match("^lua/(.*)%.lua$"):gsub("/init$", ""):gsub("/", ".")
       assert.matches('["' .. mod .. '"] = "' .. file .. '"', spec, 1, true)
     end
     p:close()
+    assert.is_true(files >= 10)
+    local listed = 0
+    for mod, file in spec:gmatch('%["(llmspell[%w_.]*)"%] = "(lua/[^"]+)"') do
+      listed = listed + 1
+      local fh = io.open(file)
+      assert.is_truthy(fh, mod .. ": " .. file)
+      if fh then fh:close() end
+    end
+    assert.equal(files, listed)
     local code, out = run("luarocks lint rockspec/llmspell-storage-scm-1.rockspec")
     assert.equal(0, code, out)
   end)

@@ -7,11 +7,9 @@
 --    print(c:get("user:1"))          -- from the cache when it holds the key
 --    print(c:stats().hits)
 --
--- `cache.wrap` returns a handle with the same key-value methods as `db`
--- (`get set delete exists list_keys scan get_batch set_batch delete_batch
--- batch transaction clear stats backend_type tenant characteristics
--- migrations check close`) and the collection methods (`create_collection
--- collection list_collections drop_collection`). Reads go through a
+-- `cache.wrap` returns a handle with every method of `db` (built on
+-- llmspell.storage.wrapper: the methods it does not change are forwarded),
+-- plus `cache_stats`, `invalidate` and `unwrap`. Reads go through a
 -- least-recently-used cache (a hash table and a doubly linked list: every
 -- operation is O(1)); writes go to the store first and then update or drop
 -- the entries they affect. What the cache promises:
@@ -28,6 +26,7 @@
 -- @module llmspell.storage.cache
 
 local core = require "llmspell.storage.core"
+local wrapper = require "llmspell.storage.wrapper"
 
 local cache = {}
 
@@ -37,9 +36,14 @@ local MIN_TTL_KEYS = 1024
 -- Seconds our clock may trail the store's (os.time() truncates).
 local CLOCK_MARGIN = 2
 
+local THIS_FILE = debug.getinfo(1, "S").short_src
+-- Nesting of the search options a cache key is made of: a filter deeper
+-- than the core takes is not cached (the search refuses it).
+local MAX_KEY_DEPTH = core.limits.max_depth
+
 local huge = math.huge
 local type, next, pairs, ipairs, pcall, error = type, next, pairs, ipairs, pcall, error
-local setmetatable, getmetatable, tostring = setmetatable, getmetatable, tostring
+local setmetatable, tostring = setmetatable, tostring
 local string_format, string_pack, string_rep = string.format, string.pack, string.rep
 local table_concat, table_sort, table_pack, table_unpack =
   table.concat, table.sort, table.pack, table.unpack
@@ -167,23 +171,72 @@ end
 ---------------------------------------------------------------------------
 -- The cached store
 
-local Cache = { __name = "llmspell.storage.Cache" }
-Cache.__index = Cache
-
-local CachedCollection = { __name = "llmspell.storage.CachedCollection" }
-CachedCollection.__index = CachedCollection
-
 local function closed_error()
   return core.error("closed", "cache wrapper is closed")
 end
 
--- Checks self is an open wrapper; `name` is the method, for the message.
-local function check(self, name)
-  if getmetatable(self) ~= Cache then
-    argerror(name, 1, "llmspell.storage.Cache expected, got " .. type(self), 3)
-  end
-  if self._closed then error(closed_error()) end
+-- Forgets the cache (every entry, remembered TTL and cached search
+-- result) and closes the wrapper: later calls raise a `closed` error. The
+-- store is NOT closed (it belongs to whoever opened it); nor are its
+-- collections. Idempotent; also `__close`.
+local function close_cache(self)
+  if self._closed then return end
+  self._closed = true
+  self._lru:flush()
+  for _, w in pairs(self._cols) do w._lru:flush() end
+  self._cols, self._expiry, self._expiry_n, self._touched, self._tx_cols = {}, {}, 0, {}, {}
 end
+
+-- `llmspell.storage.Cache (3/1000 entries, 5 hits, 2 misses) over <store>`.
+local function describe_cache(self)
+  if self._closed then return "closed" end
+  local ok, inner = pcall(tostring, self._db)
+  return string_format("%d/%d entries, %d hits, %d misses", self._lru.size,
+                       self._lru.capacity, self._hits, self._misses),
+         " over " .. (ok and inner or "?")
+end
+
+-- `check(self, name)`: the open wrapper (raises for anything else or a
+-- closed one); `name` is the method, for the message.
+local Cache, check = wrapper.class {
+  name = "llmspell.storage.Cache", api = "store", file = THIS_FILE,
+  extras = { "cache_stats", "invalidate", "unwrap" },
+  closed = function(self) return self._closed end,
+  closed_error = closed_error,
+  inner = function(self) return self._db end,
+  on_close = close_cache,
+  describe = describe_cache,
+}
+
+-- Forgets the cached results and closes the wrapper (later calls raise
+-- `closed`); the collection itself stays open, as it belongs to the store.
+-- Idempotent; also `__close`.
+local function close_collection(self)
+  if self._closed then return end
+  self._closed = true
+  self._lru:flush()
+  local cols = self._owner._cols
+  for name, w in pairs(cols) do
+    if w == self then cols[name] = nil end
+  end
+end
+
+local function describe_collection(self)
+  if self._closed then return "closed" end
+  local ok, inner = pcall(tostring, self._col)
+  return string_format("%d/%d results", self._lru.size, self._lru.capacity),
+         " over " .. (ok and inner or "?")
+end
+
+local CachedCollection, check_col = wrapper.class {
+  name = "llmspell.storage.CachedCollection", api = "collection", file = THIS_FILE,
+  extras = { "cache_stats", "invalidate", "unwrap" },
+  closed = function(self) return self._closed or self._owner._closed end,
+  closed_error = closed_error,
+  inner = function(self) return self._col end,
+  on_close = close_collection,
+  describe = describe_collection,
+}
 
 --- Wraps a store in a read cache.
 --
@@ -492,21 +545,6 @@ function Cache:delete(key)
   return existed
 end
 
---- The keys starting with prefix, from the store (not cached).
--- @tparam[opt] string prefix
--- @treturn {string,...}
-function Cache:list_keys(prefix)
-  check(self, "list_keys")
-  return self._db:list_keys(prefix)
-end
-
---- Streams `key, value` pairs from the store (not cached), as `db:scan`.
--- @tparam[opt] string prefix
-function Cache:scan(prefix)
-  check(self, "scan")
-  return self._db:scan(prefix)
-end
-
 --- `{ key = value }` for the keys that exist: cached keys are hits, the
 -- others are read from the store in one `get_batch` (one miss per distinct
 -- key) and cached.
@@ -700,41 +738,6 @@ function Cache:stats()
   return t
 end
 
---- The store's backend: `"memory"`, `"sqlite"` or `"postgres"`.
--- @treturn string
-function Cache:backend_type()
-  check(self, "backend_type")
-  return self._db:backend_type()
-end
-
---- The tenant the store is bound to.
--- @treturn string
-function Cache:tenant()
-  check(self, "tenant")
-  return self._db:tenant()
-end
-
---- The store's `characteristics()`.
--- @treturn table
-function Cache:characteristics()
-  check(self, "characteristics")
-  return self._db:characteristics()
-end
-
---- The store's `migrations()`.
--- @treturn table
-function Cache:migrations()
-  check(self, "migrations")
-  return self._db:migrations()
-end
-
---- The store's integrity `check()`.
--- @treturn table
-function Cache:check()
-  check(self, "check")
-  return self._db:check()
-end
-
 --- Drops cached entries: the one for key, or (without key) every key-value
 -- entry and every cached search result. For writes made around the
 -- wrapper that must be seen at once.
@@ -760,31 +763,6 @@ function Cache:unwrap()
   return self._db
 end
 
---- Forgets the cache (every entry, remembered TTL and cached search
--- result) and closes the wrapper: later calls raise a `closed` error. The
--- store is NOT closed (it belongs to whoever opened it); nor are its
--- collections. Idempotent; also `__close`.
-function Cache:close()
-  if getmetatable(self) ~= Cache then
-    argerror("close", 1, "llmspell.storage.Cache expected, got " .. type(self), 2)
-  end
-  if self._closed then return end
-  self._closed = true
-  self._lru:flush()
-  for _, w in pairs(self._cols) do w._lru:flush() end
-  self._cols, self._expiry, self._expiry_n, self._touched, self._tx_cols = {}, {}, 0, {}, {}
-end
-
-Cache.__close = Cache.close
-
-function Cache.__tostring(self)
-  if self._closed then return "llmspell.storage.Cache (closed)" end
-  local ok, inner = pcall(tostring, self._db)
-  return string_format("llmspell.storage.Cache (%d/%d entries, %d hits, %d misses) over %s",
-                       self._lru.size, self._lru.capacity, self._hits, self._misses,
-                       ok and inner or "?")
-end
-
 ---------------------------------------------------------------------------
 -- Collections and cached search results
 
@@ -805,7 +783,7 @@ local function ser(v, out, depth)
   elseif tv == "nil" then
     out[#out + 1] = "N"
   elseif tv == "table" then
-    if depth > 32 then return false end
+    if depth > MAX_KEY_DEPTH then return false end
     local parts = {}
     for k, x in next, v do -- raw: filter builders keep their conditions in themselves
       local kp, xp = {}, {}
@@ -861,13 +839,6 @@ local function new_cached_collection(owner, col)
   }, CachedCollection)
 end
 
-local function check_col(self, name)
-  if getmetatable(self) ~= CachedCollection then
-    argerror(name, 1, "llmspell.storage.CachedCollection expected, got " .. type(self), 3)
-  end
-  if self._closed or self._owner._closed then error(closed_error()) end
-end
-
 -- Registers (or reuses) the wrapper around the store's collection object.
 local function wrap_collection(self, name, col)
   local w = self._cols[name]
@@ -898,14 +869,6 @@ function Cache:collection(name)
   local col = self._db:collection(name)
   if not self._search then return col end
   return wrap_collection(self, name, col)
-end
-
---- The store's `list_collections([prefix])`.
--- @tparam[opt] string prefix
--- @treturn table
-function Cache:list_collections(prefix)
-  check(self, "list_collections")
-  return self._db:list_collections(prefix)
 end
 
 --- Drops a collection, as `db:drop_collection`, with its cached results.
@@ -1054,59 +1017,6 @@ function CachedCollection:purge_expired()
   return after_write(self, self._col:purge_expired())
 end
 
---- One entry by id, as `col:get` (not cached).
--- @tparam string id
--- @tparam[opt] table options
--- @treturn table|nil
-function CachedCollection:get(id, options)
-  check_col(self, "get")
-  return self._col:get(id, options)
-end
-
---- A batch of searches, as `col:search_many` (not cached).
--- @tparam table vectors
--- @tparam[opt] table options
--- @treturn table one result array per query
-function CachedCollection:search_many(vectors, options)
-  check_col(self, "search_many")
-  return self._col:search_many(vectors, options)
-end
-
---- Unexpired entries, as `col:count` (also `#col`).
--- @treturn integer
-function CachedCollection:count()
-  check_col(self, "count")
-  return self._col:count()
-end
-
---- The collection's own `col:stats()` (the cache's are `cache_stats`).
--- @treturn table
-function CachedCollection:stats()
-  check_col(self, "stats")
-  return self._col:stats()
-end
-
---- `col:stats_for_scope(scope)`.
--- @tparam string scope
--- @treturn table
-function CachedCollection:stats_for_scope(scope)
-  check_col(self, "stats_for_scope")
-  return self._col:stats_for_scope(scope)
-end
-
---- Stores the graph now, as `col:snapshot`.
-function CachedCollection:snapshot()
-  check_col(self, "snapshot")
-  return self._col:snapshot()
-end
-
---- The collection's name.
--- @treturn string
-function CachedCollection:name()
-  check_col(self, "name")
-  return self._col:name()
-end
-
 --- The search cache's figures for this collection: `{ hits=, misses=,
 -- evictions=, expired=, invalidations=, size=, capacity= }`.
 -- @treturn table
@@ -1132,34 +1042,11 @@ function CachedCollection:unwrap()
   return self._col
 end
 
---- Forgets the cached results and closes the wrapper (later calls raise
--- `closed`); the collection itself stays open, as it belongs to the store.
--- Idempotent; also `__close`.
-function CachedCollection:close()
-  if getmetatable(self) ~= CachedCollection then
-    argerror("close", 1, "llmspell.storage.CachedCollection expected, got " .. type(self), 2)
-  end
-  if self._closed then return end
-  self._closed = true
-  self._lru:flush()
-  local cols = self._owner._cols
-  for name, w in pairs(cols) do
-    if w == self then cols[name] = nil end
-  end
-end
-
-CachedCollection.__close = CachedCollection.close
-
-function CachedCollection.__len(self)
-  check_col(self, "__len")
-  return #self._col
-end
-
-function CachedCollection.__tostring(self)
-  if self._closed then return "llmspell.storage.CachedCollection (closed)" end
-  local ok, inner = pcall(tostring, self._col)
-  return string_format("llmspell.storage.CachedCollection (%d/%d results) over %s",
-                       self._lru.size, self._lru.capacity, ok and inner or "?")
-end
+-- Everything else (list_keys, scan, backend_type, tenant, characteristics,
+-- migrations, check, list_collections; col:get, search_many, count, stats,
+-- stats_for_scope, seq, snapshot, name) is the store's or collection's own,
+-- uncached.
+wrapper.complete(Cache)
+wrapper.complete(CachedCollection)
 
 return cache

@@ -23,7 +23,13 @@ local core = require "llmspell.storage.core"
 local M = {}
 
 local METRICS = { cosine = true, l2 = true, ip = true, l1 = true }
-local MAX_DIM = 4096
+local limits = core.limits
+local MAX_DIM = limits.max_dimension
+-- A prefix leaves room for the longest suffix, "_<max dimension>_cosine",
+-- within a collection name (limits.max_name).
+local MAX_PREFIX = limits.max_name - #string.format("_%d_%s", MAX_DIM, "cosine")
+-- Any character a collection name may not hold (limits.name_chars is "[...]").
+local NOT_NAME_CHAR = "[^" .. limits.name_chars:sub(2)
 
 --- The built-in embedding models: `{ name, dimension, provider, aliases }`.
 -- Every built-in model's recommended metric is cosine (the OpenAI, Cohere,
@@ -223,9 +229,11 @@ end
 --
 -- Options:
 --
--- * `prefix`: start of every collection name (letters, digits, `_ - . : /`;
---   default `"vectors"`, the name rs-llmspell imports use, so `vectors_768`
---   is where an imported 768-d embedding without a collection lands).
+-- * `prefix`: start of every collection name (letters, digits, `_ - . : /`,
+--   at most 243 bytes: `storage.limits.max_name` less the longest suffix
+--   `_4096_cosine`; default `"vectors"`, the name rs-llmspell imports use,
+--   so `vectors_768` is where an imported 768-d embedding without a
+--   collection lands).
 --   A tenant prefix such as `"tenant_acme:emb"` keeps tenants apart.
 -- * `metric`: `"cosine"`, `"l2"`, `"ip"` or `"l1"`. It is the metric of the
 --   built-in models' collections and of custom models that name none, and
@@ -262,9 +270,10 @@ function M.new(db, options)
 
   local prefix = options.prefix
   if prefix == nil then prefix = "vectors" end
-  if type(prefix) ~= "string" or prefix == "" or #prefix > 200
-      or prefix:find("[^%w_%-%.:/]") then
-    argerror(2, 2, "new", "option 'prefix' must be 1..200 letters, digits or _ - . : /")
+  if type(prefix) ~= "string" or prefix == "" or #prefix > MAX_PREFIX
+      or prefix:find(NOT_NAME_CHAR) then
+    argerror(2, 2, "new", "option 'prefix' must be 1..%d bytes of %s", MAX_PREFIX,
+             limits.name_chars_text)
   end
 
   local metric = options.metric

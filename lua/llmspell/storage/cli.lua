@@ -1,0 +1,986 @@
+--- llmspell.storage.cli: the command-line tool `llmspell-storage`, as a
+-- module: inspect, export, import, migrate and validate stores from the
+-- shell.
+--
+--   llmspell-storage info URL
+--   llmspell-storage export URL -o FILE
+--   llmspell-storage import URL -i FILE
+--   llmspell-storage migrate --from URL --to URL [--batch-size N] [--dry-run]
+--   llmspell-storage validate URL
+--
+-- URLs are what `storage.open` takes: "sqlite:PATH", "postgresql://...",
+-- "memory". Exit codes: 0 ok, 1 operational error, 2 usage error,
+-- 3 validate found problems (130 interrupted). Errors are one line on
+-- stderr, never a traceback (LLMSPELL_STORAGE_DEBUG=1 adds one).
+--
+-- bin/llmspell-storage finds the library and calls `cli.main(arg)`;
+-- `main` returns the exit code and never exits itself, so it can run
+-- in-process (the specs do): `cli.main({ "info", "memory", "--json" },
+-- { stdout = f, stderr = g })`.
+--
+-- @module llmspell.storage.cli
+
+local cli = {}
+
+local PROG = "llmspell-storage"
+local EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_PROBLEMS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+local function file_exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- ---------------------------------------------------------------- errors
+
+-- Errors the tool raises itself are tables with a kind: "usage" (exit 2)
+-- or "fail" (exit 1). Anything else (error objects of the library, Lua
+-- errors) is operational (exit 1).
+local ToolError = {}
+ToolError.__index = ToolError
+ToolError.__tostring = function(e) return e.message end
+
+local function usage_error(fmt, ...)
+  error(setmetatable({ kind = "usage", message = string.format(fmt, ...) }, ToolError), 0)
+end
+
+local function fail(fmt, ...)
+  error(setmetatable({ kind = "fail", message = string.format(fmt, ...) }, ToolError), 0)
+end
+
+-- The library, loaded by main when a command needs it (help and usage
+-- errors do not).
+local storage
+
+-- One line describing any error value.
+local function error_line(e)
+  local msg
+  if getmetatable(e) == ToolError then
+    msg = e.message
+  elseif storage and storage.is_error(e) then
+    msg = tostring(e.message or "")
+    if e.context then msg = e.context .. ": " .. msg end
+    if e.code then msg = msg .. " (" .. tostring(e.code) .. ")" end
+  elseif type(e) == "table" and type(e.message) == "string" then
+    msg = e.message
+  else
+    msg = tostring(e)
+    -- "file.lua:12: text" from a raw Lua error: keep the text
+    msg = msg:gsub("^[^\n:]+:%d+: ", "")
+  end
+  msg = msg:gsub("%s*\n%s*", "; "):gsub("%s+$", "")
+  return msg
+end
+
+-- Runs f(...) and, when it raises a library error object, records `ctx`
+-- (which store failed) in it before rethrowing.
+local function in_context(ctx, f, ...)
+  local res = table.pack(pcall(f, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local e = res[2]
+  if storage and storage.is_error(e) and not e.context then e.context = ctx end
+  error(e, 0)
+end
+
+-- ---------------------------------------------------------------- JSON out
+
+-- A small encoder for the tool's own reports (counts, names, problems):
+-- arrays are tables marked with ARRAY, everything else an object with
+-- sorted keys, so output is deterministic. lua-cjson is not needed. All
+-- JSON the tool writes goes through to_json, the one place to switch to
+-- the core's encoder.
+local ARRAY = {}
+local function array(t) return setmetatable(t or {}, ARRAY) end
+
+local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+              ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function json_string(s)
+  if not utf8.len(s) then -- keep the output valid JSON: bytes as U+FFFD
+    local parts, i = {}, 1
+    while i <= #s do
+      local ok, len = pcall(utf8.len, s, i, i)
+      local c = ok and len and utf8.codepoint(s, i)
+      if c then
+        local n = #utf8.char(c)
+        parts[#parts + 1] = s:sub(i, i + n - 1)
+        i = i + n
+      else
+        parts[#parts + 1] = "\u{FFFD}"
+        i = i + 1
+      end
+    end
+    s = table.concat(parts)
+  end
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return ESC[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function json_encode(v, out)
+  local t = type(v)
+  if t == "nil" then
+    out[#out + 1] = "null"
+  elseif t == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif t == "number" then
+    if math.type(v) == "integer" then
+      out[#out + 1] = string.format("%d", v)
+    elseif v ~= v or v == math.huge or v == -math.huge then
+      out[#out + 1] = "null"
+    else
+      out[#out + 1] = string.format("%.17g", v)
+    end
+  elseif t == "string" then
+    out[#out + 1] = json_string(v)
+  elseif t == "table" then
+    if getmetatable(v) == ARRAY then
+      out[#out + 1] = "["
+      for i = 1, #v do
+        if i > 1 then out[#out + 1] = "," end
+        json_encode(v[i], out)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do
+        if type(k) == "string" then keys[#keys + 1] = k end
+      end
+      table.sort(keys)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = json_string(k)
+        out[#out + 1] = ":"
+        json_encode(v[k], out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    out[#out + 1] = json_string(tostring(v))
+  end
+end
+
+--- Encodes a report as one line of JSON.
+-- @param v a value built from strings, numbers, booleans and tables
+--   (arrays marked with `array`)
+-- @treturn string
+local function to_json(v)
+  local out = {}
+  json_encode(v, out)
+  return table.concat(out)
+end
+
+-- ---------------------------------------------------------------- time
+
+local clock
+do
+  local ok, system = pcall(require, "system")
+  if ok and system.monotime then
+    clock = system.monotime
+  else
+    clock = os.clock -- CPU time: close enough for a progress rate
+  end
+end
+
+-- ---------------------------------------------------------------- formats
+
+local function human_bytes(n)
+  n = n or 0
+  local units = { "B", "KB", "MB", "GB", "TB" }
+  local i = 1
+  while n >= 1000 and i < #units do
+    n = n / 1000
+    i = i + 1
+  end
+  return i == 1 and string.format("%d B", n) or string.format("%.1f %s", n, units[i])
+end
+
+local function grouped(n)
+  local s = string.format("%d", math.floor((n or 0) + 0.5))
+  local sign, digits = s:match("^(-?)(%d+)$")
+  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+  return sign .. digits
+end
+
+local function duration(s)
+  if not s or s ~= s or s < 0 or s == math.huge then return "--:--" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then
+    return string.format("%d:%02d:%02d", s // 3600, s % 3600 // 60, s % 60)
+  end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+
+-- Hides the password of a libpq URL or conninfo, for anything printed.
+local function redact(url)
+  if type(url) ~= "string" then return url end
+  url = url:gsub("^(%a[%w+.-]*://[^/@:]*):[^/@]*@", "%1:***@")
+  url = url:gsub("([?&]password=)[^&]*", "%1***")
+  url = url:gsub("(password%s*=%s*)'[^']*'", "%1***"):gsub("(password%s*=%s*)[^%s']+", "%1***")
+  return url
+end
+
+-- ---------------------------------------------------------------- progress
+
+--- A progress line on stderr: phase, count (of total), rate, ETA and a bar
+-- when the total is known. Redrawn at most 10 times a second.
+local Progress = {}
+Progress.__index = Progress
+
+-- `err` is the handle the line is drawn on.
+local function new_progress(enabled, err)
+  return setmetatable({ enabled = enabled, err = err, started = clock(),
+                        last_draw = -math.huge, drawn = false }, Progress)
+end
+
+--- Records a step; the signature fits both the exporter's and the
+-- importer's progress callbacks.
+-- @param done records so far
+-- @param total records expected, or nil
+-- @param phase what is running ("kv_store", "vector_embeddings", ...)
+-- @param bytes bytes read so far (import), or nil
+-- @param bytes_total the file's size (import), or nil
+function Progress:update(done, total, phase, bytes, bytes_total)
+  if not self.enabled then return end
+  local now = clock()
+  phase = phase and tostring(phase) or ""
+  -- counts run across phases; a count that goes back starts a new rate
+  if not self.base_time or (done or 0) < (self.base_done or 0) then
+    self.base_time, self.base_done = now, done or 0
+  end
+  if now - self.last_draw < 0.1 and done ~= total and phase == self.phase then return end
+  self.phase, self.last_draw = phase, now
+  local elapsed = now - self.base_time
+  local rate = elapsed > 0 and ((done or 0) - self.base_done) / elapsed or 0
+  local frac, eta
+  if bytes_total and bytes_total > 0 and bytes then
+    frac = bytes / bytes_total
+    local all = now - self.started
+    eta = bytes > 0 and all * (bytes_total - bytes) / bytes or nil
+  elseif total and total > 0 and done then
+    frac = done / total
+    eta = rate > 0 and (total - done) / rate or nil
+  end
+  local count = grouped(done)
+  if total then count = count .. "/" .. grouped(total) end
+  local line = string.format("%-18s %s  %s/s", phase, count, grouped(rate))
+  if frac then
+    frac = math.max(0, math.min(1, frac))
+    local width = 20
+    local fill = math.floor(frac * width + 0.5)
+    line = string.format("%s  [%s%s] %3d%%  ETA %s", line, string.rep("=", fill),
+                         string.rep(" ", width - fill), math.floor(frac * 100), duration(eta))
+  end
+  self.err:write("\r", line, "\27[K")
+  self.err:flush()
+  self.drawn = true
+end
+
+--- Clears the progress line (before the final report).
+function Progress:finish()
+  if self.drawn then
+    self.err:write("\r\27[K")
+    self.err:flush()
+    self.drawn = false
+  end
+end
+
+--- The callback to hand to the exporter or importer. Even when nothing is
+-- drawn it runs Lua every ~1000 records, which is where lua5.4 turns a
+-- Ctrl-C into an error: the export or import stops and rolls back.
+function Progress:callback()
+  if not self.enabled then return function() end end
+  return function(...) self:update(...) end
+end
+
+-- ---------------------------------------------------------------- commands
+
+local GLOBAL_HELP = [[
+Usage: llmspell-storage COMMAND [OPTIONS] ...
+
+Inspect, export, import, migrate and validate llmspell.storage stores.
+
+Commands:
+  info URL                          backend, counts, collections, migrations
+  export URL -o FILE                write the store to a JSON export file
+  import URL -i FILE                load an export file (all or nothing)
+  migrate --from URL --to URL       copy one store into another, then verify
+  validate URL                      check the store; exit 3 on problems
+
+URLs: "sqlite:PATH", "sqlite::memory:", "postgresql://...", "memory".
+
+Options for every command:
+  --tenant T    the tenant to work on (default "default")
+  --json        machine-readable output: one JSON document on stdout
+  --quiet       no progress bar and no report (errors still print)
+  -h, --help    help (llmspell-storage COMMAND --help for a command)
+  --version     print the library version
+
+Exit codes: 0 ok, 1 operational error, 2 usage error,
+3 validate found problems, 130 interrupted.
+]]
+
+local COMMANDS = {
+  info = {
+    args = { "URL" },
+    options = {},
+    help = [[
+Usage: llmspell-storage info URL [--tenant T] [--json]
+
+Prints the backend, location, tenant, number of keys and their bytes, each
+vector collection (name, dimension, metric, count, HNSW parameters) and the
+schema migrations applied. An SQLite file must exist.
+]],
+  },
+  export = {
+    args = { "URL" },
+    options = { "output", "prefix", "collection", "no-sections" },
+    required = { "output" },
+    help = [[
+Usage: llmspell-storage export URL -o FILE [OPTIONS]
+
+Writes the tenant's data as one JSON document (format "1.0"), streaming:
+memory stays bounded whatever the size. FILE appears only once complete.
+
+Options:
+  -o, --output FILE     the export file (required)
+  --prefix P            only KV keys starting with P
+  --collection NAME     only this collection (repeatable; default all)
+  --no-sections         leave out passthrough sections (agent_state, ...)
+  --tenant T, --json, --quiet
+]],
+  },
+  import = {
+    args = { "URL" },
+    options = { "input", "on-conflict", "batch-size", "dry-run" },
+    required = { "input" },
+    help = [[
+Usage: llmspell-storage import URL -i FILE [OPTIONS]
+
+Loads an export file (ours or rs-llmspell's) into the store in one
+transaction: on any error the store keeps exactly what it held. An SQLite
+file is created if missing.
+
+Options:
+  -i, --input FILE            the export file (required)
+  --on-conflict MODE          replace (default), skip or error, for keys and
+                              vector ids that already exist
+  --batch-size N              records written per batch (default 1000)
+  --dry-run                   read and check the whole file, count, write nothing
+  --tenant T, --json, --quiet
+]],
+  },
+  migrate = {
+    args = {},
+    options = { "from", "to", "on-conflict", "batch-size", "dry-run" },
+    required = { "from", "to" },
+    help = [[
+Usage: llmspell-storage migrate --from URL --to URL [OPTIONS]
+
+Exports the source to a temporary file (in $TMPDIR, else /tmp), imports it
+into the target in one transaction, then verifies: every source key and
+vector must be in the target with the same value (vector, metadata, scope,
+times; with --on-conflict skip only present). The temporary file is
+removed. Uses the llmspell.storage.migrate module (migrate.copy and
+migrate.verify).
+
+Options:
+  --from URL                  the source store (required; an SQLite file must exist)
+  --to URL                    the target store (required; SQLite: created if missing)
+  --batch-size N              records written per batch (default 1000)
+  --on-conflict MODE          replace (default), skip or error
+  --dry-run                   export and check the file, write nothing to the target
+  --tenant T, --json, --quiet
+]],
+  },
+  validate = {
+    args = { "URL" },
+    options = {},
+    help = [[
+Usage: llmspell-storage validate URL [--tenant T] [--json]
+
+Checks the store: the backend's own integrity check (SQLite PRAGMA
+integrity_check), then every collection of the tenant: it opens, its HNSW
+snapshot is usable (checksums), and its index holds as many entries as its
+rows. Prints the problems and exits 3 when there are any, 0 when none.
+]],
+  },
+}
+
+-- Every option: long name -> { short =, value = metavar or nil, multi = }.
+local OPTIONS = {
+  help = { short = "h" },
+  version = {},
+  json = {},
+  quiet = { short = "q" },
+  tenant = { value = "T" },
+  output = { short = "o", value = "FILE" },
+  input = { short = "i", value = "FILE" },
+  prefix = { value = "P" },
+  collection = { value = "NAME", multi = true },
+  ["no-sections"] = {},
+  ["on-conflict"] = { value = "MODE" },
+  ["batch-size"] = { value = "N" },
+  ["dry-run"] = {},
+  from = { value = "URL" },
+  to = { value = "URL" },
+}
+local GLOBAL_OPTIONS = { help = true, version = true, json = true, quiet = true, tenant = true }
+local SHORT = {}
+for name, o in pairs(OPTIONS) do
+  if o.short then SHORT[o.short] = name end
+end
+
+--- Parses the command line.
+-- @tparam table argv the arguments
+-- @treturn table { command=, args = {...}, opts = { name = value } }
+-- @raise a usage error
+local function parse_args(argv)
+  local cmd, positional, opts = nil, {}, {}
+  local i, only_args = 1, false
+  local function set(name, value)
+    local o = OPTIONS[name]
+    if o.multi then
+      opts[name] = opts[name] or {}
+      table.insert(opts[name], value)
+    elseif opts[name] ~= nil and o.value then
+      usage_error("option --%s given twice", name)
+    else
+      opts[name] = value
+    end
+  end
+  while i <= #argv do
+    local a = argv[i]
+    local name, value
+    if not only_args and a == "--" then
+      only_args = true
+    elseif not only_args and a:sub(1, 2) == "--" then
+      name, value = a:match("^%-%-([^=]+)=(.*)$")
+      name = name or a:sub(3)
+      if not OPTIONS[name] then usage_error("unknown option '--%s'", name) end
+    elseif not only_args and a:sub(1, 1) == "-" and #a > 1 then
+      name = SHORT[a:sub(2, 2)]
+      if not name then usage_error("unknown option '%s'", a) end
+      if #a > 2 then value = a:sub(3) end
+    elseif not cmd then
+      cmd = a
+    else
+      positional[#positional + 1] = a
+    end
+    if name then
+      local o = OPTIONS[name]
+      if o.value then
+        if value == nil then
+          i = i + 1
+          value = argv[i]
+          if value == nil then usage_error("option --%s needs a value (%s)", name, o.value) end
+        end
+        set(name, value)
+      else
+        if value ~= nil then usage_error("option --%s takes no value", name) end
+        set(name, true)
+      end
+    end
+    i = i + 1
+  end
+  return { command = cmd, args = positional, opts = opts }
+end
+
+-- Checks the parsed line against the command's rules.
+local function check_args(p)
+  local spec = COMMANDS[p.command]
+  local allowed = {}
+  for _, n in ipairs(spec.options) do allowed[n] = true end
+  for name in pairs(p.opts) do
+    if not allowed[name] and not GLOBAL_OPTIONS[name] then
+      usage_error("option --%s does not apply to '%s'", name, p.command)
+    end
+  end
+  for _, name in ipairs(spec.required or {}) do
+    if p.opts[name] == nil or p.opts[name] == "" then
+      local o = OPTIONS[name]
+      usage_error("%s needs %s%s %s", p.command, o.short and ("-" .. o.short .. "/") or "",
+                  "--" .. name, o.value)
+    end
+  end
+  if #p.args < #spec.args then
+    usage_error("%s needs %s", p.command, table.concat(spec.args, " "))
+  elseif #p.args > #spec.args then
+    usage_error("unexpected argument '%s'", p.args[#spec.args + 1])
+  end
+  local oc = p.opts["on-conflict"]
+  if oc and oc ~= "replace" and oc ~= "skip" and oc ~= "error" then
+    usage_error("--on-conflict must be replace, skip or error, got '%s'", oc)
+  end
+  local bs = p.opts["batch-size"]
+  if bs then
+    local n = tonumber(bs)
+    if not n or math.type(n) ~= "integer" or n < 1 then
+      usage_error("--batch-size must be a positive integer, got '%s'", bs)
+    end
+    p.opts["batch-size"] = n
+  end
+  if p.opts.tenant == "" then usage_error("--tenant needs a non-empty tenant id") end
+end
+
+-- Checks the arguments against the library's limits (storage.limits),
+-- once it is loaded.
+local function check_limits(p, limits)
+  local bs = p.opts["batch-size"]
+  if bs and bs > limits.max_batch then
+    usage_error("--batch-size must be at most %d, got %d", limits.max_batch, bs)
+  end
+end
+
+-- ---------------------------------------------------------------- stores
+
+-- The SQLite path of a URL, or nil for other backends and ":memory:".
+local function sqlite_path(url)
+  local p = url:match("^sqlite:(.*)$")
+  if not p then return nil end
+  p = p:gsub("^//", "")
+  if p == ":memory:" or p == "" then return nil end
+  return p
+end
+
+local function check_url(url, what)
+  if url == "memory" or url == "memory:" or url:match("^sqlite:")
+      or url:match("^postgresql://") or url:match("^postgres://") then
+    return
+  end
+  usage_error("%s: unknown storage URL '%s' (expected \"sqlite:PATH\", "
+              .. "\"postgresql://...\" or \"memory\")", what, redact(url))
+end
+
+--- Opens a store.
+-- @tparam string url the URL
+-- @tparam table opts the parsed options (tenant)
+-- @tparam boolean must_exist an SQLite file must exist already
+-- @tparam[opt] string ctx which store, for messages ("source", "target")
+local function open_store(url, opts, must_exist, ctx)
+  check_url(url, ctx or "URL")
+  local path = sqlite_path(url)
+  if must_exist and path and not file_exists(path) then
+    fail("%sno such SQLite database: %s", ctx and (ctx .. ": ") or "", path)
+  end
+  local ok, db = pcall(storage.open, url, { tenant = opts.tenant })
+  if ok then return db end
+  if type(db) == "string" and db:match("^bad argument") then
+    usage_error("%s%s", ctx and (ctx .. ": ") or "", db:match("%((.*)%)$") or db)
+  end
+  if storage.is_error(db) and ctx and not db.context then db.context = ctx end
+  error(db, 0)
+end
+
+local function count_sections(stats)
+  local n = 0
+  if type(stats.sections) == "table" then
+    for _, v in pairs(stats.sections) do n = n + (tonumber(v) or 0) end
+  end
+  return n
+end
+
+-- "1200 KV entries, 3400 vectors in 2 collections, 5 section records"
+local function describe(stats)
+  local parts = {
+    string.format("%d KV entr%s", stats.kv_entries or 0,
+                  (stats.kv_entries or 0) == 1 and "y" or "ies"),
+    string.format("%d vector%s in %d collection%s", stats.vectors or 0,
+                  (stats.vectors or 0) == 1 and "" or "s", stats.collections or 0,
+                  (stats.collections or 0) == 1 and "" or "s"),
+  }
+  local ns = count_sections(stats)
+  if ns > 0 then parts[#parts + 1] = string.format("%d section records", ns) end
+  if (stats.skipped or 0) > 0 then
+    parts[#parts + 1] = string.format("%d skipped", stats.skipped)
+  end
+  return table.concat(parts, ", ")
+end
+
+-- A copy of a stats table ready for JSON (sections as an object).
+local function stats_json(stats)
+  local t = {}
+  for k, v in pairs(stats or {}) do t[k] = v end
+  if type(t.sections) == "table" then
+    local s = {}
+    for k, v in pairs(t.sections) do s[k] = v end
+    t.sections = s
+  end
+  return t
+end
+
+-- ---------------------------------------------------------------- info
+
+local function cmd_info(p, out)
+  local url = p.args[1]
+  local db <close> = open_store(url, p.opts, true)
+  local st = db:stats()
+  local cols = array()
+  for _, c in ipairs(db:list_collections()) do
+    cols[#cols + 1] = { name = c.name, dimension = c.dimension, metric = c.metric,
+                        count = c.count, m = c.m, ef_construction = c.ef_construction,
+                        ef_search = c.ef_search }
+  end
+  local migs = array()
+  for _, m in ipairs(db:migrations()) do
+    migs[#migs + 1] = { name = m.name, applied_at = m.applied_at }
+  end
+  local report = { backend = st.backend, location = redact(st.location), tenant = st.tenant,
+                   keys = st.keys, bytes = st.bytes, collections = cols, migrations = migs }
+  if p.opts.json then
+    out(to_json(report))
+    return EXIT_OK
+  end
+  if p.opts.quiet then return EXIT_OK end
+  local names = {}
+  for i, m in ipairs(migs) do names[i] = m.name end
+  out(string.format("backend      %s", st.backend))
+  out(string.format("location     %s", redact(st.location)))
+  out(string.format("tenant       %s", st.tenant))
+  out(string.format("keys         %d", st.keys))
+  out(string.format("bytes        %d (%s)", st.bytes, human_bytes(st.bytes)))
+  out(string.format("migrations   %s", #names > 0 and table.concat(names, ", ") or "(none)"))
+  out(string.format("collections  %d", #cols))
+  if #cols > 0 then
+    local w = 4
+    for _, c in ipairs(cols) do w = math.max(w, #c.name) end
+    out(string.format("  %-" .. w .. "s  %9s  %-6s  %10s  %s", "NAME", "DIMENSION", "METRIC",
+                      "COUNT", "M/EF_CONSTRUCTION/EF_SEARCH"))
+    for _, c in ipairs(cols) do
+      out(string.format("  %-" .. w .. "s  %9d  %-6s  %10d  %d/%d/%d", c.name, c.dimension,
+                        c.metric, c.count, c.m or 0, c.ef_construction or 0, c.ef_search or 0))
+    end
+  end
+  return EXIT_OK
+end
+
+-- ---------------------------------------------------------------- export
+
+local function cmd_export(p, out, progress)
+  local url, file = p.args[1], p.opts.output
+  local db <close> = open_store(url, p.opts, true)
+  local exp = storage.exporter(db)
+  local part = file .. ".part"
+  local eopts = { progress = progress:callback(), prefix = p.opts.prefix,
+                  collections = p.opts.collection,
+                  sections = not p.opts["no-sections"] }
+  local ok, stats = pcall(exp.to_file, exp, part, eopts)
+  progress:finish()
+  if not ok then
+    os.remove(part)
+    error(stats, 0)
+  end
+  local renamed, rerr = os.rename(part, file)
+  if not renamed then
+    os.remove(part)
+    fail("cannot write %s: %s", file, rerr)
+  end
+  if p.opts.json then
+    out(to_json({ ok = true, command = "export", source = redact(url), file = file,
+                  stats = stats_json(stats) }))
+  elseif not p.opts.quiet then
+    out(string.format("exported %s to %s (%s, %.2f s)", describe(stats), file,
+                      human_bytes(stats.bytes), stats.seconds or 0))
+  end
+  return EXIT_OK
+end
+
+-- ---------------------------------------------------------------- import
+
+local function import_opts(p, progress)
+  return { progress = progress:callback(), on_conflict = p.opts["on-conflict"],
+           batch_size = p.opts["batch-size"], dry_run = p.opts["dry-run"] == true }
+end
+
+local function cmd_import(p, out, progress)
+  local url, file = p.args[1], p.opts.input
+  if not file_exists(file) then fail("cannot read %s: no such file", file) end
+  local db <close> = open_store(url, p.opts, false)
+  local imp = storage.importer(db)
+  local ok, stats = pcall(imp.from_file, imp, file, import_opts(p, progress))
+  progress:finish()
+  if not ok then error(stats, 0) end
+  local dry = p.opts["dry-run"] == true
+  if p.opts.json then
+    out(to_json({ ok = true, command = "import", target = redact(url), file = file,
+                  dry_run = dry, stats = stats_json(stats) }))
+  elseif not p.opts.quiet then
+    out(string.format("%s %s from %s (%.2f s)", dry and "dry run: would import" or "imported",
+                      describe(stats), file, stats.seconds or 0))
+  end
+  return EXIT_OK
+end
+
+-- ---------------------------------------------------------------- migrate
+
+-- What a store holds: keys and per-collection counts.
+local function census(db)
+  local c = { keys = db:stats().keys, collections = {} }
+  for _, col in ipairs(db:list_collections()) do c.collections[col.name] = col.count end
+  return c
+end
+
+-- The verify report's figures for --json (mismatch lists stay short).
+local function verify_json(vr)
+  local function section(s)
+    local list = array()
+    for i, m in ipairs(s.mismatches) do
+      list[i] = { key = m.key, collection = m.collection, id = m.id, reason = m.reason,
+                  fields = m.fields and array(m.fields) or nil }
+    end
+    return { checked = s.checked, missing = s.missing, extra = s.extra,
+             different = s.different, mismatches = list }
+  end
+  return { ok = vr.ok, mode = vr.mode, kv = section(vr.kv), vectors = section(vr.vectors),
+           problems = array(vr.problems), truncated = vr.truncated }
+end
+
+-- Copies --from into --to with llmspell.storage.migrate (export to a
+-- temporary file, import in one transaction), then verifies with
+-- migrate.verify: every source key and vector is in the target, with the
+-- same value, vector, metadata, scope and times (presence only with
+-- --on-conflict skip); the target may hold more.
+local function cmd_migrate(p, out, progress)
+  local from, to = p.opts.from, p.opts.to
+  check_url(from, "--from")
+  check_url(to, "--to")
+  if from == to and from ~= "memory" and from ~= "sqlite::memory:" then
+    usage_error("--from and --to name the same store")
+  end
+  local migrate = require "llmspell.storage.migrate"
+  local dry = p.opts["dry-run"] == true
+  local on_conflict = p.opts["on-conflict"] or "replace"
+  local started = clock()
+  local function run()
+    local src <close> = open_store(from, p.opts, true, "source")
+    local dst <close> = open_store(to, p.opts, false, "target")
+    local source = in_context("source", census, src)
+    local counts = migrate.copy(src, dst, {
+      method = "export", batch_size = p.opts["batch-size"], on_conflict = on_conflict,
+      dry_run = dry, progress = progress:callback() })
+    progress:finish()
+    local problems, target, vr = {}, nil, nil
+    if dry then
+      -- nothing was written: the importer read the whole file
+      local est, ist = counts.export, counts.import
+      if est.total ~= (ist.total or 0) + (ist.skipped or 0) then
+        problems[1] = string.format("imported + skipped records: expected %s, got %s",
+                                    tostring(est.total),
+                                    tostring((ist.total or 0) + (ist.skipped or 0)))
+      end
+    else
+      local ok
+      ok, vr = migrate.verify(src, dst, { allow_extra = true,
+                                          values = on_conflict ~= "skip",
+                                          progress = progress:callback() })
+      progress:finish()
+      if not ok then problems = vr.problems end
+      target = in_context("target", census, dst)
+    end
+    return counts, problems, source, target, vr
+  end
+  local ok, counts, problems, source, target, vr = pcall(run)
+  progress:finish()
+  if not ok then error(counts, 0) end
+  if #problems > 0 then
+    fail("migrate: verification failed: %s", table.concat(problems, "; "))
+  end
+  local est, ist = counts.export, counts.import
+  if p.opts.json then
+    out(to_json({ ok = true, command = "migrate", from = redact(from), to = redact(to),
+                  dry_run = dry, verified = not dry, export = stats_json(est),
+                  import = stats_json(ist),
+                  source = { keys = source.keys, collections = source.collections },
+                  target = target and { keys = target.keys,
+                                        collections = target.collections } or nil,
+                  verify = vr and verify_json(vr) or nil }))
+  elseif not p.opts.quiet then
+    if dry then
+      out(string.format("dry run: would migrate %s from %s to %s (nothing written)",
+                        describe(ist), redact(from), redact(to)))
+    else
+      out(string.format("migrated %s from %s to %s; counts verified, %d keys and %d vectors "
+                        .. "compared (%.2f s)", describe(ist), redact(from), redact(to),
+                        vr.kv.checked, vr.vectors.checked, clock() - started))
+    end
+  end
+  return EXIT_OK
+end
+
+-- ---------------------------------------------------------------- validate
+
+-- SQLite primary result codes that mean a damaged file.
+local SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
+
+local function cmd_validate(p, out)
+  local url = p.args[1]
+  local problems = array()
+  local function problem(where, what)
+    problems[#problems + 1] = { where = where, what = what }
+  end
+  local checked = { collections = 0 }
+  local ok, db = pcall(open_store, url, p.opts, true)
+  if not ok then
+    local e = db
+    local code = storage.is_error(e) and tonumber(e.sqlite_code)
+    if code and (code & 0xff == SQLITE_CORRUPT or code & 0xff == SQLITE_NOTADB) then
+      problem("open", error_line(e))
+    else
+      error(e, 0)
+    end
+  else
+    local db_ <close> = db
+    local okc, found = pcall(db.check, db)
+    if not okc then
+      problem("integrity check", error_line(found))
+    else
+      for _, pr in ipairs(found) do problem(pr.where, pr.what) end
+    end
+    local okl, cols = pcall(db.list_collections, db)
+    if not okl then
+      problem("collections", error_line(cols))
+      cols = {}
+    end
+    for _, info in ipairs(cols) do
+      checked.collections = checked.collections + 1
+      local where = "collection " .. info.name
+      local oko, col = pcall(db.collection, db, info.name)
+      if not oko then
+        problem(where, "does not open: " .. error_line(col))
+      else
+        local oks, st = pcall(col.stats, col)
+        if not oks then
+          problem(where, "stats failed: " .. error_line(st))
+        else
+          if st.rebuilt then
+            problem(where, "snapshot unusable, index rebuilt from the rows"
+                           .. (st.snapshot_error and (": " .. st.snapshot_error) or ""))
+          elseif st.snapshot_error then
+            problem(where, "snapshot: " .. tostring(st.snapshot_error))
+          end
+          local stored = st.stored or st.count
+          if stored ~= info.count then
+            problem(where, string.format("index holds %d entries, rows say %d",
+                                         stored, info.count))
+          end
+          if st.dimension ~= info.dimension or st.metric ~= info.metric then
+            problem(where, string.format("index is %s-d %s, collection row says %s-d %s",
+                                         tostring(st.dimension), tostring(st.metric),
+                                         tostring(info.dimension), tostring(info.metric)))
+          end
+        end
+        pcall(col.close, col)
+      end
+    end
+    local okst, st = pcall(db.stats, db)
+    if okst then checked.keys = st.keys end
+  end
+  local bad = #problems > 0
+  if p.opts.json then
+    out(to_json({ ok = not bad, command = "validate", url = redact(url), problems = problems,
+                  checked = checked }))
+  elseif bad then
+    out(string.format("%d problem%s in %s:", #problems, #problems == 1 and "" or "s",
+                      redact(url)))
+    for _, pr in ipairs(problems) do out(string.format("  %s: %s", pr.where, pr.what)) end
+  elseif not p.opts.quiet then
+    out(string.format("ok: %s (%d keys, %d collection%s checked)", redact(url),
+                      checked.keys or 0, checked.collections,
+                      checked.collections == 1 and "" or "s"))
+  end
+  return bad and EXIT_PROBLEMS or EXIT_OK
+end
+
+local RUN = { info = cmd_info, export = cmd_export, import = cmd_import,
+              migrate = cmd_migrate, validate = cmd_validate }
+
+-- ---------------------------------------------------------------- main
+
+-- Whether the progress line can be drawn: stderr is the process's own and
+-- a terminal.
+local function stderr_is_tty(err)
+  if err ~= io.stderr then return false end
+  local ok = os.execute("test -t 2")
+  return ok == true
+end
+
+--- Runs the tool.
+-- @tparam table argv the arguments (`arg`)
+-- @tparam[opt] table handles `stdout`, `stderr`: file handles to write to
+--   (default io.stdout, io.stderr)
+-- @treturn integer the exit code: 0 ok, 1 operational error, 2 usage
+--   error, 3 validate found problems, 130 interrupted
+function cli.main(argv, handles)
+  handles = handles or {}
+  local stdout, stderr = handles.stdout or io.stdout, handles.stderr or io.stderr
+  local json = false
+  for _, a in ipairs(argv) do
+    if a == "--" then break end
+    if a == "--json" then json = true end
+  end
+  local function out(s)
+    stdout:write(s, "\n")
+  end
+  local progress = new_progress(false, stderr)
+  local traceback, command
+
+  local ok, res = xpcall(function()
+    local p = parse_args(argv)
+    command = COMMANDS[p.command] and p.command or nil
+    if p.opts.version then
+      storage = require "llmspell.storage"
+      out(PROG .. " (llmspell.storage " .. tostring(storage._VERSION) .. ")")
+      return EXIT_OK
+    end
+    if p.command == "help" then
+      local topic = p.args[1]
+      if topic and not COMMANDS[topic] then usage_error("unknown command '%s'", topic) end
+      stdout:write(topic and COMMANDS[topic].help or GLOBAL_HELP)
+      return EXIT_OK
+    end
+    if p.opts.help then
+      if p.command and not COMMANDS[p.command] then
+        usage_error("unknown command '%s'", p.command)
+      end
+      stdout:write(p.command and COMMANDS[p.command].help or GLOBAL_HELP)
+      return EXIT_OK
+    end
+    if not p.command then usage_error("no command given") end
+    if not COMMANDS[p.command] then usage_error("unknown command '%s'", p.command) end
+    check_args(p)
+    local okr, lib = pcall(require, "llmspell.storage")
+    if not okr then
+      fail("cannot load the llmspell.storage library: %s", error_line(lib))
+    end
+    storage = lib
+    check_limits(p, storage.limits)
+    progress.enabled = not p.opts.quiet and not json and stderr_is_tty(stderr)
+    return RUN[p.command](p, out, progress)
+  end, function(e)
+    if os.getenv("LLMSPELL_STORAGE_DEBUG") then traceback = debug.traceback(nil, 2) end
+    return e
+  end)
+  if ok then return res end
+
+  progress:finish()
+  local e = res
+  local code, kind = EXIT_FAIL, "error"
+  local line = error_line(e)
+  if getmetatable(e) == ToolError and e.kind == "usage" then
+    code, kind = EXIT_USAGE, "usage"
+    line = string.format("%s (see '%s%s --help')", line, PROG, command and (" " .. command) or "")
+  elseif type(e) == "string" and e:match("interrupted!$") then
+    code, kind, line = EXIT_INTERRUPTED, "interrupted", "interrupted"
+  end
+  stderr:write(PROG, ": ", line, "\n")
+  if traceback then stderr:write(traceback, "\n") end
+  if json then
+    local err = { kind = kind, message = line }
+    if storage and storage.is_error(e) then err.code = e.code end
+    pcall(out, to_json({ ok = false, error = err }))
+  end
+  return code
+end
+
+return cli
