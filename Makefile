@@ -162,43 +162,47 @@ lint:
 clean:
 	rm -rf build build-asan
 
-# ---- the vector index alone (csrc/vector/hnsw.c, csrc/vector/distance.c) ----------------
+# ---- the vector index alone (csrc/vector/*.c) ------------------------------------------
 
 .PHONY: ctest bench-hnsw
 
+VECTOR_SRC := $(sort $(wildcard csrc/vector/*.c))
+
 # Its standalone C test under ASan/UBSan, plus the same test built with
 # failing allocators (spec/hnsw_c_spec.lua runs both inside `make test`).
-# Data: ../shared/data or $LLMSPELL_DATA_DIR.
+# Data: spec/data (committed) or $LLMSPELL_DATA_DIR.
 ctest:
 	mkdir -p $(BUILD)/ctest
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
-	  csrc/vector/hnsw.c csrc/vector/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw -lpthread -lm
+	  $(VECTOR_SRC) spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw -lpthread -lm
 	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined $(WARN) -Icsrc \
 	  -DHNSW_TEST_OOM -DHNSW_NO_HW_CRC -Dmalloc=oom_malloc -Drealloc=oom_realloc -Dcalloc=oom_calloc \
-	  csrc/vector/hnsw.c csrc/vector/distance.c spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw_oom \
+	  $(VECTOR_SRC) spec/c/test_hnsw.c -o $(BUILD)/ctest/test_hnsw_oom \
 	  -lpthread -lm
 	$(BUILD)/ctest/test_hnsw
 	$(BUILD)/ctest/test_hnsw_oom
 
 # Against hnswlib 0.6.2 (Debian libhnswlib-dev, header-only) on the real
-# datasets: build time (1 and 2 threads), recall@10 and QPS over an
-# ef_search sweep, memory per vector; prints medians and ratios.
+# benchmark datasets ($LLMSPELL_DATA_DIR, else the folder named in
+# bench/hnsw_compare.lua): build time (1 and 2 threads), recall@10 and QPS
+# over an ef_search sweep, memory per vector; prints medians and ratios.
 # BENCH_RUNS=3 sets the repetitions. Our index is compiled with the
 # library's own flags (no -march: kernels are chosen at run time); the
 # harness mains and hnswlib get -O3 -march=native, which is how hnswlib
 # selects its SIMD code.
+BENCH_VECTOR_OBJ := $(patsubst csrc/vector/%.c,$(BUILD)/bench/vector/%.o,$(VECTOR_SRC))
+
 bench-hnsw:
 	@scripts/install-deps.sh gcc g++ make lua5.4 libhnswlib-dev
-	mkdir -p $(BUILD)/bench
-	$(CC) $(STD) -fPIC $(WARN) $(CFLAGS) -Icsrc \
-	  -c csrc/vector/hnsw.c -o $(BUILD)/bench/hnsw.o
-	$(CC) $(STD) -fPIC $(WARN) $(CFLAGS) -Icsrc \
-	  -c csrc/vector/distance.c -o $(BUILD)/bench/distance.o
+	mkdir -p $(BUILD)/bench/vector
+	for f in $(VECTOR_SRC); do \
+	  $(CC) $(STD) -fPIC $(WARN) $(CFLAGS) -Icsrc \
+	    -c $$f -o $(BUILD)/bench/vector/$$(basename $$f .c).o || exit 1; \
+	done
 	$(CC) -std=c11 -O3 -march=native -Wall -Wextra -Icsrc -c bench/hnsw_c.c -o $(BUILD)/bench/hnsw_c.o
-	$(CC) -o $(BUILD)/bench/hnsw_c $(BUILD)/bench/hnsw_c.o $(BUILD)/bench/hnsw.o \
-	  $(BUILD)/bench/distance.o -lpthread -lm
+	$(CC) -o $(BUILD)/bench/hnsw_c $(BUILD)/bench/hnsw_c.o $(BENCH_VECTOR_OBJ) -lpthread -lm
 	$(CXX) -std=c++11 -O3 -march=native -o $(BUILD)/bench/hnswlib_peer \
 	  bench/hnswlib_peer.cpp -lpthread
 	$(LUA) bench/hnsw_compare.lua $(BUILD)/bench

@@ -141,7 +141,7 @@ local function at_recall(a, target)
   return best
 end
 
-print(string.format("\nHNSW: ours (csrc/hnsw.c, -O2, run-time kernels) vs hnswlib 0.6.2 "
+print(string.format("\nHNSW: ours (csrc/vector/, -O2, run-time kernels) vs hnswlib 0.6.2 "
   .. "(-O3 -march=native); M=%d efC=%d k=10; medians of %d runs", M, EFC, runs))
 for _, row in ipairs(rows) do
   local ds, o, h = row.ds, row.acc.ours, row.acc.hnswlib

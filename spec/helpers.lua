@@ -89,12 +89,14 @@ function helpers.lua_command(args)
                        package.cpath, args)
 end
 
---- The directory of the shared vector datasets: $LLMSPELL_DATA_DIR, else
--- ../shared/data beside the repository (where CI puts it).
+--- The vector datasets the specs read: spec/data in the repository (a small
+-- real dataset, see spec/data/README.md), or $LLMSPELL_DATA_DIR for local
+-- runs with a folder holding the same files.
 function helpers.data_dir()
   local d = os.getenv("LLMSPELL_DATA_DIR")
   if d and d ~= "" then return d end
-  return "../shared/data"
+  local here = debug.getinfo(1, "S").source:match("^@(.*)$") or "spec/helpers.lua"
+  return (here:match("^(.*)/[^/]*$") or "spec") .. "/data"
 end
 
 --- Reads a texmex .fvecs file: returns an array of packed little-endian

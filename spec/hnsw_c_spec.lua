@@ -1,8 +1,8 @@
---- The C vector index (csrc/hnsw.c, csrc/distance.c) tested on its own:
--- compiles spec/c/test_hnsw.c with AddressSanitizer and UBSan into a temp
--- dir and runs it on ../shared/data (or $LLMSPELL_DATA_DIR). The C test
--- covers kernels, every metric against brute force, siftsmall recall
--- against the official ground truth, filters, churn, snapshots and threads.
+--- The C vector index (csrc/vector/) tested on its own: compiles
+-- spec/c/test_hnsw.c with AddressSanitizer and UBSan into a temp dir and
+-- runs it on spec/data (or $LLMSPELL_DATA_DIR). The C test covers kernels,
+-- every metric against brute force, recall on a DEEP1B slice against its
+-- exact ground truth, filters, churn, snapshots and threads.
 
 local ctest = require "spec.support.ctest"
 
@@ -17,13 +17,13 @@ describe("hnsw C core", function()
     local out = ctest.build_and_run(dir, { name = "test_hnsw", sources = SOURCES,
                                            libs = "-lpthread -lm",
                                            args = ctest.quote(ctest.data_dir()) })
-    local recall = out:match("siftsmall recall@10 = (%d%.%d+) %(M=16 efC=200 ef=100")
-    assert.is_truthy(recall, "no siftsmall recall line in:\n" .. out)
-    assert.is_true(tonumber(recall) >= 0.95, "siftsmall recall@10 " .. recall .. " < 0.95")
+    local recall = out:match("deep1b recall@10 = (%d%.%d+) %(M=16 efC=200 ef=100")
+    assert.is_truthy(recall, "no deep1b recall line in:\n" .. out)
+    assert.is_true(tonumber(recall) >= 0.95, "deep1b recall@10 " .. recall .. " < 0.95")
   end)
 
   it("survives an allocation failure at every allocation point", function()
-    -- every malloc/realloc/calloc in hnsw.c goes through a wrapper that
+    -- every malloc/realloc/calloc in csrc/vector/ goes through a wrapper that
     -- fails from the k-th call on; each operation is run for k = 0, 1, ...
     local out = ctest.build_and_run(dir, {
       name = "test_hnsw_oom", sources = SOURCES, libs = "-lpthread -lm",

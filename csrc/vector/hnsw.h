@@ -1,6 +1,6 @@
 /*
  * hnsw.h -- an in-memory HNSW vector index (Malkov & Yashunin, 2016/2018).
- * Plain C, no Lua: csrc/collection.c builds the Lua collection on top and
+ * Plain C, no Lua: csrc/collection/ builds the Lua collection on top and
  * spec/c/test_hnsw.c tests it alone.
  *
  * Slots. Every vector lives in a slot, a dense uint32 number chosen by the
@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "vector/distance.h"
+#include "vector/snapshot.h" /* hnsw_serialize, hnsw_deserialize */
 
 #define HNSW_OK 0
 #define HNSW_ENOMEM (-1)   /* allocation failed */
@@ -58,11 +59,6 @@ typedef struct hnsw_hit {
 /* A search filter: returns nonzero to accept the slot. Called from the
  * searching thread only, at most once per slot per search. */
 typedef int (*hnsw_filter_fn)(void *ud, uint32_t slot);
-
-/* Stream callbacks for (de)serialisation: move exactly n bytes and return
- * 0, or return nonzero on any failure (including a short read). */
-typedef int (*hnsw_write_fn)(void *ud, const void *p, size_t n);
-typedef int (*hnsw_read_fn)(void *ud, void *p, size_t n);
 
 /* A short English description of an HNSW_E* code. Never NULL. */
 const char *hnsw_strerror(int code);
@@ -190,24 +186,5 @@ const char *hnsw_kernel_name(const hnsw_index *ix);
  * if k is NULL or the index has ever held a vector.
  */
 int hnsw_use_kernels(hnsw_index *ix, const lls_kernels *k);
-
-/*
- * Writes a snapshot: a versioned header, the graph, the vectors and the free
- * slots, then a CRC-32C of all preceding bytes. Slots are preserved, so a
- * caller's slot -> id map stays valid across a round trip. The format is
- * native little-endian. Returns HNSW_OK, HNSW_EIO if write failed, or
- * HNSW_ENOMEM. Counts as a reader: may run alongside searches.
- */
-int hnsw_serialize(const hnsw_index *ix, hnsw_write_fn write, void *ud);
-
-/*
- * Reads a snapshot written by hnsw_serialize. Every field is checked (and
- * the checksum last), so truncated, corrupt or hostile input yields NULL and
- * a message in err[0..errlen) (err may be NULL), never a crash. The loaded
- * index has the same slots, graph and free list, picks the best kernels for
- * the CPU it runs on, and answers searches exactly as the saved one did
- * when that is the same kind of CPU (other kernels may round differently).
- */
-hnsw_index *hnsw_deserialize(hnsw_read_fn read, void *ud, char *err, size_t errlen);
 
 #endif

@@ -1,13 +1,14 @@
 /*
- * test_hnsw.c -- standalone test of csrc/hnsw.c and csrc/distance.c.
+ * test_hnsw.c -- standalone test of the vector index (csrc/vector/).
  *
  *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
- *      -Icsrc csrc/hnsw.c csrc/distance.c spec/c/test_hnsw.c -lpthread -lm
+ *      -Icsrc csrc/vector/[a-z]*.c spec/c/test_hnsw.c -lpthread -lm
  *   ./a.out [data_dir]
  *
- * data_dir defaults to $LLMSPELL_DATA_DIR, else ../shared/data (the repo is
- * cloned with shared/ beside it). Prints one line per check and exits
- * non-zero on the first failure. spec/hnsw_c_spec.lua builds and runs it.
+ * data_dir defaults to $LLMSPELL_DATA_DIR, else spec/data (the small real
+ * dataset committed with the repository; run from its root). Prints one
+ * line per check and exits non-zero on the first failure.
+ * spec/hnsw_c_spec.lua builds and runs it.
  */
 #include <math.h>
 #include <pthread.h>
@@ -88,11 +89,12 @@ static void *load_vecs(const char *dir, const char *name, size_t *n, size_t *dim
   return out;
 }
 
-typedef struct sift {
+/* A real dataset with its exact ground truth (gt: nq rows of gtk ids). */
+typedef struct dataset {
   size_t n, dim, nq, gtk;
   float *base, *query;
   int32_t *gt;
-} sift;
+} dataset;
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -107,8 +109,8 @@ static double overlap(const hnsw_hit *a, int na, const hnsw_hit *b, int nb, size
   return (double)found / (double)k;
 }
 
-/* Recall@k of hnsw_search against the official ground truth (slot == id). */
-static double sift_recall(const hnsw_index *ix, const sift *s, size_t k, size_t ef) {
+/* Recall@k of hnsw_search against the dataset's ground truth (slot == id). */
+static double gt_recall(const hnsw_index *ix, const dataset *s, size_t k, size_t ef) {
   hnsw_hit hits[100];
   size_t found = 0;
   for (size_t q = 0; q < s->nq; q++) {
@@ -124,7 +126,7 @@ static double sift_recall(const hnsw_index *ix, const sift *s, size_t k, size_t 
   return (double)found / (double)(s->nq * k);
 }
 
-static hnsw_index *build_sift(const sift *s, int threads, double *secs) {
+static hnsw_index *build_real(const dataset *s, int threads, double *secs) {
   double t0 = now();
   hnsw_index *ix = hnsw_new(s->dim, LLS_METRIC_L2, 16, 200, 0, 1234);
   CHECK(ix != NULL, "hnsw_new");
@@ -302,29 +304,29 @@ static void test_metrics(void) {
   free(qs);
 }
 
-/* ---- siftsmall --------------------------------------------------------------- */
+/* ---- the real dataset (DEEP1B slice) ------------------------------------------ */
 
-static double test_sift(const sift *s, hnsw_index **out) {
+static double test_real(const dataset *s, hnsw_index **out) {
   double secs;
-  hnsw_index *ix = build_sift(s, 1, &secs);
-  double r = sift_recall(ix, s, 10, 100);
-  printf("siftsmall recall@10 = %.4f (M=16 efC=200 ef=100, 1 thread, build %.2fs, %s kernels)\n",
+  hnsw_index *ix = build_real(s, 1, &secs);
+  double r = gt_recall(ix, s, 10, 100);
+  printf("deep1b recall@10 = %.4f (M=16 efC=200 ef=100, 1 thread, build %.2fs, %s kernels)\n",
          r, secs, hnsw_kernel_name(ix));
-  CHECK(r >= 0.95, "siftsmall recall %.4f < 0.95", r);
-  printf("siftsmall recall@10 at ef=10/20/40: %.4f %.4f %.4f\n", sift_recall(ix, s, 10, 10),
-         sift_recall(ix, s, 10, 20), sift_recall(ix, s, 10, 40));
+  CHECK(r >= 0.95, "deep1b recall %.4f < 0.95", r);
+  printf("deep1b recall@10 at ef=10/20/40: %.4f %.4f %.4f\n", gt_recall(ix, s, 10, 10),
+         gt_recall(ix, s, 10, 20), gt_recall(ix, s, 10, 40));
   *out = ix;
   return r;
 }
 
 /* A parallel build must make as good a graph as a sequential one; ef=20
  * is where a worse graph would show (ef=100 is near 1.0 either way). */
-static void test_threads(const sift *s, const hnsw_index *one, double single) {
+static void test_threads(const dataset *s, const hnsw_index *one, double single) {
   double secs;
-  hnsw_index *ix = build_sift(s, 2, &secs);
-  double r = sift_recall(ix, s, 10, 100);
-  double r20 = sift_recall(ix, s, 10, 20), one20 = sift_recall(one, s, 10, 20);
-  printf("siftsmall recall@10 = %.4f with a 2-thread build (%.2fs); 1 thread gave %.4f; "
+  hnsw_index *ix = build_real(s, 2, &secs);
+  double r = gt_recall(ix, s, 10, 100);
+  double r20 = gt_recall(ix, s, 10, 20), one20 = gt_recall(one, s, 10, 20);
+  printf("deep1b recall@10 = %.4f with a 2-thread build (%.2fs); 1 thread gave %.4f; "
          "at ef=20: %.4f vs %.4f\n",
          r, secs, single, r20, one20);
   CHECK(r >= 0.95 && fabs(r - single) <= 0.01, "2-thread recall %.4f vs %.4f", r, single);
@@ -353,7 +355,7 @@ static int accept_sel(void *ud, uint32_t slot) {
   return mix32(slot) % f->mod == 0;
 }
 
-static void test_filters(const hnsw_index *ix, const sift *s) {
+static void test_filters(const hnsw_index *ix, const dataset *s) {
   static const uint32_t mods[] = {100, 10, 2};
   for (int i = 0; i < 3; i++) {
     sel f = {mods[i], 0};
@@ -407,7 +409,7 @@ static void test_filters(const hnsw_index *ix, const sift *s) {
 /* ---- churn: delete and reuse -------------------------------------------------- */
 
 /* Recall@10 of the graph against exact search over the live set. */
-static double live_recall(const hnsw_index *ix, const sift *s, size_t ef) {
+static double live_recall(const hnsw_index *ix, const dataset *s, size_t ef) {
   double rsum = 0;
   for (size_t q = 0; q < s->nq; q++) {
     hnsw_hit a[10], b[10];
@@ -419,7 +421,7 @@ static double live_recall(const hnsw_index *ix, const sift *s, size_t ef) {
   return rsum / (double)s->nq;
 }
 
-static void test_churn(const sift *s) {
+static void test_churn(const dataset *s) {
   /* half the base is live at any time; each round deletes 20% of it at
    * random and adds as many from the other half, one by one in even
    * rounds and as a 2-thread batch in odd ones: 4x turnover in all */
@@ -557,7 +559,7 @@ static void check_trailer(const unsigned char *p, size_t len) {
   CHECK(crc32c_ref(nine, 9) == 0xE3069283u, "reference CRC-32C");
 }
 
-static void same_results(const hnsw_index *a, const hnsw_index *b, const sift *s) {
+static void same_results(const hnsw_index *a, const hnsw_index *b, const dataset *s) {
   for (size_t q = 0; q < s->nq; q++) {
     hnsw_hit x[10], y[10];
     int nx = hnsw_search(a, s->query + q * s->dim, 10, 64, NULL, NULL, x);
@@ -568,9 +570,10 @@ static void same_results(const hnsw_index *a, const hnsw_index *b, const sift *s
   }
 }
 
-static void test_snapshot(const sift *s) {
-  /* a small index with deletions, so the free list is exercised */
-  const size_t n = 2000;
+static void test_snapshot(const dataset *s) {
+  /* a small index with deletions, so the free list is exercised; 150
+   * more base vectors are added after the reload */
+  const size_t n = s->n - 150;
   hnsw_index *ix = hnsw_new(s->dim, LLS_METRIC_L2, 12, 100, 0, 5);
   CHECK(hnsw_add_batch(ix, s->base, n, NULL, 1) == HNSW_OK, "build");
   for (uint32_t i = 0; i < 100; i++) CHECK(hnsw_delete(ix, i * 7) == HNSW_OK, "delete");
@@ -649,7 +652,7 @@ static void test_snapshot(const sift *s) {
 
 typedef struct search_job {
   const hnsw_index *ix;
-  const sift *s;
+  const dataset *s;
   hnsw_hit *out; /* nq * 10 */
 } search_job;
 
@@ -661,7 +664,7 @@ static void *search_thread(void *arg) {
   return NULL;
 }
 
-static void test_concurrent_search(const hnsw_index *ix, const sift *s) {
+static void test_concurrent_search(const hnsw_index *ix, const dataset *s) {
   hnsw_hit *ref = malloc(s->nq * 10 * sizeof *ref), *o[4];
   for (size_t q = 0; q < s->nq; q++)
     hnsw_search(ix, s->query + q * s->dim, 10, 50, NULL, NULL, ref + q * 10);
@@ -684,7 +687,7 @@ static void test_concurrent_search(const hnsw_index *ix, const sift *s) {
 /* ---- allocation failures ------------------------------------------------------
  *
  * Built a second time with -DHNSW_TEST_OOM -DHNSW_NO_HW_CRC -Dmalloc=oom_malloc
- * -Drealloc=oom_realloc -Dcalloc=oom_calloc, every allocation in hnsw.c goes
+ * -Drealloc=oom_realloc -Dcalloc=oom_calloc, every allocation in csrc/vector/ goes
  * through these wrappers, which fail from the k-th call on (and snapshots
  * use the portable CRC code instead of SSE4.2). Each operation is
  * run with k = 0, 1, 2, ... until it no longer meets a failure; after each
@@ -847,22 +850,23 @@ int main(int argc, char **argv) {
   return 0;
 #endif
   const char *dir = argc > 1 ? argv[1] : getenv("LLMSPELL_DATA_DIR");
-  if (!dir || !*dir) dir = "../shared/data";
+  if (!dir || !*dir) dir = "spec/data";
   double t0 = now();
 
   test_kernels();
   test_edges();
   test_metrics();
 
-  sift s;
+  /* DEEP1B, 1900 base and 100 query vectors (spec/data/README.md) */
+  dataset s;
   size_t d2, d3;
-  s.base = load_vecs(dir, "siftsmall/siftsmall_base.fvecs", &s.n, &s.dim);
-  s.query = load_vecs(dir, "siftsmall/siftsmall_query.fvecs", &s.nq, &d2);
-  s.gt = load_vecs(dir, "siftsmall/siftsmall_groundtruth.ivecs", &d3, &s.gtk);
-  CHECK(s.n == 10000 && s.dim == 128 && d2 == 128 && d3 == s.nq && s.gtk >= 10, "siftsmall");
+  s.base = load_vecs(dir, "deep1b_query_2k/deep_base.fvecs", &s.n, &s.dim);
+  s.query = load_vecs(dir, "deep1b_query_2k/deep_query.fvecs", &s.nq, &d2);
+  s.gt = load_vecs(dir, "deep1b_query_2k/deep_groundtruth_l2.ivecs", &d3, &s.gtk);
+  CHECK(s.n == 1900 && s.dim == 96 && d2 == 96 && d3 == s.nq && s.gtk >= 10, "deep1b slice");
 
   hnsw_index *ix;
-  double single = test_sift(&s, &ix);
+  double single = test_real(&s, &ix);
   test_threads(&s, ix, single);
   test_filters(ix, &s);
   test_concurrent_search(ix, &s);

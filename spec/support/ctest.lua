@@ -54,12 +54,13 @@ local function expand(patterns)
   return out
 end
 
---- The shared vector datasets: $LLMSPELL_DATA_DIR, else ../shared/data
--- beside the repository (where CI puts it).
+--- The vector datasets the C tests read: spec/data in the repository (a
+-- small real dataset, see spec/data/README.md), or $LLMSPELL_DATA_DIR for
+-- local runs with a folder holding the same files.
 function ctest.data_dir()
   local d = os.getenv("LLMSPELL_DATA_DIR")
   if d and d ~= "" then return d end
-  return ctest.root .. "/../shared/data"
+  return ctest.root .. "/spec/data"
 end
 
 --- A fresh temporary directory; remove it with ctest.remove_dir.
