@@ -47,7 +47,9 @@ typedef struct lls_backend_vt {
   const char *name; /* "memory" | "sqlite" | "postgres" */
   lls_traits traits;
 
-  /* Opens a backend for cfg->tenant. On failure returns NULL, err filled. */
+  /* Opens a backend for cfg->tenant. On failure returns NULL, err filled.
+   * Callers go through lls_backend_open, which sets the result's vt (so a
+   * backend's files never refer to their own vtable). */
   lls_backend *(*open)(lls_config *cfg, lls_error *err);
 
   /* Releases everything; b is invalid afterwards. Never fails; an open
@@ -93,6 +95,10 @@ struct lls_backend {
                     characteristics() says so, and collections skip
                     looking for other writers */
 };
+
+/* Opens a backend through vt and points the result at vt: the one way to
+ * open one. NULL + err on failure. */
+lls_backend *lls_backend_open(const lls_backend_vt *vt, lls_config *cfg, lls_error *err);
 
 extern const lls_backend_vt lls_memory_vt;
 extern const lls_backend_vt lls_sqlite_vt;

@@ -202,7 +202,7 @@ static int core_open(lua_State *L) {
     backend_options(L, tbl, &cfg, opts);
   }
   lls_error err;
-  lls_backend *b = vt->open(&cfg, &err);
+  lls_backend *b = lls_backend_open(vt, &cfg, &err);
   if (b == NULL) return lls_raise(L, &err, vt->name);
   for (size_t i = 0; i < cfg.nopts; i++) {
     if (!opts[i].used) {

@@ -79,7 +79,7 @@ static void db_path(char *out, size_t n, const char *name) {
 
 static lls_backend *open_at(const char *path, const char *tenant) {
   lls_config cfg = {path, tenant, NULL, 0};
-  lls_backend *b = vt->open(&cfg, &err);
+  lls_backend *b = lls_backend_open(vt, &cfg, &err);
   CHECK(b != NULL, "%s: open %s (%s): %s", vt->name, path, tenant, err.message);
   return b;
 }

@@ -61,7 +61,7 @@ static lls_backend *open_as(const char *url, const char *tenant) {
   lls_option opts[1] = {{"schema", SCHEMA, 0}};
   lls_config cfg = {url, tenant, opts, 1};
   lls_error err;
-  lls_backend *b = lls_postgres_vt.open(&cfg, &err);
+  lls_backend *b = lls_backend_open(&lls_postgres_vt, &cfg, &err);
   if (b == NULL) die("open %s: %s: %s", tenant, lls_code_name(err.code), err.message);
   return b;
 }

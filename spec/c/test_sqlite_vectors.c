@@ -63,7 +63,7 @@ static char g_dir[512];
 
 static lls_backend *open_db(const char *path, const char *tenant) {
   lls_config cfg = {path, tenant, NULL, 0};
-  lls_backend *b = vt->open(&cfg, &err);
+  lls_backend *b = lls_backend_open(vt, &cfg, &err);
   CHECK(b != NULL, "open %s (%s): %s", path, tenant, err.message);
   return b;
 }

@@ -11,7 +11,6 @@
 lls_backend *lls_memory_open(lls_config *cfg, lls_error *err) {
   lls_memory_backend *m = calloc(1, sizeof *m);
   if (m == NULL) return lls_error_oom(err), NULL;
-  m->base.vt = &lls_memory_vt;
   m->tenant = malloc(strlen(cfg->tenant) + 1);
   int kv_ok = lls_memory_map_init(&m->kv) == 0;
   int vec_ok = kv_ok && lls_memory_map_init(&m->vec) == 0;

@@ -463,7 +463,6 @@ lls_backend *lls_pg_open(lls_config *cfg, lls_error *err) {
 
   pg_backend *pg = calloc(1, sizeof *pg);
   if (pg == NULL) goto oom;
-  pg->base.vt = &lls_postgres_vt;
   pg->tenant = strdup(cfg->tenant);
   pg->schema = strdup(schema);
   if (pg->tenant == NULL || pg->schema == NULL) goto oom;

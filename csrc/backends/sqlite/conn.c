@@ -478,7 +478,6 @@ lls_backend *lls_sqlite_open(lls_config *cfg, lls_error *err) {
     lls_error_oom(err);
     return NULL;
   }
-  b->base.vt = &lls_sqlite_vt;
   b->base.ephemeral = memory;
   b->path = strdup(loc);
   b->tenant = strdup(cfg->tenant);

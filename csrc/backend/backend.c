@@ -1,0 +1,10 @@
+/*
+ * backend.c -- opening a backend through its vtable.
+ */
+#include "backend/backend.h"
+
+lls_backend *lls_backend_open(const lls_backend_vt *vt, lls_config *cfg, lls_error *err) {
+  lls_backend *b = vt->open(cfg, err);
+  if (b != NULL) b->vt = vt;
+  return b;
+}
