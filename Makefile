@@ -49,7 +49,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: print-cflags all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
+.PHONY: print-cflags print-libs all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -69,6 +69,10 @@ $(SO): $(OBJ)
 # For spec/support/ctest.lua: the flags the standalone C tests compile with.
 print-cflags:
 	@echo $(STD) $(WARN) -Werror -Icsrc
+
+# The libraries the library links; C tests add them after their own.
+print-libs:
+	@echo $(LIBS)
 
 deps:
 	@scripts/install-deps.sh $(PKGS_BUILD)

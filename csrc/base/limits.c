@@ -49,3 +49,8 @@ const char *lls_name_problem(lls_str s, char *buf, size_t cap) {
   }
   return NULL;
 }
+
+int lls_name_ok(lls_str s) {
+  char buf[8];
+  return lls_name_problem(s, buf, sizeof buf) == NULL;
+}

@@ -71,4 +71,7 @@ int lls_text_ok(lls_str s, size_t min, size_t max);
  * LLS_NAME_CHARS): NULL when it passes, else a message in buf. */
 const char *lls_name_problem(lls_str s, char *buf, size_t cap);
 
+/* 1 when s passes lls_name_problem. */
+int lls_name_ok(lls_str s);
+
 #endif

@@ -1,8 +1,6 @@
 /*
- * xport.h -- what export.c and import.c share: the stats table both
- * return, base64, metric names and the progress call. Implemented in
- * export.c (the two files ship together; a third one would only hold
- * these few helpers).
+ * xport.h -- what the export and the import share: the stats table both
+ * return, the clock and the progress call.
  */
 #ifndef LLS_XPORT_H
 #define LLS_XPORT_H
@@ -14,9 +12,6 @@
 #include "value/value.h"
 
 #define LLS_XPORT_VERSION "1.0"
-#define LLS_XPORT_MAX_KEY 1024 /* kv.c's MAX_KEY_LEN: imported keys obey it too */
-#define LLS_XPORT_MAX_ID 512   /* coll.h's LLS_MAX_ID_LEN */
-#define LLS_XPORT_MAX_NAME 255 /* collection names, scopes, section names */
 
 /* Records per passthrough section, in first-seen order. */
 typedef struct lls_xsection {
@@ -51,19 +46,6 @@ void lls_xstats_free(lls_xstats *s);
  * entities=, relationships=, artifacts=, artifact_content=, total=,
  * bytes=, seconds= }. */
 void lls_xstats_push(lua_State *L, const lls_xstats *s);
-
-/* Appends '"', the base64 of p[0..n) and '"' (a ready JSON string: base64
- * needs no escapes). 0, or -1 when out of memory. */
-int lls_b64_quoted(lls_buf *out, const void *p, size_t n);
-
-/* Appends the bytes that base64 text t[0..n) stands for (standard
- * alphabet; padding may be left out). 0; -1 when the text is not base64;
- * -2 when out of memory. out is unchanged on failure. */
-int lls_b64_decode(lls_buf *out, const char *t, size_t n);
-
-
-/* Checks a collection name as db:create_collection does. 1 when valid. */
-int lls_xcoll_name_ok(const char *s, size_t len);
 
 /* Seconds on a monotonic clock, for the stats' `seconds`. */
 double lls_xclock(void);

@@ -37,6 +37,19 @@ local function flags()
   return FLAGS
 end
 
+-- The library's own link libraries, so a test that compiles a layer's
+-- sources links whatever those sources need (--as-needed drops the rest).
+local LIBS
+local function libs()
+  if not LIBS then
+    local code, out = ctest.run(ctest.CLEAN_ENV .. "make -s --no-print-directory -C "
+      .. ctest.quote(ctest.root) .. " print-libs")
+    assert(code == 0, "make print-libs failed:\n" .. out)
+    LIBS = "-Wl,--as-needed " .. out:gsub("%s+$", "")
+  end
+  return LIBS
+end
+
 --- Expands source patterns relative to the root ("csrc/base/*.c") into
 -- quoted paths, so the tests follow files as they move within a folder.
 local function expand(patterns)
@@ -89,9 +102,9 @@ function ctest.build_and_run(dir, opts)
   local srcs, incs = expand(opts.sources), { "-I" .. ctest.quote(ctest.root .. "/csrc") }
   for _, d in ipairs(opts.includes or {}) do incs[#incs + 1] = "-I" .. ctest.quote(d) end
   local exe = dir .. "/" .. opts.name
-  local code, out = ctest.run(string.format("%s%s %s %s %s %s -o %s %s", ctest.CLEAN_ENV, cc,
+  local code, out = ctest.run(string.format("%s%s %s %s %s %s -o %s %s %s", ctest.CLEAN_ENV, cc,
     flags(), opts.cflags or "", table.concat(incs, " "), table.concat(srcs, " "), ctest.quote(exe),
-    opts.libs or ""))
+    opts.libs or "", libs()))
   assert(code == 0, "compiling " .. opts.name .. " failed:\n" .. out)
   code, out = ctest.run(string.format(
     "%s%s ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 %s %s",
