@@ -40,8 +40,8 @@ OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO        := $(BUILD)/llmspell/storage/core.so
 
 # Debian packages the build, the tests and the demo need.
-PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev lua-cjson libyajl-dev libssl-dev
-PKGS_TEST  := $(PKGS_BUILD) lua-busted postgresql sqlite3 lua-system luarocks
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev libyajl-dev libssl-dev
+PKGS_TEST  := $(PKGS_BUILD) lua-cjson lua-busted postgresql sqlite3 lua-system luarocks
 PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;

@@ -1,5 +1,5 @@
 --- The export/import slots of the memory and SQLite backends
--- (csrc/kv_memory.c, csrc/kv_sqlite.c) tested without Lua: compiles
+-- (csrc/backends/memory/, csrc/backends/sqlite/) tested without Lua: compiles
 -- spec/c/test_export_slots.c with AddressSanitizer and UBSan into a temp dir
 -- and runs it there. The same assertions run through lls_memory_vt and
 -- lls_sqlite_vt: kv_dump paging, order and expiry; kv_load with each

@@ -24,6 +24,8 @@
 #include "lua/export.h"
 #include "lua/import.h"
 #include "lua/kv.h"
+#include "lua/luajson.h"
+#include "lua/records.h"
 #include "lua/store.h"
 
 #define MAX_OPTS 32
@@ -279,6 +281,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_errors(L);
   lls_open_export(L);
   lls_open_import(L);
+  lls_open_records(L);
+  lls_open_json(L);
   push_limits(L);
   lua_setfield(L, -2, "limits");
   lua_pushliteral(L, "0.1.0");

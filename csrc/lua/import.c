@@ -59,29 +59,6 @@ static int job_gc(lua_State *L) {
   return 0;
 }
 
-/* Raises the recorded failure; format errors say where in the input. */
-static int raise_failure(lua_State *L, lls_ijob *j, uint64_t at) {
-  if (j->err.code == LLS_EFORMAT) {
-    size_t len = strlen(j->err.message);
-    snprintf(j->err.message + len, sizeof j->err.message - len, " (at byte %llu)",
-             (unsigned long long)at);
-  }
-  return lls_raise(L, &j->err, j->err_backend ? j->h->vt->name : NULL);
-}
-
-static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, size_t n,
-                        uint64_t at) {
-  unsigned char *m = yajl_get_error(j->y, 0, buf, n);
-  const char *s = m != NULL ? (const char *)m : "malformed";
-  size_t len = strlen(s);
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '.')) len--;
-  char msg[300];
-  snprintf(msg, sizeof msg, "invalid JSON at byte %llu: %.*s", (unsigned long long)at, (int)len,
-           s);
-  if (m != NULL) yajl_free_error(j->y, m);
-  return lls_raisef(L, LLS_EFORMAT, "%s", msg);
-}
-
 static void report(lua_State *L, lls_ijob *j, int fn, const char *phase, int force) {
   if (!fn) return;
   if (!force && j->done - j->reported < PROGRESS_EVERY && phase == j->reported_phase) return;
@@ -118,38 +95,11 @@ static int import_body(lua_State *L) {
     const unsigned char *buf;
     size_t n = next_chunk(L, j, &buf);
     if (n == 0) break;
-    int64_t bad = lls_import_esc_check(&esc, buf, n, j->offset);
-    if (bad >= 0)
-      return lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %lld: unpaired UTF-16 surrogate "
-                        "in \\u escape", (long long)bad + 1);
-    /* numbers are read in the "C" locale whatever the host set */
-    locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
-    yajl_status st = yajl_parse(j->y, buf, n);
-    if (old != (locale_t)0) uselocale(old);
-    if (st != yajl_status_ok) {
-      uint64_t at = j->offset + yajl_get_bytes_consumed(j->y);
-      if (j->failed) return raise_failure(L, j, at);
-      return raise_syntax(L, j, buf, n, at);
-    }
-    j->offset += n;
-    j->st.bytes = (int64_t)j->offset;
+    lls_import_parse_chunk(L, j, &esc, buf, n);
     report(L, j, fn, j->phase, 0);
   }
-  locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
-  yajl_status st = yajl_complete_parse(j->y);
-  if (old != (locale_t)0) uselocale(old);
-  if (st != yajl_status_ok) {
-    if (j->failed) return raise_failure(L, j, j->offset);
-    char msg[64];
-    snprintf(msg, sizeof msg, "%llu", (unsigned long long)j->offset);
-    return lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the "
-                      "document (truncated?)", msg);
-  }
-  if (j->ps != P_END) /* an empty input */
-    return lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte 0: empty input");
-  if (!j->version_seen)
-    return lls_raisef(L, LLS_EVERSION, "the document has no \"version\" (not an export file?)");
-  if (!lls_import_flush_all(j)) return raise_failure(L, j, j->offset);
+  lls_import_parse_end(L, j);
+  if (!lls_import_flush_all(j)) return lls_import_raise(L, j, j->offset);
   j->st.seconds = lls_xclock() - t0;
   report(L, j, fn, "done", 1);
   return 0;

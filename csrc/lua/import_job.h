@@ -134,6 +134,10 @@ typedef struct lls_ijob {
   const char *reported_phase;
   int failed, err_backend;
   lls_error err;
+  /* storage.records: takes each assembled record (and owns it) instead of
+   * the import's writers; 1 when fine, 0 after lls_ijob_fail. */
+  int (*sink)(struct lls_ijob *j, lls_value *v);
+  void *sink_ud;
 } lls_ijob;
 
 

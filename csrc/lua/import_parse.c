@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua/error.h"
 #include "lua/import_parse.h"
 #include "lua/import_rows.h"
 
@@ -68,11 +69,16 @@ static int rec_event(lls_ijob *j, evt t, const char *p, size_t n) {
   lls_value *v = lls_vbuild_take(j->vb);
   if (v == NULL) return lls_ijob_oom(j);
   j->in_rec = 0;
-  int rc = j->rk == R_KV     ? lls_import_take_kv(j, v)
-           : j->rk == R_COLL ? lls_import_take_coll(j, v)
-           : j->rk == R_VEC  ? lls_import_take_vec(j, v)
-                             : lls_import_take_sec(j, v);
-  lls_value_free(v);
+  int rc;
+  if (j->sink != NULL) { /* storage.records: the record goes to the reader */
+    rc = j->sink(j, v);
+  } else {
+    rc = j->rk == R_KV     ? lls_import_take_kv(j, v)
+         : j->rk == R_COLL ? lls_import_take_coll(j, v)
+         : j->rk == R_VEC  ? lls_import_take_vec(j, v)
+                           : lls_import_take_sec(j, v);
+    lls_value_free(v);
+  }
   j->idx++;
   return rc;
 }
@@ -175,7 +181,7 @@ static int ev_data(lls_ijob *j, evt t, const char *p, size_t n) {
     j->phase = "vector_embeddings";
     return 1;
   }
-  if (!lls_import_begin_section(j)) return 0;
+  if (j->sink == NULL && !lls_import_begin_section(j)) return 0;
   j->phase = "sections";
   j->idx = 0;
   if (t == E_START_ARRAY) {
@@ -361,3 +367,63 @@ int64_t lls_import_esc_check(lls_esc_scan *s, const unsigned char *p, size_t n, 
   return -1;
 }
 
+/* ------------------------------------------------------------ feeding */
+
+/* Raises the recorded failure; format errors say where in the input. */
+int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
+  if (j->err.code == LLS_EFORMAT) {
+    size_t len = strlen(j->err.message);
+    snprintf(j->err.message + len, sizeof j->err.message - len, " (at byte %llu)",
+             (unsigned long long)at);
+  }
+  return lls_raise(L, &j->err, j->err_backend ? j->h->vt->name : NULL);
+}
+
+static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, size_t n,
+                        uint64_t at) {
+  unsigned char *m = yajl_get_error(j->y, 0, buf, n);
+  const char *s = m != NULL ? (const char *)m : "malformed";
+  size_t len = strlen(s);
+  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '.')) len--;
+  char msg[300];
+  snprintf(msg, sizeof msg, "invalid JSON at byte %llu: %.*s", (unsigned long long)at, (int)len,
+           s);
+  if (m != NULL) yajl_free_error(j->y, m);
+  return lls_raisef(L, LLS_EFORMAT, "%s", msg);
+}
+
+void lls_import_parse_chunk(lua_State *L, lls_ijob *j, lls_esc_scan *esc,
+                            const unsigned char *buf, size_t n) {
+  int64_t bad = lls_import_esc_check(esc, buf, n, j->offset);
+  if (bad >= 0)
+    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %lld: unpaired UTF-16 surrogate in \\u "
+               "escape", (long long)bad + 1);
+  /* numbers are read in the "C" locale whatever the host set */
+  locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
+  yajl_status st = yajl_parse(j->y, buf, n);
+  if (old != (locale_t)0) uselocale(old);
+  if (st != yajl_status_ok) {
+    uint64_t at = j->offset + yajl_get_bytes_consumed(j->y);
+    if (j->failed) lls_import_raise(L, j, at);
+    raise_syntax(L, j, buf, n, at);
+  }
+  j->offset += n;
+  j->st.bytes = (int64_t)j->offset;
+}
+
+void lls_import_parse_end(lua_State *L, lls_ijob *j) {
+  locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
+  yajl_status st = yajl_complete_parse(j->y);
+  if (old != (locale_t)0) uselocale(old);
+  if (st != yajl_status_ok) {
+    if (j->failed) lls_import_raise(L, j, j->offset);
+    char msg[64];
+    snprintf(msg, sizeof msg, "%llu", (unsigned long long)j->offset);
+    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
+               "(truncated?)", msg);
+  }
+  if (j->ps != P_END) /* an empty input */
+    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte 0: empty input");
+  if (!j->version_seen)
+    lls_raisef(L, LLS_EVERSION, "the document has no \"version\" (not an export file?)");
+}

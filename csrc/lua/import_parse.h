@@ -30,4 +30,16 @@ typedef struct lls_esc_scan {
  * of the stream), or -1. */
 int64_t lls_import_esc_check(lls_esc_scan *s, const unsigned char *p, size_t n, uint64_t base);
 
+/* Feeds n bytes of the document to the run's parser; raises the run's
+ * failure or the syntax error, saying at which byte. */
+void lls_import_parse_chunk(lua_State *L, lls_ijob *j, lls_esc_scan *esc,
+                            const unsigned char *buf, size_t n);
+
+/* Ends the document: raises when it is truncated, empty, or has no
+ * "version". */
+void lls_import_parse_end(lua_State *L, lls_ijob *j);
+
+/* Raises the run's recorded failure; format errors say where (byte at). */
+int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at);
+
 #endif

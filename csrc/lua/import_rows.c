@@ -351,7 +351,7 @@ int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
 }
 
 /* Reads pgvector text "[1,2.5,-3e-2]" into floats. -1 when malformed. */
-static int64_t parse_pgvector(lls_ijob *j, const char *s, size_t n) {
+int64_t lls_import_pgvector(lls_ijob *j, const char *s, size_t n) {
   j->floats.len = 0;
   if (n < 2 || s[0] != '[' || s[n - 1] != ']') return -1;
   /* a NUL-terminated copy for strtof */
@@ -436,7 +436,7 @@ static int vec_embedding(lls_ijob *j, const lls_value *rec, int dim, const char 
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: embedding must be base64 text, pgvector text or an "
                  "array of numbers", who);
   } else if (e->u.s.len > 0 && e->u.s.ptr[0] == '[') {
-    int64_t got = parse_pgvector(j, e->u.s.ptr, e->u.s.len);
+    int64_t got = lls_import_pgvector(j, e->u.s.ptr, e->u.s.len);
     if (got == -2) return lls_ijob_oom(j);
     if (got < 0) return lls_ijob_fail(j, LLS_EFORMAT, "%s: embedding is not pgvector text", who);
     if (got != dim)

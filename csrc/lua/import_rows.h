@@ -24,6 +24,10 @@ int lls_import_begin_section(lls_ijob *j);
 /* One item of a passthrough section (or the section, when it is one value). */
 int lls_import_take_sec(lls_ijob *j, const lls_value *v);
 
+/* Reads pgvector text "[1,2.5,-3e-2]" into j->floats (packed float32).
+ * The count of numbers; -1 when malformed, -2 when out of memory. */
+int64_t lls_import_pgvector(lls_ijob *j, const char *s, size_t n);
+
 /* Writes every buffered batch. */
 int lls_import_flush_all(lls_ijob *j);
 

@@ -7,7 +7,8 @@
  * object. Integers stay integers and floats stay floats, as Lua 5.4 keeps
  * them apart. What JSON cannot carry is refused at the door, naming where
  * it sits: NaN and infinities, strings that are not UTF-8 text, mixed or
- * sparse tables, cycles (by depth).
+ * sparse tables, cycles (by depth). A table whose metatable is
+ * storage.array's (LLS_ARRAY_MT) is an array even when empty.
  */
 #include <math.h>
 #include <stdint.h>
@@ -63,6 +64,15 @@ static lls_value *convert_table(lua_State *L, int idx, conv *c, int depth) {
     total++;
     if (lua_type(L, -2) == LUA_TSTRING) strings++;
     lua_pop(L, 1);
+  }
+  if (total == 0 && lua_getmetatable(L, idx)) { /* storage.array{}: an empty array */
+    luaL_getmetatable(L, LLS_ARRAY_MT);
+    int marked = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (marked) {
+      lls_value *arr = lls_value_array();
+      return arr != NULL ? arr : oom(c);
+    }
   }
   if (total > 0 && strings == 0 && n == total) {
     lls_value *arr = lls_value_array();
@@ -151,7 +161,7 @@ lls_value *lls_lua_to_value(lua_State *L, int idx, const char *what, char *err,
   return v;
 }
 
-void lls_push_value(lua_State *L, const lls_value *v) {
+static void push(lua_State *L, const lls_value *v, int mark) {
   luaL_checkstack(L, 4, "metadata nested too deeply");
   switch (v->type) {
   case LLS_VNULL:
@@ -172,9 +182,10 @@ void lls_push_value(lua_State *L, const lls_value *v) {
   case LLS_VARRAY:
     lua_createtable(L, (int)v->u.a.n, 0);
     for (size_t i = 0; i < v->u.a.n; i++) {
-      lls_push_value(L, v->u.a.items[i]);
+      push(L, v->u.a.items[i], mark);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
+    if (mark) luaL_setmetatable(L, LLS_ARRAY_MT);
     break;
   case LLS_VOBJECT:
     lua_createtable(L, 0, (int)v->u.o.n);
@@ -182,12 +193,16 @@ void lls_push_value(lua_State *L, const lls_value *v) {
       /* JSON null members (only from imported files) have no Lua value. */
       if (v->u.o.members[i].value->type == LLS_VNULL) continue;
       lua_pushlstring(L, v->u.o.members[i].key, v->u.o.members[i].klen);
-      lls_push_value(L, v->u.o.members[i].value);
+      push(L, v->u.o.members[i].value, mark);
       lua_rawset(L, -3);
     }
     break;
   }
 }
+
+void lls_push_value(lua_State *L, const lls_value *v) { push(L, v, 0); }
+
+void lls_push_json(lua_State *L, const lls_value *v) { push(L, v, 1); }
 
 const char *lls_lua_to_vector(lua_State *L, int idx, size_t dim, float *out,
                               const char *what) {

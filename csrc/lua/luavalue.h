@@ -12,6 +12,10 @@
 
 #include "value/value.h"
 
+/* The metatable storage.array and storage.json_decode give arrays, so an
+ * empty one stays an array through a round trip. */
+#define LLS_ARRAY_MT "llmspell.storage.array"
+
 /* Converts the Lua value at idx. On failure returns NULL with a message in
  * err naming the path from `what` ("metadata.tags[2]: ..."). Leaves the
  * stack as it was. */
@@ -20,6 +24,9 @@ lls_value *lls_lua_to_value(lua_State *L, int idx, const char *what, char *err,
 
 /* Pushes v as a Lua value (objects and arrays become tables). */
 void lls_push_value(lua_State *L, const lls_value *v);
+
+/* As lls_push_value, with every array marked by LLS_ARRAY_MT. */
+void lls_push_json(lua_State *L, const lls_value *v);
 
 /* Reads the vector at idx into out (dim floats): a Lua array of numbers or
  * a packed little-endian float32 string. Returns NULL, or an error message

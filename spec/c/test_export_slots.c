@@ -6,9 +6,8 @@
  * assertions; a few SQLite-only groups follow (schema, tenants, a
  * corrupted file).
  *
- *   cc -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -g -fsanitize=address,undefined \
- *      -Icsrc csrc/kv_memory.c csrc/hashidx.c csrc/kv_sqlite.c csrc/util.c csrc/buf.c \
- *      spec/c/test_export_slots.c -lsqlite3
+ *   built and run by spec/export_slots_c_spec.lua, which lists its sources
+ *   (the base, value and backend layers and the two backends' folders)
  *   ./a.out [scratch_dir]
  *
  * scratch_dir (default: a fresh mkdtemp directory under /tmp) receives the

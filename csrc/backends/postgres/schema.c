@@ -497,8 +497,8 @@ const pg_stmt lls_pg_stmts[ST_COUNT] = {
   " USING (tenant_id = current_setting('app.current_tenant_id', true))"          \
   " WITH CHECK (tenant_id = current_setting('app.current_tenant_id', true));"
 
-/* Append-only: a released migration is never edited, later issues add
- * entries. */
+/* Append-only: a released migration is never edited; a schema change is
+ * a new entry, so every existing database upgrades the same way. */
 const pg_migration lls_pg_migration_scripts[] = {
     {1, "kv_store",
      "CREATE TABLE @S.kv_store ("

@@ -908,12 +908,11 @@ end
 --
 -- A cached result is served only while the collection is unchanged: with
 -- `verify` (the default) every search first reads the collection's change
--- sequence and live count (`col:stats()`; one catch-up query on SQLite
--- files and PostgreSQL), so writes from any handle or process, and entries
--- whose TTL ran out, drop the collection's cached results. `col:stats()`
--- walks the collection (about 5 ms per 100k entries), so a cache hit costs
--- more than an uncached graph search; when the store's collections gain a
--- cheap `col:seq()`, it is used instead. With `verify = false` nothing is
+-- sequence and live count (`col:seq()` and `col:count()`; one catch-up
+-- query on SQLite files and PostgreSQL), so writes from any handle or
+-- process, and entries whose TTL ran out, drop the collection's cached
+-- results. A collection without `seq` (a wrapper's) is asked for
+-- `col:stats()` instead, which walks it. With `verify = false` nothing is
 -- read first: writes through the wrapper still drop the results, other
 -- writers' and expiries are seen after at most `search.ttl`. Writes inside
 -- a `transaction` bypass the cache for that collection until it ends.

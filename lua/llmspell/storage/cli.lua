@@ -84,91 +84,41 @@ end
 
 -- ---------------------------------------------------------------- JSON out
 
--- A small encoder for the tool's own reports (counts, names, problems):
--- arrays are tables marked with ARRAY, everything else an object with
--- sorted keys, so output is deterministic. lua-cjson is not needed. All
--- JSON the tool writes goes through to_json, the one place to switch to
--- the core's encoder.
-local ARRAY = {}
-local function array(t) return setmetatable(t or {}, ARRAY) end
-
-local ESC = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-              ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-
-local function json_string(s)
-  if not utf8.len(s) then -- keep the output valid JSON: bytes as U+FFFD
-    local parts, i = {}, 1
-    while i <= #s do
-      local ok, len = pcall(utf8.len, s, i, i)
-      local c = ok and len and utf8.codepoint(s, i)
-      if c then
-        local n = #utf8.char(c)
-        parts[#parts + 1] = s:sub(i, i + n - 1)
-        i = i + n
-      else
-        parts[#parts + 1] = "\u{FFFD}"
-        i = i + 1
-      end
-    end
-    s = table.concat(parts)
-  end
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESC[c] or string.format("\\u%04x", c:byte())
-  end) .. '"'
+-- The tool's reports (counts, names, problems) go through the library's
+-- own codec (storage.json_encode: canonical, so output is deterministic).
+-- Arrays are marked with storage.array, so an empty list stays [].
+local function lib()
+  if not storage then storage = require "llmspell.storage" end
+  return storage
 end
 
-local function json_encode(v, out)
-  local t = type(v)
-  if t == "nil" then
-    out[#out + 1] = "null"
-  elseif t == "boolean" then
-    out[#out + 1] = tostring(v)
-  elseif t == "number" then
-    if math.type(v) == "integer" then
-      out[#out + 1] = string.format("%d", v)
-    elseif v ~= v or v == math.huge or v == -math.huge then
-      out[#out + 1] = "null"
-    else
-      out[#out + 1] = string.format("%.17g", v)
-    end
-  elseif t == "string" then
-    out[#out + 1] = json_string(v)
-  elseif t == "table" then
-    if getmetatable(v) == ARRAY then
-      out[#out + 1] = "["
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = "," end
-        json_encode(v[i], out)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys = {}
-      for k in pairs(v) do
-        if type(k) == "string" then keys[#keys + 1] = k end
-      end
-      table.sort(keys)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = json_string(k)
-        out[#out + 1] = ":"
-        json_encode(v[k], out)
-      end
-      out[#out + 1] = "}"
-    end
-  else
-    out[#out + 1] = json_string(tostring(v))
-  end
-end
+local function array(t) return lib().array(t) end
 
 --- Encodes a report as one line of JSON.
 -- @param v a value built from strings, numbers, booleans and tables
 --   (arrays marked with `array`)
 -- @treturn string
 local function to_json(v)
-  local out = {}
-  json_encode(v, out)
-  return table.concat(out)
+  return lib().json_encode(v)
+end
+
+-- Text made valid UTF-8 (bad bytes as U+FFFD), for messages that may
+-- quote a file name or input verbatim.
+local function utf8_text(s)
+  if utf8.len(s) then return s end
+  local parts, i = {}, 1
+  while i <= #s do
+    local ok, n = pcall(utf8.len, s, i, i)
+    if ok and n then
+      local len = #utf8.char(utf8.codepoint(s, i))
+      parts[#parts + 1] = s:sub(i, i + len - 1)
+      i = i + len
+    else
+      parts[#parts + 1] = "\u{FFFD}"
+      i = i + 1
+    end
+  end
+  return table.concat(parts)
 end
 
 -- ---------------------------------------------------------------- time
@@ -976,9 +926,10 @@ function cli.main(argv, handles)
   stderr:write(PROG, ": ", line, "\n")
   if traceback then stderr:write(traceback, "\n") end
   if json then
-    local err = { kind = kind, message = line }
+    local err = { kind = kind, message = utf8_text(line) }
     if storage and storage.is_error(e) then err.code = e.code end
-    pcall(out, to_json({ ok = false, error = err }))
+    -- without the library (it failed to load) there is no JSON to write
+    pcall(function() out(to_json({ ok = false, error = err })) end)
   end
   return code
 end

@@ -3,8 +3,8 @@
 -- The C core (`llmspell.storage.core`) does the work; this front module
 -- returns one table with everything a user needs, so
 -- `local storage = require "llmspell.storage"` is the only line to remember.
--- Later layers (collections, export/import, tenant helpers, caching) hang
--- off the same table.
+-- The pure-Lua layer (tenant, cache, router, migrate) hangs off the same
+-- table, loaded on first use.
 --
 -- @module llmspell.storage
 
@@ -101,6 +101,46 @@ storage.exporter = core.exporter
 --   `"1.0"`), `"conflict"`, `"io"`, `"closed"`; after any error the store
 --   holds exactly what it held before
 storage.importer = core.importer
+
+--- Reads an export file record by record, in file order, in bounded memory:
+--
+--    for section, record in storage.records("backup.json") do
+--      if section == "kv_store" then print(record.key, #record.value) end
+--    end
+--
+-- Sections: `"kv_store"` (the entry's fields; `value` as bytes),
+-- `"vector_collections"` (a declared collection), `"vector_embeddings"`
+-- (`embedding` as packed little-endian float32 bytes, `dimension` always
+-- set), and each passthrough section's items under its own name (a
+-- section stored as one value comes as one record). The file is read as
+-- `storage.importer` reads it: the same checks, the same messages.
+-- @tparam string path an export file
+-- @tparam[opt] table opts `sections = { names }`: only those sections
+-- @return the iterator, its state, nil and the reader (closed when the
+--   loop ends or breaks; `llmspell.storage.Records`)
+-- @raise error objects `"io"`, `"format"` (with the byte), `"version"`
+storage.records = core.records
+
+--- Encodes a Lua value as JSON with the library's own codec: canonical
+-- (object keys in byte order), integers apart from floats, one line.
+-- @param v nil, boolean, finite number, UTF-8 string, or a table (an
+--   array when its keys are 1..n or it is marked by `storage.array`)
+-- @treturn string
+-- @raise argument error naming the value that JSON cannot carry
+storage.json_encode = core.json_encode
+
+--- Decodes JSON text. Arrays come back marked by `storage.array`; null
+-- becomes nil.
+-- @tparam string s
+-- @return the value
+-- @raise error object `"format"` with the reason
+storage.json_decode = core.json_decode
+
+--- Marks a table as a JSON array, so it stays one when empty (in
+-- `json_encode` and in stored metadata).
+-- @tparam[opt] table t (a new table when absent)
+-- @treturn table t
+storage.array = core.array
 
 --- Makes (does not raise) an error object like the library's own:
 -- `error(storage.error("quota", "tenant acme is over max_kv_bytes"))`.

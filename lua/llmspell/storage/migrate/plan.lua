@@ -119,7 +119,7 @@ function M.plan(spec)
   return p
 end
 
---- Writes a plan as one JSON document (lua-cjson), atomically (a
+--- Writes a plan as one JSON document (the core's codec), atomically (a
 -- temporary file renamed into place). A URL's password is written as it
 -- is: keep plan files private, or put the password in libpq's
 -- `~/.pgpass` instead.
@@ -132,15 +132,12 @@ function M.save_plan(plan, path)
   if type(path) ~= "string" or path == "" then
     argerror(2, "save_plan", "file path expected, got " .. type(path))
   end
-  local cjson = require "cjson"
   -- one field per line in a fixed order, so a plan reads well in review
-  -- and diffs cleanly; every value is encoded by lua-cjson ("\/" is its
-  -- escape for "/", which JSON does not need)
+  -- and diffs cleanly; every value is encoded by the core's codec
   local lines = {}
   for _, k in ipairs(PLAN_ORDER) do
     if p[k] ~= nil then
-      local v = cjson.encode(p[k]):gsub("\\/", "/")
-      lines[#lines + 1] = format("  %s: %s", cjson.encode(k), v)
+      lines[#lines + 1] = format("  %s: %s", core.json_encode(k), core.json_encode(p[k]))
     end
   end
   local text = "{\n" .. table.concat(lines, ",\n") .. "\n}"
@@ -172,13 +169,9 @@ function M.load_plan(path)
   if not f then fail("io", "cannot read %s: %s", path, tostring(err)) end
   local text = f:read("a")
   f:close()
-  local cjson = require "cjson"
-  local ok, v = pcall(cjson.decode, text)
-  if not ok then fail("format", "migration plan %s: %s", path, tostring(v)) end
-  if type(v) == "table" then
-    for k, x in pairs(v) do
-      if x == cjson.null then v[k] = nil end
-    end
+  local ok, v = pcall(core.json_decode, text)
+  if not ok then
+    fail("format", "migration plan %s: %s", path, core.is_error(v) and v.message or tostring(v))
   end
   return check_plan(v, 1, "load_plan", true)
 end
