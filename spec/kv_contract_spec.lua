@@ -602,9 +602,9 @@ for _, backend in ipairs(helpers.backends()) do
         local codes = {}
         for k in pairs(storage.error_codes) do codes[#codes + 1] = k end
         table.sort(codes)
-        assert.same({ "busy", "closed", "conflict", "connection", "format", "invalid", "io",
-                      "not_found", "quota", "version" }, codes)
-        assert.equal(10, count_keys(storage.error_codes))
+        assert.same({ "busy", "closed", "conflict", "connection", "format", "integrity",
+                      "invalid", "io", "not_found", "permission", "quota", "version" }, codes)
+        assert.equal(12, count_keys(storage.error_codes))
         -- the Lua layer makes the same objects
         local made = storage.error("quota", "over the limit", { limit = 5 })
         assert.is_true(storage.is_error(made))

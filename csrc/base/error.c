@@ -38,6 +38,8 @@ const char *lls_code_name(lls_code code) {
   case LLS_EFORMAT: return "format";
   case LLS_EVERSION: return "version";
   case LLS_EINVALID: return "invalid";
+  case LLS_EINTEGRITY: return "integrity";
+  case LLS_EPERMISSION: return "permission";
   }
   return "io";
 }

@@ -20,7 +20,9 @@ typedef enum lls_code {
   LLS_EQUOTA,      /* "quota" */
   LLS_EFORMAT,     /* "format": malformed input data */
   LLS_EVERSION,    /* "version": unsupported format or schema version */
-  LLS_EINVALID     /* "invalid": a request the backend cannot honour */
+  LLS_EINVALID,    /* "invalid": a request the backend cannot honour */
+  LLS_EINTEGRITY,  /* "integrity": stored data failed its checksum or check */
+  LLS_EPERMISSION  /* "permission": the database refused the role or tenant */
 } lls_code;
 
 typedef struct lls_error {

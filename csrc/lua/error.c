@@ -111,7 +111,7 @@ void lls_open_errors(lua_State *L) {
   static const lls_code codes[] = {LLS_ECLOSED, LLS_ENOTFOUND, LLS_ECONFLICT,
                                    LLS_EBUSY,   LLS_EIO,       LLS_ECONNECTION,
                                    LLS_EQUOTA,  LLS_EFORMAT,   LLS_EVERSION,
-                                   LLS_EINVALID};
+                                   LLS_EINVALID, LLS_EINTEGRITY, LLS_EPERMISSION};
   lua_createtable(L, 0, (int)(sizeof codes / sizeof codes[0]));
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     lua_pushstring(L, lls_code_name(codes[i]));
