@@ -718,6 +718,24 @@ describe("llmspell-storage", function()
       assert.matches("no such SQLite database", err)
     end)
 
+    it("names the code of a missing file, in the text line and in --json", function()
+      local missing = helpers.tmpname(".json")
+      local code, out, err = run { "import", "memory", "-i", missing }
+      assert.equal(1, code)
+      assert.equal("", out)
+      assert_one_line(err)
+      assert.matches("cannot read .* %(not_found%)\n$", err)
+      code, out = run { "import", "memory", "-i", missing, "--json" }
+      assert.equal(1, code)
+      local doc = decode(out)
+      assert.is_false(doc.ok)
+      assert.equal("not_found", doc.error.code)
+      code, out, err = run { "info", "sqlite:" .. helpers.tmpname(".db"), "--json" }
+      assert.equal(1, code)
+      assert.matches("%(not_found%)\n$", err)
+      assert.equal("not_found", decode(out).error.code)
+    end)
+
     it("exit 1 when the export file cannot be written, leaving nothing", function()
       local code, out, err = run { "export", "memory", "-o", "/nonexistent/dir/x.json" }
       assert.equal(1, code)

@@ -48,6 +48,13 @@ local function fail(fmt, ...)
   error(setmetatable({ kind = "fail", message = string.format(fmt, ...) }, ToolError), 0)
 end
 
+-- A failure with one of the library's error codes (storage.error_codes),
+-- shown as "(code)" and as error.code in --json, like the library's own.
+local function fail_code(code, fmt, ...)
+  error(setmetatable({ kind = "fail", code = code, message = string.format(fmt, ...) },
+                     ToolError), 0)
+end
+
 -- The library, loaded by main when a command needs it (help and usage
 -- errors do not).
 local storage
@@ -57,6 +64,7 @@ local function error_line(e)
   local msg
   if getmetatable(e) == ToolError then
     msg = e.message
+    if e.code then msg = msg .. " (" .. e.code .. ")" end
   elseif storage and storage.is_error(e) then
     msg = tostring(e.message or "")
     if e.context then msg = e.context .. ": " .. msg end
@@ -512,7 +520,7 @@ local function open_store(url, opts, must_exist, ctx)
   check_url(url, ctx or "URL")
   local path = sqlite_path(url)
   if must_exist and path and not file_exists(path) then
-    fail("%sno such SQLite database: %s", ctx and (ctx .. ": ") or "", path)
+    fail_code("not_found", "%sno such SQLite database: %s", ctx and (ctx .. ": ") or "", path)
   end
   local ok, db = pcall(storage.open, url, { tenant = opts.tenant })
   if ok then return db end
@@ -624,7 +632,7 @@ local function cmd_export(p, out, progress)
   local renamed, rerr = os.rename(part, file)
   if not renamed then
     os.remove(part)
-    fail("cannot write %s: %s", file, rerr)
+    fail_code("io", "cannot write %s: %s", file, rerr)
   end
   if p.opts.json then
     out(to_json({ ok = true, command = "export", source = redact(url), file = file,
@@ -645,7 +653,7 @@ end
 
 local function cmd_import(p, out, progress)
   local url, file = p.args[1], p.opts.input
-  if not file_exists(file) then fail("cannot read %s: no such file", file) end
+  if not file_exists(file) then fail_code("not_found", "cannot read %s: no such file", file) end
   local db <close> = open_store(url, p.opts, false)
   local imp = storage.importer(db)
   local ok, stats = pcall(imp.from_file, imp, file, import_opts(p, progress))
@@ -927,7 +935,9 @@ function cli.main(argv, handles)
   if traceback then stderr:write(traceback, "\n") end
   if json then
     local err = { kind = kind, message = utf8_text(line) }
-    if storage and storage.is_error(e) then err.code = e.code end
+    if (storage and storage.is_error(e)) or getmetatable(e) == ToolError then
+      err.code = e.code
+    end
     -- without the library (it failed to load) there is no JSON to write
     pcall(function() out(to_json({ ok = false, error = err })) end)
   end
