@@ -239,7 +239,8 @@ static void push_limits(lua_State *L) {
       {"max_ef_search", LLS_MAX_EF_SEARCH},
       {"max_threads", LLS_MAX_THREADS},
       {"max_depth", LLS_MAX_DEPTH},
-      {"max_json_depth", LLS_JSON_MAX_DEPTH},
+      /* the same limit: JSON had its own (64) until metadata's became 128 */
+      {"max_json_depth", LLS_MAX_DEPTH},
       {"max_batch", LLS_MAX_BATCH},
   };
   lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 3);
