@@ -51,6 +51,10 @@
  * tables and JSON text alike, so whatever is stored can be exported and
  * read back. 128 is what rs-llmspell's serde_json writes and reads. */
 #define LLS_MAX_DEPTH 128
+/* Times (event_time, expires_at, search ranges), in seconds either side
+ * of the epoch: finite and within what int64 microseconds hold
+ * (9.22e12 s, about 292,000 years). */
+#define LLS_MAX_TIME_S 9.2e12
 /* Records per backend write of an import or a migration. */
 #define LLS_MAX_BATCH 100000
 

@@ -78,8 +78,12 @@ static range range_at(lua_State *L, int vi, const char *name, int arg) {
   for (int i = 1; i <= 2; i++) {
     int tt = lua_rawgeti(L, vi, i);
     if (tt == LUA_TNUMBER) {
-      if (i == 1) r.from = lls_seconds_to_us(lua_tonumber(L, -1));
-      else r.to = lls_seconds_to_us(lua_tonumber(L, -1));
+      lua_Number t = lua_tonumber(L, -1);
+      if (!lls_time_ok(t))
+        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': times must be " LLS_TIME_RULE
+                                                 " (nil leaves an end open)", name));
+      if (i == 1) r.from = lls_seconds_to_us(t);
+      else r.to = lls_seconds_to_us(t);
     } else if (tt != LUA_TNIL) {
       luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': times must be numbers "
                                                "(seconds)", name));

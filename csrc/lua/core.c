@@ -243,13 +243,15 @@ static void push_limits(lua_State *L) {
       {"max_json_depth", LLS_MAX_DEPTH},
       {"max_batch", LLS_MAX_BATCH},
   };
-  lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 3);
+  lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 4);
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     lua_pushinteger(L, ints[i].value);
     lua_setfield(L, -2, ints[i].name);
   }
   lua_pushnumber(L, LLS_MAX_TTL_S);
   lua_setfield(L, -2, "max_ttl");
+  lua_pushnumber(L, LLS_MAX_TIME_S);
+  lua_setfield(L, -2, "max_time");
   lua_pushliteral(L, LLS_NAME_CHARS);
   lua_setfield(L, -2, "name_chars");
   lua_pushliteral(L, LLS_NAME_CHARS_TEXT);
