@@ -351,17 +351,31 @@ static int col_stats(lua_State *L) {
 }
 
 /** col:stats_for_scope(scope) --> { scope=, vectors=, bytes= }
- * bytes = vector bytes + metadata JSON bytes of the scope's entries. */
+ * Unexpired entries only, as col:count() counts them. bytes = vector
+ * bytes + metadata JSON bytes of the scope's entries. */
 static int col_stats_for_scope(lua_State *L) {
   lls_handle *h;
   coll *c = lls_coll_ready(L, 1, &h);
   int64_t i = lls_coll_scope_arg(L, c, 2);
+  int64_t count = i >= 0 ? c->scopes[i].count : 0, bytes = i >= 0 ? c->scopes[i].bytes : 0;
+  if (count > 0 && c->expiring > 0) {
+    /* The scope's totals include entries that expired but are not yet
+     * purged; take those out (a walk only when anything can expire). */
+    int64_t now = lls_now_us();
+    for (size_t k = 0; k < c->nentries; k++) {
+      const entry *e = &c->entries[k];
+      if (e->id && (int64_t)e->scope == i && coll_expired(e, now)) {
+        count--;
+        bytes -= (int64_t)(coll_vector_bytes(c) + e->meta_len);
+      }
+    }
+  }
   lua_createtable(L, 0, 3);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "scope");
-  lua_pushinteger(L, i >= 0 ? c->scopes[i].count : 0);
+  lua_pushinteger(L, count);
   lua_setfield(L, -2, "vectors");
-  lua_pushinteger(L, i >= 0 ? c->scopes[i].bytes : 0);
+  lua_pushinteger(L, bytes);
   lua_setfield(L, -2, "bytes");
   return 1;
 }
