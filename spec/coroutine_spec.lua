@@ -140,6 +140,22 @@ for _, backend in ipairs(helpers.backends()) do
       assert.equal(300, #target:list_keys("k"))
     end)
 
+    it("reads deep records of an export file inside coroutines", function()
+      col:add { id = "d", vector = { 1, 0 }, metadata = nested(128) }
+      local path = helpers.tmpname(".json")
+      storage.exporter(db):to_file(path)
+      for _ = 1, 20 do
+        local ok, md = in_coroutine(function()
+          for section, rec in storage.records(path) do
+            if section == "vector_embeddings" then return rec.metadata end
+          end
+        end)
+        assert.is_true(ok, md)
+        assert.same(nested(128), md)
+      end
+      os.remove(path)
+    end)
+
     it("runs key-value batches, listings and scans inside coroutines", function()
       local many = {}
       for i = 1, 2000 do many["key" .. i] = "v" .. i end
