@@ -129,8 +129,10 @@ ref_match = function(f, md)
   return true
 end
 
-for _, backend in ipairs(helpers.backends()) do
-  describe("collection contract on " .. backend.name, function()
+-- The whole contract for one backend; `it` runs each body plainly or
+-- inside a coroutine (helpers.runs), `run_name` says which.
+local function contract(backend, it, run_name)
+  describe("collection contract on " .. backend.name .. run_name, function()
     local db
 
     local function open(opts) return backend.open(opts, backend) end
@@ -602,6 +604,32 @@ for _, backend in ipairs(helpers.backends()) do
         assert.equal(2, col:stats().stored)
       end)
 
+      it("counts the same live entries in stats_for_scope as count() does", function()
+        local col = db:create_collection("ttl_scopes", { dimension = 2 })
+        col:add { { id = "short", vector = { 1, 0 }, ttl = 0.2, scope = "s", metadata = { n = 1 } },
+                  { id = "past", vector = { 1, 0.2 }, expires_at = os.time() - 10, scope = "s",
+                    metadata = { n = 2 } },
+                  { id = "long", vector = { 1, 0.1 }, ttl = 3600, scope = "s", metadata = { n = 3 } },
+                  { id = "keep", vector = { 0, 1 }, scope = "s" },
+                  { id = "gone", vector = { 0, 1 }, scope = "t", expires_at = os.time() - 10 } }
+        local function stats()
+          local s, t = col:stats_for_scope("s"), col:stats_for_scope("t")
+          return { s.vectors, s.bytes, t.vectors, t.bytes }
+        end
+        local before = stats()
+        assert.same({ 3, 0, 0 }, { before[1], before[3], before[4] })
+        assert.equal(#col, before[1] + before[3])
+        helpers.sleep(0.3) -- "short" expires
+        local expired = stats()
+        assert.same({ 2, 0, 0 }, { expired[1], expired[3], expired[4] })
+        assert.equal(#col, expired[1] + expired[3])
+        assert.is_true(expired[2] < before[2] and expired[2] >= 2 * 2 * 4)
+        -- purging changes nothing that was visible
+        assert.equal(3, col:purge_expired())
+        assert.same(expired, stats())
+        assert.equal(2, #col)
+      end)
+
       it("filters on event time and ingestion time", function()
         local col = db:create_collection("time", { dimension = 2 })
         col:add { { id = "old", vector = { 1, 0 }, event_time = 1000 },
@@ -710,4 +738,8 @@ for _, backend in ipairs(helpers.backends()) do
       end)
     end)
   end)
+end
+
+for _, run in ipairs(helpers.runs(it)) do
+  for _, backend in ipairs(helpers.backends()) do contract(backend, run.it, run.name) end
 end

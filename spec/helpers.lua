@@ -137,6 +137,37 @@ helpers.now = system.gettime
 --- Sleeps for s seconds.
 helpers.sleep = system.sleep
 
+--- Wraps a test body so it runs inside a fresh coroutine, whose Lua stack
+-- starts at about 40 slots: C code that pushes without making room first
+-- overflows it there (and crashes, or shows under ASan). Errors (busted's
+-- failure objects included) are rethrown as they are, a string with the
+-- coroutine's traceback.
+function helpers.in_coroutine(body)
+  return function(...)
+    local co = coroutine.create(body)
+    local res = table.pack(coroutine.resume(co, ...))
+    if not res[1] then
+      local err = res[2]
+      if type(err) == "string" then err = debug.traceback(co, err) end
+      error(err, 0)
+    end
+    if coroutine.status(co) ~= "dead" then error("the test body yielded", 0) end
+    return table.unpack(res, 2, res.n)
+  end
+end
+
+--- The two ways a contract spec runs, given busted's `it`: each run has
+-- an `it` that runs the body as it is, then one that runs it inside a
+-- coroutine (helpers.in_coroutine); `run.name` is "" or " (in a
+-- coroutine)", for describe names.
+function helpers.runs(plain)
+  return {
+    { name = "", it = plain },
+    { name = " (in a coroutine)",
+      it = function(name, body) return plain(name, helpers.in_coroutine(body)) end },
+  }
+end
+
 --- Calls f and returns the error it raised (fails the test when it did not).
 function helpers.error_of(f, ...)
   local ok, err = pcall(f, ...)

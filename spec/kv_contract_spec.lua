@@ -16,8 +16,10 @@ local function count_keys(t)
   return n
 end
 
-for _, backend in ipairs(helpers.backends()) do
-  describe("KV contract on " .. backend.name, function()
+-- The whole contract for one backend; `it` runs each body plainly or
+-- inside a coroutine (helpers.runs), `run_name` says which.
+local function contract(backend, it, run_name)
+  describe("KV contract on " .. backend.name .. run_name, function()
     local db
 
     local function open(opts) return backend.open(opts, backend) end
@@ -615,4 +617,8 @@ for _, backend in ipairs(helpers.backends()) do
       end)
     end)
   end)
+end
+
+for _, run in ipairs(helpers.runs(it)) do
+  for _, backend in ipairs(helpers.backends()) do contract(backend, run.it, run.name) end
 end

@@ -45,11 +45,16 @@
 #define LLS_MAX_THREADS 64
 /* A ttl, in seconds (about 3,000 years): anything larger is a mistake. */
 #define LLS_MAX_TTL_S 1e11
-/* Nesting of metadata tables and filters (Lua tables, both ways). */
-#define LLS_MAX_DEPTH 32
-/* Nesting of JSON text read or written (a metadata tree inside a record
- * inside the document adds levels). */
-#define LLS_JSON_MAX_DEPTH 64
+/* Nesting of a value: metadata, filters, storage.json_encode/json_decode
+ * values and every value of an import file, counted in tables (arrays
+ * and objects) from the outermost, which is level 1. One limit for Lua
+ * tables and JSON text alike, so whatever is stored can be exported and
+ * read back. 128 is what rs-llmspell's serde_json writes and reads. */
+#define LLS_MAX_DEPTH 128
+/* Times (event_time, expires_at, search ranges), in seconds either side
+ * of the epoch: finite and within what int64 microseconds hold
+ * (9.22e12 s, about 292,000 years). */
+#define LLS_MAX_TIME_S 9.2e12
 /* Records per backend write of an import or a migration. */
 #define LLS_MAX_BATCH 100000
 

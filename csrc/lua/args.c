@@ -92,7 +92,18 @@ int lls_opt_bool(lua_State *L, int tbl, const char *name, int arg, int def) {
 
 int lls_ttl_ok(lua_Number t) { return t > 0 && t <= LLS_MAX_TTL_S; }
 
-int64_t lls_seconds_to_us(lua_Number s) { return (int64_t)llround((double)s * 1e6); }
+int lls_time_ok(lua_Number t) { return isfinite(t) && fabs(t) <= LLS_MAX_TIME_S; }
+
+int64_t lls_seconds_to_us(lua_Number s) {
+  /* Converting NaN or a double past int64 is undefined in C; callers
+   * refuse such times first, and this keeps the conversion defined
+   * whatever slips through. */
+  double x = (double)s;
+  if (x != x) return 0;
+  if (x > LLS_MAX_TIME_S) x = LLS_MAX_TIME_S;
+  if (x < -LLS_MAX_TIME_S) x = -LLS_MAX_TIME_S;
+  return (int64_t)llround(x * 1e6);
+}
 
 void lls_push_time(lua_State *L, int64_t us) {
   if (us % 1000000 == 0)

@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "base/buf.h"
+#include "base/limits.h"
 
 /* Raises a bad-argument error (for argument arg) when table tbl has a
  * field not in allowed (NULL-ended); the message starts with label_fmt
@@ -58,7 +59,19 @@ int lls_opt_bool(lua_State *L, int tbl, const char *name, int arg, int def);
 /* 1 when t is a valid ttl: positive and at most LLS_MAX_TTL_S seconds. */
 int lls_ttl_ok(lua_Number t);
 
-/* Seconds (integer or float, as the Lua API takes times) -> µs. */
+#define LLS_STR_(x) #x
+#define LLS_STR(x) LLS_STR_(x)
+/* What a time must be, for messages. */
+#define LLS_TIME_RULE "finite seconds since the epoch, at most " LLS_STR(LLS_MAX_TIME_S) \
+                      " either side"
+
+/* 1 when t is a usable time in seconds: finite and at most
+ * LLS_MAX_TIME_S either side of the epoch (NaN and infinities are not). */
+int lls_time_ok(lua_Number t);
+
+/* Seconds (integer or float, as the Lua API takes times) -> µs. Defined
+ * for every input (NaN gives 0, others are clamped to LLS_MAX_TIME_S),
+ * but a caller refuses what lls_time_ok refuses before converting. */
 int64_t lls_seconds_to_us(lua_Number s);
 
 /* Pushes µs as seconds: an integer when whole, a float otherwise. */

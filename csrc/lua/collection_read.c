@@ -78,8 +78,12 @@ static range range_at(lua_State *L, int vi, const char *name, int arg) {
   for (int i = 1; i <= 2; i++) {
     int tt = lua_rawgeti(L, vi, i);
     if (tt == LUA_TNUMBER) {
-      if (i == 1) r.from = lls_seconds_to_us(lua_tonumber(L, -1));
-      else r.to = lls_seconds_to_us(lua_tonumber(L, -1));
+      lua_Number t = lua_tonumber(L, -1);
+      if (!lls_time_ok(t))
+        luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': times must be " LLS_TIME_RULE
+                                                 " (nil leaves an end open)", name));
+      if (i == 1) r.from = lls_seconds_to_us(t);
+      else r.to = lls_seconds_to_us(t);
     } else if (tt != LUA_TNIL) {
       luaL_argerror(L, arg, lua_pushfstring(L, "option '%s': times must be numbers "
                                                "(seconds)", name));
@@ -347,17 +351,31 @@ static int col_stats(lua_State *L) {
 }
 
 /** col:stats_for_scope(scope) --> { scope=, vectors=, bytes= }
- * bytes = vector bytes + metadata JSON bytes of the scope's entries. */
+ * Unexpired entries only, as col:count() counts them. bytes = vector
+ * bytes + metadata JSON bytes of the scope's entries. */
 static int col_stats_for_scope(lua_State *L) {
   lls_handle *h;
   coll *c = lls_coll_ready(L, 1, &h);
   int64_t i = lls_coll_scope_arg(L, c, 2);
+  int64_t count = i >= 0 ? c->scopes[i].count : 0, bytes = i >= 0 ? c->scopes[i].bytes : 0;
+  if (count > 0 && c->expiring > 0) {
+    /* The scope's totals include entries that expired but are not yet
+     * purged; take those out (a walk only when anything can expire). */
+    int64_t now = lls_now_us();
+    for (size_t k = 0; k < c->nentries; k++) {
+      const entry *e = &c->entries[k];
+      if (e->id && (int64_t)e->scope == i && coll_expired(e, now)) {
+        count--;
+        bytes -= (int64_t)(coll_vector_bytes(c) + e->meta_len);
+      }
+    }
+  }
   lua_createtable(L, 0, 3);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "scope");
-  lua_pushinteger(L, i >= 0 ? c->scopes[i].count : 0);
+  lua_pushinteger(L, count);
   lua_setfield(L, -2, "vectors");
-  lua_pushinteger(L, i >= 0 ? c->scopes[i].bytes : 0);
+  lua_pushinteger(L, bytes);
   lua_setfield(L, -2, "bytes");
   return 1;
 }

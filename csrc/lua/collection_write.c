@@ -167,11 +167,15 @@ static void entry_times(lua_State *L, lls_vec_row *row, int en, int idx, int arg
     if (has_ttl)
       luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: give ttl or expires_at, not both",
                                             en));
-    if (!(x > 0)) luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: expires_at must be a "
-                                                           "positive time", en));
+    if (!(x > 0) || !lls_time_ok(x))
+      luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: expires_at must be a positive "
+                                               "time (" LLS_TIME_RULE ")", en));
     row->expires_at = lls_seconds_to_us(x);
   }
   row->has_event_time = lls_opt_number(L, idx, "event_time", arg, &x);
+  if (row->has_event_time && !lls_time_ok(x))
+    luaL_argerror(L, arg, lua_pushfstring(L, "entry %d: event_time must be a time ("
+                                             LLS_TIME_RULE ")", en));
   row->event_time = row->has_event_time ? lls_seconds_to_us(x) : 0;
 }
 

@@ -239,16 +239,19 @@ static void push_limits(lua_State *L) {
       {"max_ef_search", LLS_MAX_EF_SEARCH},
       {"max_threads", LLS_MAX_THREADS},
       {"max_depth", LLS_MAX_DEPTH},
-      {"max_json_depth", LLS_JSON_MAX_DEPTH},
+      /* the same limit: JSON had its own (64) until metadata's became 128 */
+      {"max_json_depth", LLS_MAX_DEPTH},
       {"max_batch", LLS_MAX_BATCH},
   };
-  lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 3);
+  lua_createtable(L, 0, (int)(sizeof ints / sizeof ints[0]) + 4);
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
     lua_pushinteger(L, ints[i].value);
     lua_setfield(L, -2, ints[i].name);
   }
   lua_pushnumber(L, LLS_MAX_TTL_S);
   lua_setfield(L, -2, "max_ttl");
+  lua_pushnumber(L, LLS_MAX_TIME_S);
+  lua_setfield(L, -2, "max_time");
   lua_pushliteral(L, LLS_NAME_CHARS);
   lua_setfield(L, -2, "name_chars");
   lua_pushliteral(L, LLS_NAME_CHARS_TEXT);

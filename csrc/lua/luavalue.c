@@ -7,8 +7,12 @@
  * object. Integers stay integers and floats stay floats, as Lua 5.4 keeps
  * them apart. What JSON cannot carry is refused at the door, naming where
  * it sits: NaN and infinities, strings that are not UTF-8 text, mixed or
- * sparse tables, cycles (by depth). A table whose metatable is
- * storage.array's (LLS_ARRAY_MT) is an array even when empty.
+ * sparse tables, cycles, nesting past LLS_MAX_DEPTH. A table whose
+ * metatable is storage.array's (LLS_ARRAY_MT) is an array even when empty.
+ *
+ * Both directions recurse into tables and push as they go, so each level
+ * makes room on the Lua stack first: a coroutine's stack starts at about
+ * 40 slots, and C code must never push past what it was given.
  */
 #include <math.h>
 #include <stdint.h>
@@ -25,15 +29,30 @@ static int utf8_text(const char *s, size_t len) {
   return lls_text_ok(t, 0, SIZE_MAX);
 }
 
-/* Conversion state: the path so far, for messages ("metadata.tags[2]"). */
+/* Lua stack slots one level of convert_table uses: a key and a value
+ * (lua_next), or two metatables; one more for an error message. */
+#define CONV_SLOTS 4
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* Conversion state: the path so far, for messages ("metadata.tags[2]"),
+ * and the tables on it, which is how a cycle is told from deep nesting. */
 typedef struct conv {
   char path[256];
+  const void *open[LLS_MAX_DEPTH];
   char *err;
   size_t errlen;
 } conv;
 
+/* Writes "<path>: <what>" into err; a path too long for the message is
+ * cut short ("metadata.a.a.a...") so the reason always shows. */
 static lls_value *fail(conv *c, const char *what) {
-  snprintf(c->err, c->errlen, "%s: %s", c->path, what);
+  size_t plen = strlen(c->path), wlen = strlen(what);
+  size_t room = c->errlen > wlen + 6 ? c->errlen - wlen - 6 : 0;
+  int cut = plen >= sizeof c->path - 1 || plen > room;
+  if (plen > room) plen = room;
+  snprintf(c->err, c->errlen, "%.*s%s: %s", (int)plen, c->path, cut ? "..." : "", what);
   return NULL;
 }
 
@@ -54,8 +73,22 @@ static size_t path_push_index(conv *c, lua_Integer i) {
   return len;
 }
 
+/* Why the table at idx (depth levels below the root) cannot be entered:
+ * it is one of the tables it sits in, it is nested too deeply, or the Lua
+ * stack cannot grow. NULL when it can, and then it is recorded. */
+static const char *enter_problem(lua_State *L, int idx, conv *c, int depth) {
+  const void *t = lua_topointer(L, idx);
+  for (int i = 0; i < depth; i++)
+    if (c->open[i] == t) return "table contains itself (a cycle cannot be stored)";
+  if (depth >= LLS_MAX_DEPTH) return "tables nested too deeply (at most " STR(LLS_MAX_DEPTH) " levels)";
+  if (!lua_checkstack(L, CONV_SLOTS)) return "out of Lua stack space";
+  c->open[depth] = t;
+  return NULL;
+}
+
 static lls_value *convert_table(lua_State *L, int idx, conv *c, int depth) {
-  if (depth >= LLS_MAX_DEPTH) return fail(c, "tables nested too deeply (or a cycle)");
+  const char *problem = enter_problem(L, idx, c, depth);
+  if (problem != NULL) return fail(c, problem);
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
   /* Count keys and sort them into "array" or "object" shape. */
   lua_Integer total = 0, strings = 0;
@@ -161,6 +194,9 @@ lls_value *lls_lua_to_value(lua_State *L, int idx, const char *what, char *err,
   return v;
 }
 
+/* Pushes v; containers take three slots per level (the table, a key, a
+ * value), checked before each level. Values are at most LLS_MAX_DEPTH
+ * deep (they were converted or decoded), so the stack stays small. */
 static void push(lua_State *L, const lls_value *v, int mark) {
   luaL_checkstack(L, 4, "metadata nested too deeply");
   switch (v->type) {

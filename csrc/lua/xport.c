@@ -117,6 +117,7 @@ double lls_xclock(void) {
 
 void lls_xprogress(lua_State *L, int fn, int64_t done, int64_t total, const char *phase,
                    int with_bytes, int64_t bytes, int64_t bytes_total) {
+  luaL_checkstack(L, 6, "progress call");
   lua_pushvalue(L, fn);
   lua_pushinteger(L, (lua_Integer)done);
   if (total >= 0) lua_pushinteger(L, (lua_Integer)total);

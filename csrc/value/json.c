@@ -120,17 +120,27 @@ typedef struct enc {
   locale_t cloc;
   char *err;
   size_t errlen;
+  int base; /* the depth at which g started */
 } enc;
+
+/* yajl's generator refuses to open more than YAJL_MAX_DEPTH - 1 (127)
+ * containers, one fewer than LLS_MAX_DEPTH. So every ENC_SPLIT levels a
+ * subtree is written by a generator of its own and handed to the outer
+ * one as raw text (yajl_gen_number prints what it is given, with the
+ * separators around it). */
+#define ENC_SPLIT 64
 
 static void enc_print(void *ctx, const char *s, size_t len) {
   enc *e = ctx;
   if (!e->oom && lls_buf_append(e->out, s, len) != 0) e->oom = 1;
 }
 
+/* "<path>: <what>"; a path too long for its buffer ends in "...", which
+ * keeps the reason inside the callers' 300-byte messages. */
 static int enc_fail(enc *e, const path_link *at, const char *what) {
-  char path[256];
-  render_path(at, path, sizeof path);
-  set_err(e->err, e->errlen, "%s: %s", path, what);
+  char path[160];
+  size_t n = render_path(at, path, sizeof path);
+  set_err(e->err, e->errlen, "%s%s: %s", path, n + 1 >= sizeof path ? "..." : "", what);
   return -1;
 }
 
@@ -155,7 +165,46 @@ static void format_float(double f, char *buf, size_t cap) {
   }
 }
 
+static int encode_value(enc *e, const lls_value *v, const path_link *at, int depth);
+
+/* Opens a generator writing into out for e (its first level at depth
+ * base); 0, or -1 when out of memory. */
+static int enc_open(enc *e, lls_buf *out, int base) {
+  e->g = yajl_gen_alloc(NULL);
+  e->out = out;
+  e->oom = 0;
+  e->base = base;
+  if (e->g == NULL) return -1;
+  /* No beautify: compact output with no spaces. UTF-8 is checked before
+   * each string (strictly); yajl's own, looser check stays on as a second
+   * guard. */
+  yajl_gen_config(e->g, yajl_gen_validate_utf8, 1);
+  yajl_gen_config(e->g, yajl_gen_print_callback, (yajl_print_t)enc_print, (void *)e);
+  return 0;
+}
+
+/* Writes the container v (at depth) with a generator of its own, then
+ * hands its text to e's generator (see ENC_SPLIT). */
+static int encode_split(enc *e, const lls_value *v, const path_link *at, int depth) {
+  lls_buf text = {0};
+  enc sub = *e;
+  if (enc_open(&sub, &text, depth) != 0) return enc_fail(e, at, "out of memory");
+  int rc = encode_value(&sub, v, at, depth);
+  yajl_gen_free(sub.g);
+  if (rc == 0) rc = gen_ok(e, at, yajl_gen_number(e->g, text.data, text.len));
+  lls_buf_free(&text);
+  return rc;
+}
+
 static int encode_value(enc *e, const lls_value *v, const path_link *at, int depth) {
+  int container = v->type == LLS_VARRAY || v->type == LLS_VOBJECT;
+  if (container && depth >= LLS_MAX_DEPTH) {
+    char what[80];
+    snprintf(what, sizeof what, "nested too deeply for JSON (more than %d levels)",
+             LLS_MAX_DEPTH);
+    return enc_fail(e, at, what);
+  }
+  if (container && depth - e->base >= ENC_SPLIT) return encode_split(e, v, at, depth);
   switch (v->type) {
   case LLS_VNULL: return gen_ok(e, at, yajl_gen_null(e->g));
   case LLS_VBOOL: return gen_ok(e, at, yajl_gen_bool(e->g, v->u.b != 0));
@@ -176,7 +225,6 @@ static int encode_value(enc *e, const lls_value *v, const path_link *at, int dep
     return gen_ok(e, at,
                   yajl_gen_string(e->g, (const unsigned char *)v->u.s.ptr, v->u.s.len));
   case LLS_VARRAY: {
-    if (depth >= LLS_JSON_MAX_DEPTH) return enc_fail(e, at, "nested too deeply for JSON");
     if (gen_ok(e, at, yajl_gen_array_open(e->g)) != 0) return -1;
     for (size_t i = 0; i < v->u.a.n; i++) {
       path_link here = {at, NULL, 0, i + 1};
@@ -185,7 +233,6 @@ static int encode_value(enc *e, const lls_value *v, const path_link *at, int dep
     return gen_ok(e, at, yajl_gen_array_close(e->g));
   }
   case LLS_VOBJECT: {
-    if (depth >= LLS_JSON_MAX_DEPTH) return enc_fail(e, at, "nested too deeply for JSON");
     if (gen_ok(e, at, yajl_gen_map_open(e->g)) != 0) return -1;
     for (size_t i = 0; i < v->u.o.n; i++) {
       const lls_member *m = &v->u.o.members[i];
@@ -207,16 +254,12 @@ int lls_json_encode(const lls_value *v, lls_buf *out, char *err, size_t errlen) 
     set_err(err, errlen, "$: no value");
     return -1;
   }
-  enc e = {yajl_gen_alloc(NULL), out, 0, c_locale(), err, errlen};
-  if (e.g == NULL) {
+  enc e = {NULL, out, 0, c_locale(), err, errlen, 0};
+  if (enc_open(&e, out, 0) != 0) {
     if (e.cloc != (locale_t)0) freelocale(e.cloc);
     set_err(err, errlen, "out of memory");
     return -1;
   }
-  /* No beautify: compact output with no spaces. UTF-8 is checked above
-   * (strictly); yajl's own, looser check stays on as a second guard. */
-  yajl_gen_config(e.g, yajl_gen_validate_utf8, 1);
-  yajl_gen_config(e.g, yajl_gen_print_callback, (yajl_print_t)enc_print, (void *)&e);
   size_t start = out->len;
   int rc = encode_value(&e, v, NULL, 0);
   yajl_gen_free(e.g);
@@ -246,8 +289,11 @@ typedef struct frame {
 } frame;
 
 typedef struct dec {
-  /* frames are reused level by level; their buffers are freed at the end */
-  frame st[LLS_JSON_MAX_DEPTH];
+  /* frames are reused level by level; their buffers are freed at the end.
+   * They grow with the nesting met, so a flat value costs a few. */
+  frame *st;
+  int cap;
+  int limit; /* levels allowed */
   int depth;
   lls_value *root;
   locale_t cloc;
@@ -347,8 +393,21 @@ static int cb_string(void *ctx, const unsigned char *s, size_t len) {
 }
 
 static int push_frame(dec *d, int is_object) {
-  if (d->depth >= LLS_JSON_MAX_DEPTH)
-    return dec_fail(d, "nested deeper than %d levels", LLS_JSON_MAX_DEPTH);
+  if (d->depth >= d->limit) {
+    if (d->limit > LLS_MAX_DEPTH) /* a record around the value (lls_vbuild) */
+      return dec_fail(d, "a value in the record is nested deeper than %d levels",
+                      LLS_MAX_DEPTH);
+    return dec_fail(d, "nested deeper than %d levels", LLS_MAX_DEPTH);
+  }
+  if (d->depth == d->cap) {
+    int cap = d->cap ? d->cap * 2 : 8;
+    if (cap > d->limit) cap = d->limit;
+    frame *st = realloc(d->st, (size_t)cap * sizeof *st);
+    if (st == NULL) return dec_fail(d, "out of memory");
+    memset(st + d->cap, 0, (size_t)(cap - d->cap) * sizeof *st);
+    d->st = st;
+    d->cap = cap;
+  }
   frame *f = &d->st[d->depth];
   f->is_object = is_object;
   f->n = 0;
@@ -473,7 +532,7 @@ static size_t bad_surrogate(const char *t, size_t len) {
 }
 
 static void dec_cleanup(dec *d) {
-  for (int i = 0; i < LLS_JSON_MAX_DEPTH; i++) {
+  for (int i = 0; i < d->cap; i++) {
     frame *f = &d->st[i];
     if (i < d->depth) {
       lls_value_free(f->array);
@@ -482,6 +541,7 @@ static void dec_cleanup(dec *d) {
     free(f->m);
     lls_buf_free(&f->keys);
   }
+  free(d->st);
   if (d->have_cloc && d->cloc != (locale_t)0) freelocale(d->cloc);
 }
 
@@ -500,6 +560,7 @@ lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errle
   }
   d->err = err;
   d->errlen = errlen;
+  d->limit = LLS_MAX_DEPTH;
   yajl_handle h = yajl_alloc(&callbacks, NULL, d);
   if (h == NULL) {
     free(d);
@@ -556,6 +617,7 @@ lls_vbuild *lls_vbuild_new(void) {
   if (b != NULL) {
     b->d.err = b->err;
     b->d.errlen = sizeof b->err;
+    b->d.limit = LLS_MAX_DEPTH + 1; /* the record holding the value */
   }
   return b;
 }

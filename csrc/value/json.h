@@ -4,7 +4,7 @@
  * The library's one JSON path: metadata in the backends' rows, export
  * files (lua/export.c writes with yajl's generator, lua/import.c reads with
  * yajl's parser and builds values here) and storage.records. Arrays and
- * objects may nest at most LLS_JSON_MAX_DEPTH (base/limits.h) deep, both
+ * objects may nest at most LLS_MAX_DEPTH (base/limits.h) levels, both
  * ways, so whatever lls_json_encode writes lls_json_decode reads back.
  */
 #ifndef LLS_VALUE_JSON_H
@@ -22,7 +22,7 @@
  * or 17 significant digits that round-trips exactly (0.1 -> "0.1").
  * Strings and keys must be valid UTF-8 (strict: no overlongs, surrogates
  * or code points past U+10FFFF); NaN, infinities, invalid UTF-8 and
- * nesting deeper than LLS_JSON_MAX_DEPTH are errors whose message names
+ * nesting deeper than LLS_MAX_DEPTH levels are errors whose message names
  * the bad part's path: "$" is v itself, ".key" a member and "[n]" the
  * n-th array item counting from 1 as Lua does ("$.tags[2]: string is not
  * valid UTF-8"). Appends to out; on error out is left as it was.
@@ -36,14 +36,16 @@ int lls_json_encode(const lls_value *v, lls_buf *out, char *err, size_t errlen);
  * becomes the nearest float; a number beyond the double range is an
  * error). Duplicate keys: the last one wins. Refused: invalid or
  * non-strict UTF-8, unpaired \u surrogate escapes, keys containing
- * "\u0000", nesting deeper than LLS_JSON_MAX_DEPTH. Messages start with
+ * "\u0000", nesting deeper than LLS_MAX_DEPTH levels. Messages start with
  * "invalid JSON at byte N: ". */
 lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errlen);
 
 /* A value built from parser events (json.c), for callers that run their
  * own streaming parser and want one part of the stream as a value: the
  * same checks and results as lls_json_decode (strict UTF-8, int64 kept,
- * sorted members, last duplicate wins, at most LLS_JSON_MAX_DEPTH deep).
+ * sorted members, last duplicate wins), with one level more than
+ * lls_json_decode for the record holding the value: a record's members
+ * may nest LLS_MAX_DEPTH levels.
  * Every event returns 1, or 0 on failure with the message in
  * lls_vbuild_error (the builder must then be reset). Numbers arrive as
  * their JSON text. */

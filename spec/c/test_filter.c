@@ -719,7 +719,75 @@ static void test_random_numbers(void) {
   }
 }
 
+/* ------------------------------------------------- 128 levels deep */
+
+typedef struct deep_job {
+  const lls_filter *f;
+  const lls_value *md;
+  int got;
+} deep_job;
+
+static void *deep_match(void *arg) {
+  deep_job *j = arg;
+  j->got = lls_filter_match(j->f, j->md);
+  return NULL;
+}
+
+/* Compiles spec and matches it against md on a thread with a small stack
+ * (64 KiB): recursion at LLS_MAX_DEPTH levels must fit in little. */
+static void expect_deep(const char *spec, const lls_value *md, int want, const char *what) {
+  char err[256];
+  lls_value *s = json(spec, __LINE__);
+  lls_filter *f = lls_filter_compile(s, err, sizeof err);
+  lls_value_free(s);
+  CHECK(f != NULL, "%s: compile: %s", what, err);
+  deep_job j = {f, md, -1};
+  pthread_attr_t attr;
+  pthread_t tid;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  CHECK(pthread_create(&tid, &attr, deep_match, &j) == 0, "%s: thread", what);
+  pthread_join(tid, NULL);
+  pthread_attr_destroy(&attr);
+  CHECK(j.got == want, "%s: got %d, want %d", what, j.got, want);
+  lls_filter_free(f);
+}
+
+/* Appends a C string (with its NUL when it is ""). */
+static void add(lls_buf *b, const char *s) {
+  CHECK(lls_buf_append(b, s, *s ? strlen(s) : 1) == 0, "append");
+}
+
+static void test_deep(void) {
+  /* metadata: {"x":{"x":...{"y":1}...}}, 128 objects */
+  lls_buf md = {0}, sp = {0};
+  for (int i = 0; i + 1 < LLS_MAX_DEPTH; i++) add(&md, "{\"x\":");
+  add(&md, "{\"y\":1");
+  for (int i = 0; i < LLS_MAX_DEPTH; i++) add(&md, "}");
+  add(&md, "");
+  lls_value *m = json(md.data, __LINE__);
+  /* a dotted path 128 segments long */
+  add(&sp, "{\"");
+  for (int i = 0; i + 1 < LLS_MAX_DEPTH; i++) add(&sp, "x.");
+  add(&sp, "y\":1}");
+  add(&sp, "");
+  expect_deep(sp.data, m, 1, "128-segment path");
+  /* equality with a 127-level operand: the filter is 128 levels */
+  expect_deep(md.data, m, 1, "equality 127 levels deep"); /* {"x": <m.x>} */
+  sp.len = 0;
+  /* {"$not":{"$not":...{"x.x":{"$exists":true}}}}: 126 $not, 128 levels */
+  for (int i = 0; i < LLS_MAX_DEPTH - 2; i++) add(&sp, "{\"$not\":");
+  add(&sp, "{\"x.x\":{\"$exists\":true}}");
+  for (int i = 0; i < LLS_MAX_DEPTH - 2; i++) add(&sp, "}");
+  add(&sp, "");
+  expect_deep(sp.data, m, 1, "126 $not");
+  lls_buf_free(&sp);
+  lls_buf_free(&md);
+  lls_value_free(m);
+}
+
 int main(void) {
+  test_deep();
   test_operators();
   test_errors();
   test_random_numbers();

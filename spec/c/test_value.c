@@ -496,15 +496,16 @@ static void test_json_structure(void) {
   free(s);
   lls_value_free(o);
 
-  /* depth: 64 levels read and write, 65 do not, either way */
-  char deep[200];
-  for (int d = 63; d <= 66; d++) {
+  /* depth: 128 levels read and write, 129 do not, either way (yajl's
+   * generator alone stops at 127: json.c splits the writing) */
+  char deep[600];
+  for (int d = LLS_MAX_DEPTH - 2; d <= LLS_MAX_DEPTH + 2; d++) {
     int n = 0;
     for (int i = 0; i < d; i++) deep[n++] = '[';
     for (int i = 0; i < d; i++) deep[n++] = ']';
     deep[n] = '\0';
     lls_value *v = lls_json_decode(deep, (size_t)n, g_err, sizeof g_err);
-    if (d <= LLS_JSON_MAX_DEPTH) {
+    if (d <= LLS_MAX_DEPTH) {
       CHECK(v != NULL, "depth %d accepted: %s", d, g_err);
       s = ENC(v);
       CHECK(strcmp(s, deep) == 0, "depth %d written back", d);
@@ -514,21 +515,69 @@ static void test_json_structure(void) {
       CHECK(lls_value_push(outer, v) == 0, "wrap");
       lls_buf b = {0};
       int rc = lls_json_encode(outer, &b, g_err, sizeof g_err);
-      CHECK((d + 1 <= LLS_JSON_MAX_DEPTH) == (rc == 0), "depth %d on encode", d + 1);
+      CHECK((d + 1 <= LLS_MAX_DEPTH) == (rc == 0), "depth %d on encode", d + 1);
       if (rc != 0) CHECK(strstr(g_err, "nested too deeply") != NULL, "msg: %s", g_err);
       lls_buf_free(&b);
       lls_value_free(outer);
     } else {
       CHECK(v == NULL, "depth %d refused", d);
-      CHECK(strstr(g_err, "nested deeper than 64 levels") != NULL, "msg: %s", g_err);
+      CHECK(strstr(g_err, "nested deeper than 128 levels") != NULL, "msg: %s", g_err);
     }
+  }
+  /* objects and arrays mixed, with members around the deep part, written
+   * byte for byte across the generator splits (levels 64 and 128) */
+  {
+    static const char *const open_[2] = {"{\"a\":\"s\",\"b\":", "[1,"};
+    static const char *const close_[2] = {",\"c\":0.5}", ",2]"};
+    lls_buf text = {0};
+    for (int i = 0; i < LLS_MAX_DEPTH; i++) lls_buf_append(&text, open_[i % 2], strlen(open_[i % 2]));
+    lls_buf_append(&text, "null", 4);
+    for (int i = LLS_MAX_DEPTH; i-- > 0;)
+      lls_buf_append(&text, close_[i % 2], strlen(close_[i % 2]));
+    lls_value *v = lls_json_decode(text.data, text.len, g_err, sizeof g_err);
+    CHECK(v != NULL, "mixed 128 levels: %s", g_err);
+    lls_buf out = {0};
+    CHECK(lls_json_encode(v, &out, g_err, sizeof g_err) == 0, "mixed encode: %s", g_err);
+    CHECK(out.len == text.len && memcmp(out.data, text.data, text.len) == 0,
+          "mixed written back: %.*s", (int)(out.len < 200 ? out.len : 200), out.data);
+    /* a bad string deep down is refused, named by its path, nothing written */
+    lls_value *at = v;
+    for (int i = 0; i < LLS_MAX_DEPTH - 2; i++)
+      at = i % 2 ? at->u.a.items[1] : (lls_value *)lls_value_get(at, "b", 1);
+    CHECK(at->type == LLS_VOBJECT, "level 127 is an object");
+    CHECK(lls_value_set(at, "b", 1, lls_value_string("\xff", 1)) == 0, "bad string set");
+    out.len = 0;
+    CHECK(lls_json_encode(v, &out, g_err, sizeof g_err) != 0, "bad string refused");
+    CHECK(strncmp(g_err, "$.b[2].b[2]", 11) == 0 &&
+              strstr(g_err, "...: string is not valid UTF-8") != NULL,
+          "bad string msg: %s", g_err);
+    CHECK(out.len == 0, "nothing half written");
+    lls_buf_free(&out);
+    lls_buf_free(&text);
+    lls_value_free(v);
+  }
+  /* a value builder holds a record around its value: 129 levels */
+  {
+    lls_vbuild *b = lls_vbuild_new();
+    CHECK(b != NULL, "vbuild");
+    for (int i = 0; i < LLS_MAX_DEPTH + 1; i++) CHECK(lls_vbuild_start_array(b), "open %d", i);
+    CHECK(!lls_vbuild_start_array(b), "level 130 refused");
+    CHECK(strstr(lls_vbuild_error(b), "nested deeper than 128 levels") != NULL, "msg: %s",
+          lls_vbuild_error(b));
+    lls_vbuild_reset(b);
+    for (int i = 0; i < LLS_MAX_DEPTH + 1; i++) CHECK(lls_vbuild_start_array(b), "again %d", i);
+    for (int i = 0; i < LLS_MAX_DEPTH + 1; i++) CHECK(lls_vbuild_end_array(b), "close %d", i);
+    lls_value *v = lls_vbuild_take(b);
+    CHECK(v != NULL && v->type == LLS_VARRAY, "129 levels built");
+    lls_value_free(v);
+    lls_vbuild_free(b);
   }
   /* objects count as levels too, and a very deep input fails cleanly */
   {
     size_t n = 0, cap = 200000;
     char *t = malloc(cap);
     while (n + 6 < cap / 2) n += (size_t)sprintf(t + n, "{\"a\":");
-    BADN(t, n, "nested deeper than 64 levels");
+    BADN(t, n, "nested deeper than 128 levels");
     free(t);
   }
 

@@ -38,8 +38,10 @@ storage.open = core.open
 -- `max_scope`, `max_tenant` (storage.open's tenant), `max_tenant_id`
 -- (storage.tenant ids), `max_section`, `max_dimension`, `max_k`, `min_m`,
 -- `max_m`, `max_ef_construction`, `max_ef_search`, `max_threads`,
--- `max_ttl` (seconds), `max_depth` (metadata/filter nesting),
--- `max_json_depth`, `max_batch`.
+-- `max_ttl` (seconds), `max_time` (seconds either side of the epoch a
+-- time may be), `max_depth` (128: nesting of metadata, filters, JSON
+-- values and import records), `max_json_depth` (the same limit, its old
+-- name), `max_batch`.
 storage.limits = core.limits
 
 --- The error codes error objects carry: `storage.error_codes.busy == "busy"`.
