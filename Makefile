@@ -9,6 +9,11 @@
 #   make bench    benchmarks against real peers (prints ratios); parts:
 #                 bench/kv.lua, make bench-vectors, make bench-export,
 #                 make bench-hnsw
+#   make fuzz     libFuzzer targets (import, filter, snapshot, luavalue) under
+#                 ASan/UBSan, FUZZ_SECONDS=60 each (installs clang); corpora in
+#                 spec/fuzz/, replayed by the suite; make fuzz-seeds rewrites them
+#   make crash-test  SIGKILLs writers CRASH_KILLS=30 times on SQLite and
+#                 PostgreSQL, checks all-or-nothing (docs/testing.md)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 LUA       ?= lua5.4
@@ -164,7 +169,7 @@ lint:
 	luarocks lint rockspec/llmspell-storage-scm-1.rockspec
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
 # ---- the vector index alone (csrc/vector/*.c) ------------------------------------------
 
@@ -219,3 +224,56 @@ bench-hnsw:
 # backend at 100k records, and peak RSS for a file of about 1 GB.
 bench-export: build
 	scripts/with-postgres.sh $(LUA) bench/export_import.lua
+
+# ---- fuzzing and crash tests (docs/testing.md) -----------------------------
+
+.PHONY: fuzz fuzz-build fuzz-seeds crash-test
+
+# libFuzzer targets in spec/fuzz/ (import reader, filter compiler, HNSW
+# snapshot loader, Lua value conversion), built with clang under
+# ASan/UBSan; each runs FUZZ_SECONDS from its seed corpus spec/fuzz/<t>/.
+# New inputs go to build-fuzz/corpus/<t>/, findings to build-fuzz/crashes/<t>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := import filter snapshot luavalue
+FUZZ_SAN     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+LUA_LIBS     ?= $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+FUZZ_ENV     := ASAN_OPTIONS=detect_leaks=1:handle_abort=1 UBSAN_OPTIONS=print_stacktrace=1
+
+fuzz:
+	@scripts/install-deps.sh clang libclang-rt-dev $(PKGS_BUILD)
+	$(MAKE) CC=clang BUILD=build-fuzz CFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" fuzz-build
+	@fail=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t build-fuzz/crashes/$$t; \
+	  case $$t in import|filter) dict=-dict=spec/fuzz/json.dict ;; *) dict= ;; esac; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_ENV) build-fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$t/ \
+	    $$dict build-fuzz/corpus/$$t spec/fuzz/$$t || fail="$$fail $$t"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz: findings in:$$fail (inputs in build-fuzz/crashes/)"; exit 1; fi
+
+# (called by fuzz with BUILD=build-fuzz CC=clang) the library's objects
+# with coverage hooks, one archive, one binary per target.
+fuzz-build: $(patsubst %,$(BUILD)/fuzz_%,$(FUZZ_TARGETS))
+
+$(BUILD)/libllmspell-fuzz.a: $(OBJ)
+	rm -f $@
+	ar rcs $@ $(OBJ)
+
+$(BUILD)/fuzz_%: spec/fuzz/fuzz_%.c spec/fuzz/lua_guard.c spec/fuzz/fuzz.h spec/fuzz/lua_guard.h \
+                 $(BUILD)/libllmspell-fuzz.a
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -Ispec/fuzz $< spec/fuzz/lua_guard.c \
+	  $(BUILD)/libllmspell-fuzz.a -o $@ $(LUA_LIBS) $(LIBS)
+
+# Rewrites the seed corpora from the library (spec/fuzz/make_seeds.lua).
+fuzz-seeds: build
+	$(LUA) spec/fuzz/make_seeds.lua $(CURDIR)
+
+# SIGKILLs writers (KV batches, imports, collection adds) CRASH_KILLS times
+# at random points on SQLite and PostgreSQL, then checks all-or-nothing
+# and PRAGMA integrity_check (scripts/crash-test.lua).
+CRASH_KILLS ?= 30
+crash-test: deps-test
+	$(MAKE) build
+	scripts/with-postgres.sh $(LUA) scripts/crash-test.lua --kills $(CRASH_KILLS)
