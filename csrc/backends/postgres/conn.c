@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/clock.h"
 
 /* Bound on how long opening (or reconnecting) may take, unless the URL or
  * the connect_timeout option says otherwise; libpq's default is forever. */
 #define DEFAULT_CONNECT_TIMEOUT "10"
 
 #define MAX_SCHEMA 63 /* NAMEDATALEN - 1 */
+
+/* Pauses between reconnect attempts grow from the first to the last. */
+#define RECONNECT_PAUSE_FIRST_MS 5
+#define RECONNECT_PAUSE_MAX_MS 100
 
 /* Array buffers above this are freed after a write rather than kept for
  * the handle's lifetime (a 10k x 768-d batch needs 30 MB once). */
@@ -161,6 +167,38 @@ int lls_pg_conn_lost(const pg_backend *pg) {
   return pg->lost || PQstatus(pg->conn) != CONNECTION_OK;
 }
 
+/* The connection's connect_timeout in seconds, as libpq applies it (from
+ * the URL or the option); 0 when unset. */
+static long connect_timeout_s(PGconn *conn) {
+  PQconninfoOption *opts = PQconninfo(conn);
+  long secs = 0;
+  if (opts == NULL) return 0;
+  for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+    if (!strcmp(o->keyword, "connect_timeout") && o->val != NULL) secs = strtol(o->val, NULL, 10);
+  PQconninfoFree(opts);
+  return secs > 0 ? secs : 0;
+}
+
+/* Re-establishes a lost session; 0 when connected. A restarting server
+ * refuses connections, or answers that it is shutting down or starting
+ * up, for a moment: the attempts go on, with growing pauses, until
+ * connect_timeout seconds have passed (a single one when it is 0). The
+ * credentials worked before, so waiting is worth it. */
+static int reconnect(pg_backend *pg) {
+  double deadline = lls_mono_us() + (double)connect_timeout_s(pg->conn) * 1e6;
+  long pause_ms = RECONNECT_PAUSE_FIRST_MS;
+  for (;;) {
+    PQreset(pg->conn);
+    if (PQstatus(pg->conn) == CONNECTION_OK) return 0;
+    double left_ms = (deadline - lls_mono_us()) / 1000.0;
+    if (left_ms <= 0) return -1;
+    if ((double)pause_ms > left_ms) pause_ms = (long)left_ms + 1;
+    struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    pause_ms = pause_ms * 2 < RECONNECT_PAUSE_MAX_MS ? pause_ms * 2 : RECONNECT_PAUSE_MAX_MS;
+  }
+}
+
 /* ensure_conn's answer when no session could be had: retrying is no use. */
 #define NO_SESSION (-2)
 
@@ -177,11 +215,11 @@ static int ensure_conn(pg_backend *pg, lls_error *err) {
       lls_error_set(err, LLS_ECONNECTION, "connection to the server was lost inside a transaction");
       return NO_SESSION;
     }
-    PQreset(pg->conn);
+    int rc = reconnect(pg);
     pg->prepared = 0; /* prepared statements and settings die with the session */
     pg->tenant_set = 0;
     pg->lost = 0;
-    if (PQstatus(pg->conn) != CONNECTION_OK) {
+    if (rc != 0) {
       char msg[sizeof err->message];
       one_line(msg, sizeof msg, PQerrorMessage(pg->conn));
       lls_error_set(err, LLS_ECONNECTION, "could not reconnect: %s", msg);
