@@ -12,7 +12,10 @@
 local url, tbl, fault = ...
 
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local PSQL = "env -u LD_PRELOAD psql -X -q -A -t -v ON_ERROR_STOP=1 " .. q(url)
+-- Under `make asan` the sanitizer runtime is preloaded for lua; psql, pg_ctl
+-- and the server must not inherit it.
+local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u LSAN_OPTIONS -u UBSAN_OPTIONS "
+local PSQL = CLEAN_ENV .. "psql -X -q -A -t -v ON_ERROR_STOP=1 " .. q(url)
 
 local function psql(sql)
   local p = assert(io.popen(PSQL .. " -c " .. q(sql) .. " 2>&1"))
@@ -61,7 +64,7 @@ else
     io.write("LLMSPELL_TEST_PG_CTL is not set\n")
     os.exit(1)
   end
-  local p = assert(io.popen(q(ctl) .. " restart -m " .. fault .. " 2>&1"))
+  local p = assert(io.popen(CLEAN_ENV .. q(ctl) .. " restart -m " .. fault .. " 2>&1"))
   local out = p:read("a")
   local ok = p:close()
   lock:close() -- its session ended with the server
