@@ -9,7 +9,9 @@
 #
 # Exports for CMD: LLMSPELL_TEST_PG_URL (a libpq URL, superuser "postgres"),
 # and LLMSPELL_TEST_PG_HOST / LLMSPELL_TEST_PG_PORT (the socket directory and
-# port, for psql -h/-p).
+# port, for psql -h/-p), LLMSPELL_TEST_PG_DATA (the data directory) and
+# LLMSPELL_TEST_PG_CTL (a script running this server's pg_ctl as its owner:
+# `"$LLMSPELL_TEST_PG_CTL" restart -m immediate`, for the fault specs).
 #
 # Needs Debian's `postgresql` package (server binaries under
 # /usr/lib/postgresql/<version>/bin). It never touches a cluster that the
@@ -159,10 +161,26 @@ until "$bindir/pg_isready" -q -h "$sock" -p "$port"; do
   sleep 0.1
 done
 
+# pg_ctl for fault specs (restart -m immediate ...), as the server's owner.
+# -l: a restarted server must not inherit (and hold open) the caller's
+# stdout, or a caller reading pg_ctl's output would wait for ever.
+runas=""
+[ "$(id -u)" -ne 0 ] || runas="runuser -u postgres --"
+squote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+{
+  echo '#!/bin/sh'
+  echo "exec $runas $(squote "$bindir/pg_ctl") -D $(squote "$data") -l $(squote "$log") \\"
+  echo '  -w -t 60 "$@"'
+} >"$tmp/pg_ctl"
+chmod 755 "$tmp/pg_ctl"
+
 LLMSPELL_TEST_PG_URL="postgresql:///postgres?host=$sock&port=$port&user=postgres"
 LLMSPELL_TEST_PG_HOST=$sock
 LLMSPELL_TEST_PG_PORT=$port
+LLMSPELL_TEST_PG_DATA=$data
+LLMSPELL_TEST_PG_CTL=$tmp/pg_ctl
 export LLMSPELL_TEST_PG_URL LLMSPELL_TEST_PG_HOST LLMSPELL_TEST_PG_PORT
+export LLMSPELL_TEST_PG_DATA LLMSPELL_TEST_PG_CTL
 
 # Not exec: the server must be stopped afterwards. In the background, so
 # that a signal interrupts `wait` at once (a foreground command would delay

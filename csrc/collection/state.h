@@ -85,7 +85,11 @@ int coll_load(lls_backend *b, coll *c, lls_error *err);
 int coll_catch_up(lls_backend *b, coll *c, lls_error *err);
 
 /* Bookkeeping after this handle's own write returned seq: one step past
- * `before` means nobody else wrote in between; else catch up. */
+ * `before` means nobody else wrote in between; else catch up. Only for a
+ * write that changed something: a write that changed nothing (a delete
+ * that removed no row) returns the backend's current seq, which another
+ * handle's write may have moved one step past `before`; counting that as
+ * seen would skip that write for good. */
 void coll_after_write(lls_backend *b, coll *c, int64_t before, int64_t seq);
 
 /* Stores a snapshot when the collection changed since the last one, the

@@ -257,7 +257,9 @@ static size_t delete_ids(lua_State *L, lls_handle *h, coll *c, const lls_str *id
     int64_t slot = coll_find_slot(c, ids[i].ptr, ids[i].len);
     if (slot >= 0) coll_remove(c, (uint32_t)slot);
   }
-  if (seq != before) coll_after_write(h->b, c, before, seq);
+  /* Nothing deleted: nothing written, and seq is the backend's current one,
+   * which may be one past `before` through another handle's write. */
+  if (deleted > 0) coll_after_write(h->b, c, before, seq);
   return deleted;
 }
 

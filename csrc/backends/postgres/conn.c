@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/clock.h"
 
 /* Bound on how long opening (or reconnecting) may take, unless the URL or
  * the connect_timeout option says otherwise; libpq's default is forever. */
 #define DEFAULT_CONNECT_TIMEOUT "10"
 
 #define MAX_SCHEMA 63 /* NAMEDATALEN - 1 */
+
+/* Pauses between reconnect attempts grow from the first to the last. */
+#define RECONNECT_PAUSE_FIRST_MS 5
+#define RECONNECT_PAUSE_MAX_MS 100
 
 /* Array buffers above this are freed after a write rather than kept for
  * the handle's lifetime (a 10k x 768-d batch needs 30 MB once). */
@@ -64,13 +70,30 @@ static lls_code classify(const char *state, int conn_bad) {
   return LLS_EIO;
 }
 
+/* 1 when a failure ended the session. libpq can notice that late: a send
+ * to a server that hung up while the connection sat idle (pg_ctl -m
+ * immediate) fails with "server closed the connection unexpectedly" while
+ * PQstatus still says CONNECTION_OK, until the EOF waiting in the socket is
+ * read; and a FATAL error (pg_terminate_backend) arrives before the hang-up.
+ * For libpq's own errors the socket is read (without blocking) to see. */
+static int session_ended(pg_backend *pg, const PGresult *r, const char *state) {
+  if (PQstatus(pg->conn) == CONNECTION_BAD) return 1;
+  const char *sev = r ? PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED) : NULL;
+  if (sev != NULL && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC"))) return 1;
+  if (state != NULL) return 0; /* the server answered: its session goes on */
+  PQconsumeInput(pg->conn);
+  return PQstatus(pg->conn) == CONNECTION_BAD;
+}
+
 /* Fills *err from a failed result (r may be NULL) or from the connection's
- * last error. Always returns -1. */
+ * last error, and marks the connection lost when the failure ended the
+ * session. Always returns -1. */
 static int pg_error(pg_backend *pg, const PGresult *r, lls_error *err) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
-  int bad = PQstatus(pg->conn) == CONNECTION_BAD;
+  int bad = session_ended(pg, r, state);
+  if (bad) pg->lost = 1;
   char msg[sizeof err->message];
 
   if (primary != NULL && *primary) {
@@ -140,23 +163,67 @@ static int set_tenant(pg_backend *pg, lls_error *err) {
   return 0;
 }
 
+int lls_pg_conn_lost(const pg_backend *pg) {
+  return pg->lost || PQstatus(pg->conn) != CONNECTION_OK;
+}
+
+/* The connection's connect_timeout in seconds, as libpq applies it (from
+ * the URL or the option); 0 when unset. */
+static long connect_timeout_s(PGconn *conn) {
+  PQconninfoOption *opts = PQconninfo(conn);
+  long secs = 0;
+  if (opts == NULL) return 0;
+  for (const PQconninfoOption *o = opts; o->keyword != NULL; o++)
+    if (!strcmp(o->keyword, "connect_timeout") && o->val != NULL) secs = strtol(o->val, NULL, 10);
+  PQconninfoFree(opts);
+  return secs > 0 ? secs : 0;
+}
+
+/* Re-establishes a lost session; 0 when connected. A restarting server
+ * refuses connections, or answers that it is shutting down or starting
+ * up, for a moment: the attempts go on, with growing pauses, until
+ * connect_timeout seconds have passed (a single one when it is 0). The
+ * credentials worked before, so waiting is worth it. */
+static int reconnect(pg_backend *pg) {
+  double deadline = lls_mono_us() + (double)connect_timeout_s(pg->conn) * 1e6;
+  long pause_ms = RECONNECT_PAUSE_FIRST_MS;
+  for (;;) {
+    PQreset(pg->conn);
+    if (PQstatus(pg->conn) == CONNECTION_OK) return 0;
+    double left_ms = (deadline - lls_mono_us()) / 1000.0;
+    if (left_ms <= 0) return -1;
+    if ((double)pause_ms > left_ms) pause_ms = (long)left_ms + 1;
+    struct timespec ts = {pause_ms / 1000, (pause_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    pause_ms = pause_ms * 2 < RECONNECT_PAUSE_MAX_MS ? pause_ms * 2 : RECONNECT_PAUSE_MAX_MS;
+  }
+}
+
+/* ensure_conn's answer when no session could be had: retrying is no use. */
+#define NO_SESSION (-2)
+
 /* Makes sure the connection is usable. A connection lost outside a
  * transaction is re-established (the failure was already reported to the
  * call that saw it); inside one, the transaction is gone, so reconnecting
- * silently would run the rest of it in autocommit. */
+ * silently would run the rest of it in autocommit. Returns 0, -1 (setting
+ * the tenant failed) or NO_SESSION (lost inside a transaction, or the
+ * reconnect failed). */
 static int ensure_conn(pg_backend *pg, lls_error *err) {
-  if (PQstatus(pg->conn) == CONNECTION_OK && pg->tenant_set) return 0;
-  if (PQstatus(pg->conn) != CONNECTION_OK) {
-    if (pg->txdepth > 0 || pg->own_tx)
-      return lls_error_set(err, LLS_ECONNECTION,
-                           "connection to the server was lost inside a transaction");
-    PQreset(pg->conn);
+  if (!lls_pg_conn_lost(pg) && pg->tenant_set) return 0;
+  if (lls_pg_conn_lost(pg)) {
+    if (pg->txdepth > 0 || pg->own_tx) {
+      lls_error_set(err, LLS_ECONNECTION, "connection to the server was lost inside a transaction");
+      return NO_SESSION;
+    }
+    int rc = reconnect(pg);
     pg->prepared = 0; /* prepared statements and settings die with the session */
     pg->tenant_set = 0;
-    if (PQstatus(pg->conn) != CONNECTION_OK) {
+    pg->lost = 0;
+    if (rc != 0) {
       char msg[sizeof err->message];
       one_line(msg, sizeof msg, PQerrorMessage(pg->conn));
-      return lls_error_set(err, LLS_ECONNECTION, "could not reconnect: %s", msg);
+      lls_error_set(err, LLS_ECONNECTION, "could not reconnect: %s", msg);
+      return NO_SESSION;
     }
   }
   /* Never run a statement without the tenant set: even when setting it
@@ -197,15 +264,15 @@ PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent,
   }
   for (int attempt = 0;; attempt++) {
     int may_retry = idempotent && attempt == 0 && pg->txdepth == 0 && !pg->own_tx;
-    if (ensure_conn(pg, err) != 0) return NULL;
-    if (ensure_prepared(pg, st, err) == 0) {
+    int rc = ensure_conn(pg, err);
+    if (rc == 0 && ensure_prepared(pg, st, err) == 0) {
       PGresult *r = PQexecPrepared(pg->conn, lls_pg_stmts[st].name, p->n, p->v, p->len, p->fmt, 1);
       ExecStatusType s = PQresultStatus(r);
       if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) return r;
       pg_error(pg, r, err);
       PQclear(r);
     }
-    if (!may_retry || PQstatus(pg->conn) != CONNECTION_BAD) return NULL;
+    if (rc == NO_SESSION || !may_retry || !lls_pg_conn_lost(pg)) return NULL;
   }
 }
 
@@ -231,7 +298,7 @@ int lls_pg_command(pg_backend *pg, const char *sql, PGresult **r_out, lls_error 
 int lls_pg_raw_exec(pg_backend *pg, const char *sql, int binary, PGresult **r_out,
                     lls_error *err) {
   release_held(pg);
-  if (PQstatus(pg->conn) != CONNECTION_OK)
+  if (lls_pg_conn_lost(pg))
     return lls_error_set(err, LLS_ECONNECTION,
                          "connection to the server was lost inside a transaction");
   PGresult *r = binary ? PQexecParams(pg->conn, sql, 0, NULL, NULL, NULL, NULL, 1)
@@ -264,7 +331,7 @@ int lls_pg_unit_end(pg_backend *pg, int read_only, int ok, lls_error *err) {
   if (pg->own_tx) {
     pg->own_tx = 0;
     if (!ok) {
-      if (PQstatus(pg->conn) == CONNECTION_OK) PQclear(PQexec(pg->conn, "ROLLBACK"));
+      if (!lls_pg_conn_lost(pg)) PQclear(PQexec(pg->conn, "ROLLBACK"));
       return -1;
     }
     PGresult *r;
@@ -277,7 +344,7 @@ int lls_pg_unit_end(pg_backend *pg, int read_only, int ok, lls_error *err) {
   }
   if (read_only) return ok ? 0 : -1;
   if (ok && lls_pg_raw_exec(pg, "RELEASE SAVEPOINT lls_vec", 0, NULL, err) == 0) return 0;
-  if (PQstatus(pg->conn) == CONNECTION_OK)
+  if (!lls_pg_conn_lost(pg))
     PQclear(PQexec(pg->conn, "ROLLBACK TO SAVEPOINT lls_vec; RELEASE SAVEPOINT lls_vec"));
   return -1;
 }
@@ -577,7 +644,7 @@ int lls_pg_rollback(lls_backend *b, int depth, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   release_held(pg);
   pg->txdepth = depth;
-  if (PQstatus(pg->conn) != CONNECTION_OK) return 0;
+  if (lls_pg_conn_lost(pg)) return 0;
   char sql[96];
   if (depth == 0)
     snprintf(sql, sizeof sql, "ROLLBACK");
@@ -585,14 +652,13 @@ int lls_pg_rollback(lls_backend *b, int depth, lls_error *err) {
     snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT lls_%d; RELEASE SAVEPOINT lls_%d", depth,
              depth);
   PGresult *r = PQexec(pg->conn, sql);
-  ExecStatusType s = PQresultStatus(r);
-  if (s != PGRES_COMMAND_OK && PQstatus(pg->conn) == CONNECTION_OK) {
-    pg_error(pg, r, err);
-    PQclear(r);
-    return -1;
+  int rc = 0;
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    pg_error(pg, r, err); /* finds out whether the session is gone */
+    rc = lls_pg_conn_lost(pg) ? 0 : -1;
   }
   PQclear(r);
-  return 0;
+  return rc;
 }
 
 /* ------------------------------------------------- migrations and check */

@@ -41,6 +41,9 @@ typedef struct pg_backend {
   char *sql[ST_COUNT];  /* statement texts with the schema filled in */
   uint64_t prepared;    /* bit i: lls_pg_stmts[i] prepared on this connection */
   int tenant_set;       /* app.current_tenant_id set on this connection */
+  int lost;             /* the session is known to be gone although libpq may
+                           still say CONNECTION_OK (a failed send whose EOF
+                           it has not read yet, a FATAL error) */
   int txdepth;          /* open transaction levels (0 = autocommit) */
   int own_tx;           /* inside a transaction lls_pg_unit_begin opened for
                            one call (a multi-statement write or a cursor read) */
@@ -50,6 +53,10 @@ typedef struct pg_backend {
   lls_buf varr[V_COUNT]; /* array parameters of vector writes */
   char location[512];
 } pg_backend;
+
+/* 1 when the connection is gone (libpq says so, or a failure showed it):
+ * the next call outside a transaction reconnects, one inside fails. */
+int lls_pg_conn_lost(const pg_backend *pg);
 
 /* Appends the tenant, $1 of every statement. */
 void lls_pg_param_tenant(pg_params *p, const pg_backend *pg);

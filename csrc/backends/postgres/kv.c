@@ -168,7 +168,7 @@ static int pg_apply(lls_backend *b, const lls_op *ops, size_t n, int64_t now, si
   if (in_tx && lls_pg_command(pg, "SAVEPOINT lls_batch", NULL, err) != 0) return -1;
   PGresult *r = lls_pg_run(pg, ST_APPLY, &p, 0, err);
   if (r == NULL) {
-    if (in_tx && PQstatus(pg->conn) == CONNECTION_OK)
+    if (in_tx && !lls_pg_conn_lost(pg))
       PQclear(PQexec(pg->conn, "ROLLBACK TO SAVEPOINT lls_batch; RELEASE SAVEPOINT lls_batch"));
     return -1;
   }
@@ -176,7 +176,7 @@ static int pg_apply(lls_backend *b, const lls_op *ops, size_t n, int64_t now, si
   if (PQntuples(r) > 0) cont = (size_t)lls_pg_int8_at(r, 0, 0);
   PQclear(r);
   if (in_tx && lls_pg_command(pg, "RELEASE SAVEPOINT lls_batch", NULL, err) != 0) {
-    if (PQstatus(pg->conn) == CONNECTION_OK)
+    if (!lls_pg_conn_lost(pg))
       PQclear(PQexec(pg->conn, "ROLLBACK TO SAVEPOINT lls_batch; RELEASE SAVEPOINT lls_batch"));
     return -1;
   }

@@ -405,9 +405,7 @@ static int pg_vec_load(lls_backend *b, int64_t coll_id, int64_t since, lls_vec_s
   for (int attempt = 0;; attempt++) {
     size_t delivered = 0;
     if (vec_load_once(pg, coll_id, since, sink, ud, &delivered, err) == 0) return 0;
-    if (attempt > 0 || delivered > 0 || pg->txdepth > 0 ||
-        PQstatus(pg->conn) != CONNECTION_BAD)
-      return -1;
+    if (attempt > 0 || delivered > 0 || pg->txdepth > 0 || !lls_pg_conn_lost(pg)) return -1;
   }
 }
 
@@ -510,7 +508,7 @@ static int pg_snap_load(lls_backend *b, int64_t coll_id, lls_buf *out, int64_t *
   pg_backend *pg = (pg_backend *)b;
   for (int attempt = 0;; attempt++) {
     if (snap_load_once(pg, coll_id, out, seq, found, err) == 0) return 0;
-    if (attempt > 0 || pg->txdepth > 0 || PQstatus(pg->conn) != CONNECTION_BAD) return -1;
+    if (attempt > 0 || pg->txdepth > 0 || !lls_pg_conn_lost(pg)) return -1;
   }
 }
 
