@@ -90,8 +90,10 @@ typedef struct lls_vec_ops {
                  int insert_only, int64_t *seq, lls_error *err);
 
   /* Deletes the rows with the given ids (absent ids are ignored) and
-   * records tombstones; *deleted counts rows removed, *seq the new seq
-   * (unchanged when nothing was deleted). */
+   * records tombstones; *deleted counts rows removed, *seq the
+   * collection's seq after the call. When nothing was deleted the seq
+   * does not move, but *seq is the backend's current one, which may
+   * include other handles' writes: callers must not take it as seen. */
   int (*del)(lls_backend *b, int64_t coll_id, const lls_str *ids, size_t n,
                     size_t *deleted, int64_t *seq, lls_error *err);
 
