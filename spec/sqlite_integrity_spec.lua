@@ -191,6 +191,47 @@ describe("sqlite integrity", function()
     end)
   end)
 
+  describe("a store from before the checksums", function()
+    it("gets them from the upgrade, and every read accepts them", function()
+      local db = sqlite_open(path, { tenant = "acme" })
+      db:set_batch { k1 = "one", k2 = "\0two\255" }
+      db:set("k3", "three", { ttl = 3600 })
+      local col = db:create_collection("docs", { dimension = 3 })
+      col:add { { id = "a", vector = { 1, 2, 3 }, metadata = { x = 1 }, scope = "s",
+                  event_time = 1700000000 },
+                { id = "b", vector = { 3, 2, 1 }, ttl = 3600 } }
+      db:close()
+      -- what a store written by the previous version looks like
+      cli(path, "ALTER TABLE kv_store DROP COLUMN crc; ALTER TABLE vector_embeddings"
+                .. " DROP COLUMN crc; DELETE FROM llmspell_migrations WHERE version = 4;"
+                .. " PRAGMA application_id = 0")
+      db = sqlite_open(path, { tenant = "acme" })
+      finally(function() db:close() end)
+      assert.are.same({ "001_kv_store", "002_vectors", "003_export", "004_checksums" },
+                      (function()
+                        local t = {}
+                        for i, m in ipairs(db:migrations()) do t[i] = m.name end
+                        return t
+                      end)())
+      assert.are.equal(tostring(0x4C4C5354), cli(path, "PRAGMA application_id"))
+      assert.are.equal("0", cli(path, "SELECT count(*) FROM kv_store WHERE crc IS NULL"))
+      assert.are.same({ k1 = "one", k2 = "\0two\255", k3 = "three" },
+                      db:get_batch { "k1", "k2", "k3" })
+      col = db:collection("docs")
+      local a = col:get("a")
+      assert.is_true(same_vector({ 1, 2, 3 }, a.vector))
+      assert.are.same({ x = 1 }, a.metadata)
+      assert.is_truthy(col:get("b"))
+      assert.are.same({}, db:check())
+      storage.exporter(db):to_string()
+      -- and they are checked from then on
+      cli(path, "UPDATE vector_embeddings SET scope = 't' WHERE id = 'a'")
+      local other = sqlite_open(path, { tenant = "acme" })
+      finally(function() other:close() end)
+      assert.are.equal("integrity", code_of(other.collection, other, "docs"))
+    end)
+  end)
+
   describe("a file copy with flipped bytes", function()
     local N = 50000
 
