@@ -33,7 +33,8 @@ static int sqlite_get(lls_backend *base, lls_str key, int64_t now, lls_str *out,
       done(s);
       return lls_error_oom(err);
     }
-    if (lls_rowsum_check_kv(b->tenant_sum, key, s, 0, 1, 2, "get", err) != 0) {
+    if (lls_rowsum_check_kv(b->tenant_sum, key, v, sqlite3_column_int64(s, 1), s, 2, "get",
+                            err) != 0) {
       done(s);
       return -1;
     }
@@ -141,14 +142,15 @@ static int add_row(sqlite_backend *b, lls_rows *out, lls_str k, sqlite3_stmt *s,
                    int keys_only, const char *what, lls_error *err) {
   lls_str v;
   if (column_bytes(s, vcol, &v, 0) != 0) return lls_error_oom(err);
+  int64_t expires_at = sqlite3_column_int64(s, vcol + 3); /* NULL reads as 0 */
   if (!keys_only &&
-      lls_rowsum_check_kv(b->tenant_sum, k, s, vcol, vcol + 3, vcol + 4, what, err) != 0)
+      lls_rowsum_check_kv(b->tenant_sum, k, v, expires_at, s, vcol + 4, what, err) != 0)
     return -1;
   lls_row *row = lls_rows_add(out, k.ptr, k.len, v.ptr, v.len);
   if (row == NULL) return lls_error_oom(err);
   row->created_at = sqlite3_column_int64(s, vcol + 1);
   row->updated_at = sqlite3_column_int64(s, vcol + 2);
-  row->expires_at = sqlite3_column_int64(s, vcol + 3); /* NULL reads as 0 */
+  row->expires_at = expires_at;
   return 0;
 }
 

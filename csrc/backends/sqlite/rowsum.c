@@ -4,10 +4,11 @@
  *
  * Each field is length-prefixed and tagged, so moving bytes from one field
  * to the next ("ab" + "c" against "a" + "bc") or turning a NULL into an
- * empty string changes the checksum. The write side encodes what it binds;
- * the read side encodes what SQLite hands back, by storage type, exactly as
- * the SQL function does, so a row stored with a different type than this
- * library writes fails its check instead of being read as something else.
+ * empty string changes the checksum. Writes and reads encode the fields as
+ * the library stores them (text, blob, integer or NULL), from the values
+ * they bind or read back, so a read sums the bytes it returns with no
+ * second pass over the columns; the SQL function encodes its arguments by
+ * their storage type, which for rows the library wrote is the same.
  */
 #include "backends/sqlite/rowsum.h"
 
@@ -60,57 +61,131 @@ uint32_t lls_rowsum_value(uint32_t crc, sqlite3_value *v) {
   }
 }
 
+/* A checksum being built from many small fields: they are gathered in buf
+ * and summed in one call, so a row costs a few CRC calls rather than two
+ * per field; long fields (values, vectors) are summed in place. */
+#define BUILDER_CAP 320
+#define SHORT_FIELD 160
+
+typedef struct builder {
+  uint32_t crc;
+  size_t n;
+  unsigned char buf[BUILDER_CAP];
+} builder;
+
+/* Not an initializer: that would zero the whole buffer on every row. */
+static inline void start(builder *b, uint32_t crc) {
+  b->crc = crc;
+  b->n = 0;
+}
+
+static void flush(builder *b) {
+  if (b->n) b->crc = lls_crc32c(b->crc, b->buf, b->n);
+  b->n = 0;
+}
+
+/* Room for n more bytes (n <= BUILDER_CAP) at the end of buf. */
+static inline unsigned char *room(builder *b, size_t n) {
+  if (n > BUILDER_CAP - b->n) flush(b);
+  return b->buf + b->n;
+}
+
+/* Stores the low `bytes` bytes of v little-endian (the compiler makes one
+ * store of it on a little-endian machine). */
+static inline void store_le(unsigned char *w, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; i++) w[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The encodings of rowsum.h's top, into a builder. */
+static void put_bytes(builder *b, lls_str s) {
+  unsigned char *w = room(b, 5 + (s.len <= SHORT_FIELD ? s.len : 0));
+  w[0] = TAG_BYTES;
+  store_le(w + 1, (uint32_t)s.len, 4);
+  b->n += 5;
+  if (s.len <= SHORT_FIELD) {
+    if (s.len) memcpy(w + 5, s.ptr, s.len);
+    b->n += s.len;
+  } else {
+    flush(b);
+    b->crc = lls_crc32c(b->crc, s.ptr, s.len);
+  }
+}
+
+static void put_int(builder *b, int64_t v) {
+  unsigned char *w = room(b, 9);
+  w[0] = TAG_INT;
+  store_le(w + 1, (uint64_t)v, 8);
+  b->n += 9;
+}
+
+static void put_null(builder *b) {
+  *room(b, 1) = TAG_NULL;
+  b->n++;
+}
+
+static void put_expiry(builder *b, int64_t expires_at) {
+  if (expires_at == 0)
+    put_null(b);
+  else
+    put_int(b, expires_at);
+}
+
 uint32_t lls_rowsum_kv(uint32_t tenant_sum, lls_str key, lls_str value, int64_t expires_at) {
-  uint32_t c = lls_rowsum_bytes(tenant_sum, key);
-  c = lls_rowsum_bytes(c, value);
-  return lls_rowsum_expiry(c, expires_at);
+  builder b;
+  start(&b, tenant_sum);
+  put_bytes(&b, key);
+  put_bytes(&b, value);
+  put_expiry(&b, expires_at);
+  flush(&b);
+  return b.crc;
 }
 
 uint32_t lls_rowsum_vec(uint32_t tenant_sum, int64_t coll_id, const lls_vec_row *r,
                         int64_t seq) {
-  uint32_t c = lls_rowsum_int(tenant_sum, coll_id);
-  c = lls_rowsum_bytes(c, r->id);
-  c = lls_rowsum_bytes(c, r->scope);
-  c = lls_rowsum_bytes(c, r->vector);
-  c = lls_rowsum_bytes(c, r->metadata);
-  c = lls_rowsum_int(c, r->created_at);
-  c = lls_rowsum_int(c, r->updated_at);
-  c = r->has_event_time ? lls_rowsum_int(c, r->event_time) : lls_rowsum_null(c);
-  c = lls_rowsum_expiry(c, r->expires_at);
-  return lls_rowsum_int(c, seq);
+  builder b;
+  start(&b, tenant_sum);
+  put_int(&b, coll_id);
+  put_bytes(&b, r->id);
+  put_bytes(&b, r->scope);
+  put_bytes(&b, r->vector);
+  put_bytes(&b, r->metadata);
+  put_int(&b, r->created_at);
+  put_int(&b, r->updated_at);
+  if (r->has_event_time)
+    put_int(&b, r->event_time);
+  else
+    put_null(&b);
+  put_expiry(&b, r->expires_at);
+  put_int(&b, seq);
+  flush(&b);
+  return b.crc;
 }
 
-/* 1 when column ccol of s holds the checksum sum. */
+/* 1 when column ccol of s holds the checksum sum. NULL reads as 0, so
+ * the type is asked only for a sum of 0: one call per row, not two. */
 static int matches(sqlite3_stmt *s, int ccol, uint32_t sum) {
-  return sqlite3_column_type(s, ccol) == SQLITE_INTEGER &&
-         sqlite3_column_int64(s, ccol) == (sqlite3_int64)sum;
+  if (sqlite3_column_int64(s, ccol) != (sqlite3_int64)sum) return 0;
+  return sum != 0 || sqlite3_column_type(s, ccol) == SQLITE_INTEGER;
 }
 
-int lls_rowsum_check_kv(uint32_t tenant_sum, lls_str key, sqlite3_stmt *s, int vcol, int ecol,
-                        int ccol, const char *what, lls_error *err) {
-  uint32_t c = lls_rowsum_bytes(tenant_sum, key);
-  c = lls_rowsum_value(c, sqlite3_column_value(s, vcol));
-  c = lls_rowsum_value(c, sqlite3_column_value(s, ecol));
-  if (matches(s, ccol, c)) return 0;
+int lls_rowsum_check_kv(uint32_t tenant_sum, lls_str key, lls_str value, int64_t expires_at,
+                        sqlite3_stmt *s, int ccol, const char *what, lls_error *err) {
+  if (matches(s, ccol, lls_rowsum_kv(tenant_sum, key, value, expires_at))) return 0;
   return lls_error_set(err, LLS_EINTEGRITY,
                        "%s: key '%.*s': the stored record fails its checksum (CRC-32C):"
                        " the database file is damaged or was changed outside this library",
                        what, (int)(key.len > 200 ? 200 : key.len), key.ptr);
 }
 
-int lls_rowsum_check_vec(uint32_t tenant_sum, int64_t coll_id, sqlite3_stmt *s,
-                         const char *what, lls_error *err) {
-  uint32_t c = lls_rowsum_int(tenant_sum, coll_id);
-  for (int i = 0; i < 9; i++) c = lls_rowsum_value(c, sqlite3_column_value(s, i));
-  if (matches(s, 9, c)) return 0;
-  const unsigned char *id = sqlite3_column_text(s, 0);
-  int n = sqlite3_column_bytes(s, 0);
+int lls_rowsum_check_vec(uint32_t tenant_sum, int64_t coll_id, const lls_vec_row *r,
+                         sqlite3_stmt *s, int ccol, const char *what, lls_error *err) {
+  if (matches(s, ccol, lls_rowsum_vec(tenant_sum, coll_id, r, r->seq))) return 0;
   return lls_error_set(err, LLS_EINTEGRITY,
                        "%s: collection %lld, id '%.*s': the stored row fails its checksum"
                        " (CRC-32C): the database file is damaged or was changed outside"
                        " this library",
-                       what, (long long)coll_id, n > 200 ? 200 : n,
-                       id ? (const char *)id : "");
+                       what, (long long)coll_id, (int)(r->id.len > 200 ? 200 : r->id.len),
+                       r->id.ptr);
 }
 
 /* lls_crc32c(...): the checksum of its arguments, as a non-negative

@@ -31,7 +31,8 @@
 uint32_t lls_rowsum_bytes(uint32_t crc, lls_str s);
 uint32_t lls_rowsum_int(uint32_t crc, int64_t v);
 uint32_t lls_rowsum_null(uint32_t crc);
-/* A value read back from SQLite, encoded by its storage type. */
+/* A value read back from SQLite, encoded by its storage type (what the
+ * SQL function does with its arguments). */
 uint32_t lls_rowsum_value(uint32_t crc, sqlite3_value *v);
 
 /* An expiry as stored: 0 ("never") is NULL. */
@@ -47,17 +48,19 @@ uint32_t lls_rowsum_kv(uint32_t tenant_sum, lls_str key, lls_str value, int64_t 
 uint32_t lls_rowsum_vec(uint32_t tenant_sum, int64_t coll_id, const lls_vec_row *r,
                         int64_t seq);
 
-/* Checks the key-value row at the current step of s: value in column
- * vcol, expires_at in ecol, the stored checksum in ccol. 0 when it
+/* Checks a key-value row read back (key, value and expires_at as read, 0
+ * for NULL) against the checksum stored in column ccol of s. 0 when it
  * matches; else -1 + LLS_EINTEGRITY naming `what` and the key. A missing
- * checksum (NULL: a row written by hand) fails too. */
-int lls_rowsum_check_kv(uint32_t tenant_sum, lls_str key, sqlite3_stmt *s, int vcol, int ecol,
-                        int ccol, const char *what, lls_error *err);
+ * checksum (NULL: a row written by hand) fails too. The fields are
+ * encoded as the library writes them (text key, blob value), which is how
+ * every row the library or its migration summed was stored. */
+int lls_rowsum_check_kv(uint32_t tenant_sum, lls_str key, lls_str value, int64_t expires_at,
+                        sqlite3_stmt *s, int ccol, const char *what, lls_error *err);
 
-/* The same for a vector row whose columns are id, scope, vector, metadata,
- * created_at, updated_at, event_time, expires_at, seq, crc (0..9). */
-int lls_rowsum_check_vec(uint32_t tenant_sum, int64_t coll_id, sqlite3_stmt *s,
-                         const char *what, lls_error *err);
+/* The same for a vector row read back into r, with its checksum in column
+ * ccol of s. */
+int lls_rowsum_check_vec(uint32_t tenant_sum, int64_t coll_id, const lls_vec_row *r,
+                         sqlite3_stmt *s, int ccol, const char *what, lls_error *err);
 
 /* Registers the SQL function lls_crc32c(...) (any number of arguments) on
  * db, for the migration that adds the checksum columns. SQLITE_OK or

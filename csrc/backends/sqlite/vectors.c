@@ -376,7 +376,7 @@ int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id, 
     row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
     row.seq = sqlite3_column_int64(s, 8);
     row.deleted = has_deleted ? sqlite3_column_int(s, 10) : 0;
-    if (!row.deleted && lls_rowsum_check_vec(b->tenant_sum, coll_id, s, what, err) != 0) {
+    if (!row.deleted && lls_rowsum_check_vec(b->tenant_sum, coll_id, &row, s, 9, what, err) != 0) {
       done(s);
       return lls_sqlite_read_end(b, own, 0, what, err);
     }

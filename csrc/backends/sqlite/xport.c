@@ -39,7 +39,8 @@ static int sqlite_kv_dump(lls_backend *base, lls_str after, int64_t now, size_t 
       done(s);
       return lls_error_oom(err);
     }
-    if (lls_rowsum_check_kv(b->tenant_sum, k, s, 1, 6, 7, "dump", err) != 0) {
+    if (lls_rowsum_check_kv(b->tenant_sum, k, v, sqlite3_column_int64(s, 6), s, 7, "dump",
+                            err) != 0) {
       done(s);
       return -1;
     }
