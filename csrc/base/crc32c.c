@@ -465,11 +465,14 @@ static const uint32_t K[MAX_LANE / 8][2] = {
     {0x0d3b6092u, 0xb9e02b86u}, /* 128 */
 };
 
+/* c * k * x^33 mod P: a lane's CRC moved past the lanes after it. */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t shift(uint32_t c, uint32_t k) {
   __m128i prod = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)c), _mm_cvtsi32_si128((int)k), 0);
   return (uint32_t)_mm_crc32_u64(0, (uint64_t)_mm_cvtsi128_si64(prod));
 }
 
+/* lls_crc32c for n >= MIN_3WAY: lanes of up to MAX_LANE bytes, the tail
+ * through crc32c_hw. */
 __attribute__((target("sse4.2,pclmul"))) static uint32_t crc32c_3way(uint32_t crc,
                                                                      const void *p, size_t n) {
   const unsigned char *s = p;

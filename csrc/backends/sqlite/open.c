@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* SQLite's own default page cache (2 MiB) is smaller than a modest store,
@@ -54,6 +55,8 @@ typedef struct open_options {
   int verify;       /* VERIFY_* */
 } open_options;
 
+/* Reads and checks every option open() takes into *o; LLS_EINVALID naming
+ * the option otherwise. Nothing is opened before this succeeds. */
 static int parse_options(lls_config *cfg, open_options *o, lls_error *err) {
   /* SQLite's names, then the seed's modes for the same levels. */
   static const char *const sync_names[] = {"off", "normal", "full", "fast", "balanced", "safe"};
@@ -179,11 +182,15 @@ static int identify(sqlite_backend *b, int *kind, int *sqlite_rc, lls_error *err
     *kind = FILE_NEW;
     return 0;
   }
+  if (app != 0)
+    return lls_error_set(err, LLS_EFORMAT,
+                         "'%s' is another program's SQLite database, not a store"
+                         " (application_id %lld); it was left unchanged",
+                         b->path, (long long)app);
   return lls_error_set(err, LLS_EFORMAT,
-                       "'%s' is another program's SQLite database, not a store"
-                       " (application_id %lld, %lld schema objects, no llmspell_migrations"
-                       " table); it was left unchanged",
-                       b->path, (long long)app, (long long)objects);
+                       "'%s' is another program's SQLite database, not a store (%lld schema"
+                       " objects, no llmspell_migrations table); it was left unchanged",
+                       b->path, (long long)objects);
 }
 
 /* Opens and identifies the file; a read-only handle that cannot build the
@@ -202,7 +209,8 @@ static int open_identified(sqlite_backend *b, const open_options *o, const char 
   if (wal == NULL) return lls_error_oom(err);
   memcpy(wal, loc, n);
   memcpy(wal + n, "-wal", 5);
-  int has_wal = access(wal, F_OK) == 0;
+  struct stat st;
+  int has_wal = stat(wal, &st) == 0 && st.st_size > 0; /* empty: nothing to miss */
   free(wal);
   if (has_wal) /* an immutable open would ignore its commits */
     return lls_error_set(err, LLS_EIO,

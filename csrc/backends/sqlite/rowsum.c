@@ -79,6 +79,7 @@ static inline void start(builder *b, uint32_t crc) {
   b->n = 0;
 }
 
+/* Sums what buf holds into crc and empties it. */
 static void flush(builder *b) {
   if (b->n) b->crc = lls_crc32c(b->crc, b->buf, b->n);
   b->n = 0;
