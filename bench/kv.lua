@@ -128,7 +128,7 @@ do
 end
 
 ---------------------------------------------------------- SQL backends
--- The same four measurements for SQLite and PostgreSQL. `peer` describes
+-- The same five measurements for SQLite and PostgreSQL. `peer` describes
 -- the LuaSQL side: its connection, table, upsert statement and the number
 -- of single-key operations to time (network round trips make PostgreSQL's
 -- slower, so it gets fewer).
@@ -156,6 +156,22 @@ local function sql_suite(name, db, peer)
     end
   end)
   report(name, "get", ours, peer.name, theirs, peer.goals.get)
+
+  -- Every value read back (on SQLite each one's checksum checked too),
+  -- while the store holds exactly the N_KEYS keys of FULL.
+  ours = measure(N_KEYS, function()
+    local n = 0
+    for _ in db:scan() do n = n + 1 end
+    assert(n == N_KEYS)
+  end)
+  theirs = measure(N_KEYS, function()
+    local cur = conn:execute(string.format("SELECT key, value FROM %s ORDER BY key", tbl))
+    local n, k = 0, cur:fetch()
+    while k do n = n + 1; k = cur:fetch() end
+    cur:close()
+    assert(n == N_KEYS)
+  end)
+  report(name, "scan 100k (rows)", ours, peer.name, theirs)
 
   N = math.min(N, 2000)
   ours = measure(N, function()

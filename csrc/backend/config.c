@@ -4,8 +4,10 @@
 #include "backend/config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *lls_config_get(lls_config *cfg, const char *name) {
   for (size_t i = 0; i < cfg->nopts; i++) {
@@ -33,4 +35,23 @@ int lls_config_int(lls_config *cfg, const char *name, long long def, long long l
                          hi, v);
   *out = n;
   return 0;
+}
+
+int lls_config_choice(lls_config *cfg, const char *name, const char *const *names, size_t n,
+                      int def, int *out, lls_error *err) {
+  const char *v = lls_config_get(cfg, name);
+  *out = def;
+  if (v == NULL) return 0;
+  char list[256] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (strcasecmp(v, names[i]) == 0) {
+      *out = (int)i;
+      return 0;
+    }
+    int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
+    if (w > 0 && (size_t)w < sizeof list - used) used += (size_t)w;
+  }
+  return lls_error_set(err, LLS_EINVALID, "option '%s' must be one of %s; got '%s'", name,
+                       list, v);
 }

@@ -32,4 +32,10 @@ const char *lls_config_get(lls_config *cfg, const char *name);
 int lls_config_int(lls_config *cfg, const char *name, long long def, long long lo,
                    long long hi, long long *out, lls_error *err);
 
+/* A choice among names[0..n) (compared without case); *out = its index,
+ * or def when the option is absent. -1 + LLS_EINVALID, listing the
+ * choices, for any other value. */
+int lls_config_choice(lls_config *cfg, const char *name, const char *const *names, size_t n,
+                      int def, int *out, lls_error *err);
+
 #endif

@@ -808,7 +808,7 @@ static void test_schema(void) {
   lls_backend *b = open_at(path, "acme");
   lls_rows rows = {0};
   OK(vt->migrations(b, &rows, &err));
-  CHECK(rows.count == 3 && eq(lls_row_key(&rows, 2), "003_export"), "migration 3 listed");
+  CHECK(rows.count == 4 && eq(lls_row_key(&rows, 2), "003_export"), "migration 3 listed");
   lls_rows_free(&rows);
   lls_kv_rec r[1] = {rec("k", "v", "{\"m\":1}", "id-k", 1, 2, 0)};
   load(b, r, 1, LLS_CONFLICT_REPLACE);
@@ -824,18 +824,25 @@ static void test_schema(void) {
   CHECK(sql_int(path, "SELECT count(*) FROM pragma_table_info('export_sections')") == 4,
         "export_sections columns");
 
-  sql_exec(path, "DELETE FROM llmspell_migrations WHERE version = 3");
+  /* Migrations 3 and 4 forgotten: both run again over what they made. */
+  sql_exec(path, "DELETE FROM llmspell_migrations WHERE version >= 3");
   b = open_at(path, "acme");
   vt->close(b);
   CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations WHERE version = 3"
                       " AND name = 'export'") == 1,
         "migration 3 re-run and recorded");
+  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations WHERE version = 4"
+                      " AND name = 'checksums'") == 1,
+        "migration 4 re-run and recorded");
   CHECK(sql_int(path, "SELECT count(*) FROM kv_store WHERE kv_id = 'id-k'") == 1,
         "re-running migration 3 kept the data");
 
-  /* a version-2 file (no kv_id column, no export_sections) is upgraded */
-  sql_exec(path, "DELETE FROM llmspell_migrations WHERE version = 3;"
-                 " DROP TABLE export_sections; ALTER TABLE kv_store DROP COLUMN kv_id;");
+  /* a version-2 file (no kv_id column, no export_sections, no checksums,
+   * no application_id) is upgraded */
+  sql_exec(path, "DELETE FROM llmspell_migrations WHERE version >= 3;"
+                 " DROP TABLE export_sections; ALTER TABLE kv_store DROP COLUMN kv_id;"
+                 " ALTER TABLE kv_store DROP COLUMN crc;"
+                 " ALTER TABLE vector_embeddings DROP COLUMN crc; PRAGMA application_id = 0;");
   b = open_at(path, "acme");
   lls_str v;
   int found;

@@ -2,13 +2,13 @@
  * conn.c -- the SQLite handle: open, close, error mapping, the statement
  * cache, transactions, migrations and the self-check (libsqlite3).
  *
- * Files use WAL: readers never block the writer, and a commit is one append
- * to the WAL, so a process killed mid-batch leaves either the whole batch or
- * none of it. Each handle belongs to one thread (SQLITE_OPEN_NOMUTEX); all
- * per-handle state lives in struct sqlite_backend.
+ * Each handle belongs to one thread (SQLITE_OPEN_NOMUTEX); all per-handle
+ * state lives in struct sqlite_backend. Opening (and what is written to a
+ * file before it is known to be a store) is in open.c.
  */
 #include "backends/sqlite/conn.h"
 
+#include "backends/sqlite/rowsum.h"
 #include "base/clock.h"
 
 #include <limits.h>
@@ -31,6 +31,13 @@ int lls_sqlite_fail(sqlite3 *db, int rc, const char *what, lls_error *err) {
     msg = sqlite3_errstr(rc);
   }
   lls_code code;
+  if ((rc & 0xff) == SQLITE_READONLY && db != NULL && sqlite3_db_readonly(db, "main") == 1) {
+    lls_error_set(err, LLS_EPERMISSION,
+                  "%s: the store is open read-only (mode = \"ro\", or this process may not"
+                  " write the file or its directory)", what);
+    err->sqlite_code = ext;
+    return -1;
+  }
   switch (rc & 0xff) {
   case SQLITE_BUSY:
   case SQLITE_LOCKED: code = LLS_EBUSY; break;
@@ -90,8 +97,7 @@ int lls_sqlite_exec_cached(sqlite_backend *b, int id, const char *what, lls_erro
   return s == NULL ? -1 : lls_sqlite_run(b, s, SQLITE_OK, what, err);
 }
 
-/* Runs ad-hoc SQL (savepoints with a depth-dependent name, pragmas). */
-static int exec_sql(sqlite_backend *b, const char *sql, const char *what, lls_error *err) {
+int lls_sqlite_exec(sqlite_backend *b, const char *sql, const char *what, lls_error *err) {
   int rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
   return rc == SQLITE_OK ? 0 : lls_sqlite_fail(b->db, rc, what, err);
 }
@@ -148,7 +154,7 @@ int lls_sqlite_begin(lls_backend *base, int depth, lls_error *err) {
     if (lls_sqlite_check_txn(b, err) != 0) return -1;
     char sql[48];
     snprintf(sql, sizeof sql, LLS_SQLITE_SAVEPOINT_FMT, depth);
-    if (exec_sql(b, sql, "begin", err) != 0) return -1;
+    if (lls_sqlite_exec(b, sql, "begin", err) != 0) return -1;
   }
   b->depth = depth + 1;
   return 0;
@@ -174,7 +180,7 @@ int lls_sqlite_commit(lls_backend *base, int depth, lls_error *err) {
   if (lls_sqlite_check_txn(b, err) != 0) return -1;
   char sql[48];
   snprintf(sql, sizeof sql, LLS_SQLITE_RELEASE_FMT, depth);
-  if (exec_sql(b, sql, "commit", err) != 0) return -1;
+  if (lls_sqlite_exec(b, sql, "commit", err) != 0) return -1;
   b->depth = depth;
   return 0;
 }
@@ -191,15 +197,14 @@ int lls_sqlite_rollback(lls_backend *base, int depth, lls_error *err) {
   }
   char sql[64];
   snprintf(sql, sizeof sql, LLS_SQLITE_ROLLBACK_TO_FMT, depth);
-  if (exec_sql(b, sql, "rollback", err) != 0) return -1;
+  if (lls_sqlite_exec(b, sql, "rollback", err) != 0) return -1;
   snprintf(sql, sizeof sql, LLS_SQLITE_RELEASE_FMT, depth);
-  return exec_sql(b, sql, "rollback", err);
+  return lls_sqlite_exec(b, sql, "rollback", err);
 }
 
 /* ------------------------------------------------------------ migrations */
 
-/* Highest applied migration version, 0 for a fresh database. */
-static int schema_version(sqlite_backend *b, int *version, lls_error *err) {
+int lls_sqlite_schema_version(sqlite_backend *b, int *version, lls_error *err) {
   sqlite3_stmt *s;
   int rc = sqlite3_prepare_v2(b->db, LLS_SQLITE_HAS_MIGRATIONS, -1, &s, NULL);
   if (rc != SQLITE_OK) return lls_sqlite_fail(b->db, rc, "read schema", err);
@@ -245,7 +250,7 @@ static int add_column(sqlite_backend *b, const char *table, const char *column,
   if (has) return 0;
   char sql[160];
   snprintf(sql, sizeof sql, LLS_SQLITE_ADD_COLUMN_FMT, table, column, type);
-  return exec_sql(b, sql, what, err);
+  return lls_sqlite_exec(b, sql, what, err);
 }
 
 /* Adds the columns lls_sqlite_add_columns lists for migration m. */
@@ -259,23 +264,28 @@ static int add_columns(sqlite_backend *b, const lls_sqlite_migration *m, const c
   return 0;
 }
 
-/* Brings the schema up to date. The common case (already current) is a read
- * that takes no write lock, so opening never waits for another writer; only
- * an upgrade takes BEGIN IMMEDIATE and re-reads the version under the lock,
- * so two processes creating the same file cannot both apply a migration. */
-static int migrate(sqlite_backend *b, lls_error *err) {
+/* The common case (already current) is a read that takes no write lock, so
+ * opening never waits for another writer; only an upgrade takes BEGIN
+ * IMMEDIATE and re-reads the version under the lock, so two processes
+ * creating the same file cannot both apply a migration. */
+int lls_sqlite_migrate(sqlite_backend *b, lls_error *err) {
   const int latest = lls_sqlite_nmigrations;
   int version;
-  if (schema_version(b, &version, err) != 0) return -1;
+  if (lls_sqlite_schema_version(b, &version, err) != 0) return -1;
   if (version == latest) return 0;
   if (version > latest)
     return lls_error_set(err, LLS_EVERSION,
                          "database schema version %d is newer than this library supports (%d)",
                          version, latest);
+  if (b->read_only)
+    return lls_error_set(err, LLS_EVERSION,
+                         "the store has schema version %d and this library needs %d: open it"
+                         " once read-write to upgrade it (a read-only open writes nothing)",
+                         version, latest);
 
-  if (exec_sql(b, lls_sqlite_sql[ST_BEGIN], "migrate", err) != 0) return -1;
-  if (exec_sql(b, LLS_SQLITE_MIGRATIONS_TABLE, "migrate", err) != 0 ||
-      schema_version(b, &version, err) != 0)
+  if (lls_sqlite_exec(b, lls_sqlite_sql[ST_BEGIN], "migrate", err) != 0) return -1;
+  if (lls_sqlite_exec(b, LLS_SQLITE_MIGRATIONS_TABLE, "migrate", err) != 0 ||
+      lls_sqlite_schema_version(b, &version, err) != 0)
     goto fail;
   if (version > latest) {
     lls_error_set(err, LLS_EVERSION,
@@ -288,11 +298,11 @@ static int migrate(sqlite_backend *b, lls_error *err) {
     if (m->version <= version) continue;
     char what[64];
     snprintf(what, sizeof what, "migration %03d_%s", m->version, m->name);
-    if (add_columns(b, m, what, err) != 0 || exec_sql(b, m->sql, what, err) != 0 ||
+    if (add_columns(b, m, what, err) != 0 || lls_sqlite_exec(b, m->sql, what, err) != 0 ||
         record_migration(b, m, err) != 0)
       goto fail;
   }
-  if (exec_sql(b, lls_sqlite_sql[ST_COMMIT], "migrate", err) != 0) goto fail;
+  if (lls_sqlite_exec(b, lls_sqlite_sql[ST_COMMIT], "migrate", err) != 0) goto fail;
   return 0;
 fail:
   sqlite3_exec(b->db, lls_sqlite_sql[ST_ROLLBACK], NULL, NULL, NULL);
@@ -327,196 +337,6 @@ int lls_sqlite_migrations(lls_backend *base, lls_rows *out, lls_error *err) {
   return 0;
 }
 
-/* ------------------------------------------------------------------ open */
-
-/* SQLite's own default page cache (2 MiB) is smaller than a modest store,
- * so pages would keep coming back through pread(); 32 MiB is an upper bound
- * reached only as the database grows, and keeps a streaming export or
- * import of any size within a bounded footprint. Memory-mapped reads are
- * off by default: they measured no faster here, and mapped pages count
- * against the process's resident size. */
-#define DEFAULT_CACHE_KIB 32768
-#define DEFAULT_MMAP_BYTES 0LL
-
-/* The options open() reads, checked. */
-typedef struct open_options {
-  const char *sync; /* the PRAGMA synchronous level */
-  long long busy_ms, cache, mmap_bytes;
-} open_options;
-
-/* Reads synchronous: SQLite's names plus the seed's modes. */
-static int parse_synchronous(lls_config *cfg, const char **level, lls_error *err) {
-  static const char *const names[][2] = {
-      {"off", "OFF"},   {"normal", "NORMAL"},   {"full", "FULL"},
-      {"fast", "OFF"},  {"balanced", "NORMAL"}, {"safe", "FULL"},
-  };
-  const char *v = lls_config_get(cfg, "synchronous");
-  *level = "NORMAL";
-  if (v == NULL) return 0;
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    if (strcasecmp(v, names[i][0]) == 0) {
-      *level = names[i][1];
-      return 0;
-    }
-  }
-  return lls_error_set(err, LLS_EINVALID,
-                       "option 'synchronous' must be off, normal or full"
-                       " (or fast, balanced, safe), got '%s'",
-                       v);
-}
-
-static int parse_options(lls_config *cfg, open_options *o, lls_error *err) {
-  if (parse_synchronous(cfg, &o->sync, err) != 0 ||
-      lls_config_int(cfg, "busy_timeout_ms", 5000, 0, INT_MAX, &o->busy_ms, err) != 0 ||
-      lls_config_int(cfg, "cache_size", -DEFAULT_CACHE_KIB, -(long long)INT_MAX, INT_MAX,
-                     &o->cache, err) != 0 ||
-      lls_config_int(cfg, "mmap_size", DEFAULT_MMAP_BYTES, 0, LLONG_MAX, &o->mmap_bytes,
-                     err) != 0)
-    return -1;
-  return 0;
-}
-
-/* journal_mode answers with the mode actually in force, which is how a
- * failure to switch (no shared memory, say) shows up. Switching a fresh
- * file to WAL needs an exclusive lock and SQLite returns SQLITE_BUSY for it
- * at once, without calling the busy handler, so two processes creating one
- * file would fail; retry here for up to the busy timeout instead. */
-static int enable_wal(sqlite_backend *b, int busy_ms, lls_error *err) {
-  sqlite3_stmt *s;
-  int rc = sqlite3_prepare_v2(b->db, LLS_SQLITE_WAL, -1, &s, NULL);
-  if (rc != SQLITE_OK) return lls_sqlite_fail(b->db, rc, "enable WAL", err);
-  int waited = 0, nap = 1;
-  while (((rc = sqlite3_step(s)) & 0xff) == SQLITE_BUSY && waited < busy_ms) {
-    sqlite3_reset(s);
-    waited += sqlite3_sleep(nap);
-    if (nap < 32) nap *= 2;
-  }
-  if (rc != SQLITE_ROW) {
-    lls_sqlite_fail(b->db, rc, "enable WAL", err);
-    sqlite3_finalize(s);
-    return -1;
-  }
-  const unsigned char *mode = sqlite3_column_text(s, 0);
-  int ok = mode != NULL && strcasecmp((const char *)mode, "wal") == 0;
-  if (!ok)
-    lls_error_set(err, LLS_EIO, "cannot enable WAL journal mode on '%s' (SQLite kept '%s')",
-                  b->path, mode ? (const char *)mode : "?");
-  sqlite3_finalize(s);
-  return ok ? 0 : -1;
-}
-
-/* Opens b->db on loc. */
-static int open_file(sqlite_backend *b, const char *loc, lls_error *err) {
-  /* Debian's SQLite is built with SQLITE_USE_URI, which makes a name
-   * starting "file:" a URI even without SQLITE_OPEN_URI. Such a name is
-   * always relative, so "./" keeps it a plain file name for the same file. */
-  char *fname = NULL;
-  const char *open_name = loc;
-  if (strncmp(loc, "file:", 5) == 0) {
-    fname = malloc(strlen(loc) + 3);
-    if (fname == NULL) return lls_error_oom(err);
-    memcpy(fname, "./", 2);
-    strcpy(fname + 2, loc);
-    open_name = fname;
-  }
-  int rc = sqlite3_open_v2(open_name, &b->db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           NULL);
-  free(fname);
-  if (rc == SQLITE_OK) return 0;
-  if (b->db == NULL) return lls_error_oom(err);
-  lls_error_set(err, LLS_EIO, "cannot open SQLite database '%s': %s", loc,
-                sqlite3_errmsg(b->db));
-  err->sqlite_code = sqlite3_extended_errcode(b->db);
-  return -1;
-}
-
-/* Result codes, busy timeout and the pragmas of o, on a just-opened b->db. */
-static int configure(sqlite_backend *b, const open_options *o, int memory, lls_error *err) {
-  sqlite3_extended_result_codes(b->db, 1);
-  b->busy_ms = (int)o->busy_ms;
-  sqlite3_busy_timeout(b->db, b->busy_ms);
-
-  char pragma[80];
-  snprintf(pragma, sizeof pragma, LLS_SQLITE_SYNCHRONOUS_FMT, o->sync);
-  if (!memory && enable_wal(b, b->busy_ms, err) != 0) return -1;
-  if (exec_sql(b, pragma, "set synchronous", err) != 0) return -1;
-  snprintf(pragma, sizeof pragma, LLS_SQLITE_CACHE_SIZE_FMT, o->cache);
-  if (exec_sql(b, pragma, "set cache_size", err) != 0) return -1;
-  if (!memory) {
-    snprintf(pragma, sizeof pragma, LLS_SQLITE_MMAP_SIZE_FMT, o->mmap_bytes);
-    if (exec_sql(b, pragma, "set mmap_size", err) != 0) return -1;
-  }
-  return 0;
-}
-
-/* The file is first read by a pragma, so "not a database", a lock held
- * elsewhere or a too-new schema surface there: name the file in those
- * messages too, as sqlite3_open_v2's own failure does. */
-static void name_file(lls_error *err, const char *loc) {
-  if (strstr(err->message, loc) != NULL) return;
-  char msg[sizeof err->message];
-  snprintf(msg, sizeof msg, "%s", err->message);
-  int sc = err->sqlite_code;
-  lls_error_set(err, err->code, "SQLite database '%s': %s", loc, msg);
-  err->sqlite_code = sc;
-}
-
-lls_backend *lls_sqlite_open(lls_config *cfg, lls_error *err) {
-  open_options o;
-  if (parse_options(cfg, &o, err) != 0) return NULL;
-
-  const char *loc = cfg->location;
-  int memory = strcmp(loc, ":memory:") == 0;
-  if (!memory && loc[0] == '\0') {
-    lls_error_set(err, LLS_EINVALID, "SQLite path must not be empty");
-    return NULL;
-  }
-
-  sqlite_backend *b = calloc(1, sizeof *b);
-  if (b == NULL) {
-    lls_error_oom(err);
-    return NULL;
-  }
-  b->base.ephemeral = memory;
-  b->path = strdup(loc);
-  b->tenant = strdup(cfg->tenant);
-  if (b->path == NULL || b->tenant == NULL) {
-    lls_error_oom(err);
-    goto fail;
-  }
-  b->tenant_len = strlen(b->tenant);
-  if (open_file(b, loc, err) != 0 || configure(b, &o, memory, err) != 0 ||
-      migrate(b, err) != 0)
-    goto fail;
-  return &b->base;
-
-fail:
-  name_file(err, loc);
-  lls_sqlite_close(&b->base);
-  return NULL;
-}
-
-void lls_sqlite_close(lls_backend *base) {
-  sqlite_backend *b = (sqlite_backend *)base;
-  if (b == NULL) return;
-  for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(b->st[i]);
-  if (b->db != NULL) {
-    if (!sqlite3_get_autocommit(b->db))
-      sqlite3_exec(b->db, lls_sqlite_sql[ST_ROLLBACK], NULL, NULL, NULL);
-    sqlite3_close_v2(b->db);
-  }
-  lls_buf_free(&b->value);
-  lls_buf_free(&b->upper);
-  free(b->path);
-  free(b->tenant);
-  free(b);
-}
-
-const char *lls_sqlite_location(lls_backend *base) {
-  return ((sqlite_backend *)base)->path;
-}
-
 /* ------------------------------------------------------------ self-check */
 
 /* Appends one problem row; where says which check found it. */
@@ -526,11 +346,11 @@ static int add_problem(lls_rows *out, const char *where, const char *what, lls_e
   return 0;
 }
 
-int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err) {
-  sqlite_backend *b = (sqlite_backend *)base;
-  const char *where = "integrity_check";
+int lls_sqlite_run_check(sqlite_backend *b, const char *pragma, int checksums,
+                         lls_rows *problems, lls_error *err) {
+  const char *where = pragma + strlen("PRAGMA ");
   sqlite3_stmt *s;
-  int rc = sqlite3_prepare_v2(b->db, LLS_SQLITE_INTEGRITY_CHECK, -1, &s, NULL);
+  int rc = sqlite3_prepare_v2(b->db, pragma, -1, &s, NULL);
   if (rc == SQLITE_OK) {
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       const unsigned char *msg = sqlite3_column_text(s, 0);
@@ -546,7 +366,7 @@ int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err) {
     }
     sqlite3_finalize(s);
   }
-  if (rc == SQLITE_DONE) return 0;
+  if (rc == SQLITE_DONE) return checksums ? lls_rowsum_scan(b->db, problems, err) : 0;
   int primary = rc & 0xff;
   if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) {
     char msg[300];
@@ -554,4 +374,9 @@ int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err) {
     return add_problem(problems, where, msg, err);
   }
   return lls_sqlite_fail(b->db, rc, "integrity check", err);
+}
+
+int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err) {
+  return lls_sqlite_run_check((sqlite_backend *)base, LLS_SQLITE_INTEGRITY_CHECK, 1, problems,
+                              err);
 }

@@ -1,8 +1,9 @@
 /*
  * conn.h -- the SQLite handle and what every file of the backend shares:
- * the handle's vtable slots (open, close, transactions, migrations, check),
- * error mapping, the prepared-statement cache and its binds, and the units
- * writes and multi-statement reads run in.
+ * the handle's vtable slots for transactions, migrations and the check
+ * (open and close are in open.h), error mapping, the prepared-statement
+ * cache and its binds, and the units writes and multi-statement reads run
+ * in.
  */
 #ifndef LLS_BACKENDS_SQLITE_CONN_H
 #define LLS_BACKENDS_SQLITE_CONN_H
@@ -20,6 +21,8 @@ typedef struct sqlite_backend {
   char *path;      /* as given, for location() */
   char *tenant;    /* owned copy, bound as ?1 everywhere */
   size_t tenant_len;
+  uint32_t tenant_sum; /* lls_rowsum_bytes(0, tenant): every row checksum starts so */
+  int read_only;   /* opened read-only: mode = "ro", or the file is not writable */
   int depth;       /* open transaction levels (begin() minus commit/rollback) */
   int busy_ms;     /* busy_timeout_ms, restored after sweep() */
   sqlite3_stmt *st[ST_COUNT];
@@ -28,17 +31,6 @@ typedef struct sqlite_backend {
 } sqlite_backend;
 
 /* ------------------------------------------------------ the vtable slots */
-
-/* Opens cfg->location (a path or ":memory:"). Options: synchronous,
- * busy_timeout_ms, cache_size, mmap_size. NULL + err on failure; the
- * message names the file. */
-lls_backend *lls_sqlite_open(lls_config *cfg, lls_error *err);
-
-/* Finalizes statements, rolls back an open transaction, closes. */
-void lls_sqlite_close(lls_backend *base);
-
-/* The path as given at open, for tostring(). */
-const char *lls_sqlite_location(lls_backend *base);
 
 /* depth 0: BEGIN IMMEDIATE, so the write lock (and any wait for it) comes
  * first, instead of a read transaction failing to upgrade halfway through
@@ -62,9 +54,26 @@ int lls_sqlite_rollback(lls_backend *base, int depth, lls_error *err);
 int lls_sqlite_migrations(lls_backend *base, lls_rows *out, lls_error *err);
 
 /* PRAGMA integrity_check over the whole file (every tenant shares its
- * pages). A file too damaged for the check to run is a finding too, not
- * a failure of check(): corruption is what the caller asked about. */
+ * pages), then every record's checksum (rowsum.h). A file too damaged for
+ * the check to run is a finding too, not a failure of check(): corruption
+ * is what the caller asked about. */
 int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err);
+
+/* check()'s work: pragma (LLS_SQLITE_INTEGRITY_CHECK or _QUICK_CHECK) and,
+ * when checksums is set, the checksum scan, which needs the current
+ * schema. Problems go under "integrity_check" / "quick_check" and
+ * "checksum". */
+int lls_sqlite_run_check(sqlite_backend *b, const char *pragma, int checksums,
+                         lls_rows *problems, lls_error *err);
+
+/* ------------------------------------------------------------ migrations */
+
+/* Highest applied migration version, 0 for a fresh database. */
+int lls_sqlite_schema_version(sqlite_backend *b, int *version, lls_error *err);
+
+/* Brings the schema up to date; LLS_EVERSION for a schema newer than this
+ * library, or an older one on a read-only handle (which cannot upgrade). */
+int lls_sqlite_migrate(sqlite_backend *b, lls_error *err);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -74,7 +83,8 @@ int lls_sqlite_check(lls_backend *base, lls_rows *problems, lls_error *err);
 
 /* Fills *err from SQLite result code rc (the primary or extended code
  * returned by the failing call) and returns -1. `what` says which operation
- * failed; the message is "<what>: <sqlite3_errmsg>". */
+ * failed; the message is "<what>: <sqlite3_errmsg>". A write refused
+ * because the handle is read-only is LLS_EPERMISSION. */
 int lls_sqlite_fail(sqlite3 *db, int rc, const char *what, lls_error *err);
 
 /* When SQLite rolls a transaction back on its own (SQLITE_FULL, IOERR,
@@ -131,6 +141,10 @@ static inline int column_bytes(sqlite3_stmt *s, int i, lls_str *out, int text) {
   out->len = (size_t)n;
   return 0;
 }
+
+/* Runs ad-hoc SQL (savepoints with a depth-dependent name, pragmas,
+ * migration scripts). */
+int lls_sqlite_exec(sqlite_backend *b, const char *sql, const char *what, lls_error *err);
 
 /* Runs a cached statement that returns no rows (transaction control). */
 int lls_sqlite_exec_cached(sqlite_backend *b, int id, const char *what, lls_error *err);

@@ -1,13 +1,17 @@
 /*
  * kv.c -- the SQLite backend's key-value slots (lls_kv_ops) over kv_store.
+ * Every row carries a checksum (rowsum.h): written with it, checked on
+ * every read that returns its value.
  */
 #include "backends/sqlite/kv.h"
 
 #include "backends/sqlite/conn.h"
+#include "backends/sqlite/rowsum.h"
 #include "base/utf8.h"
 
 /* Point read; the value is copied into b->value because the statement is
- * reset (and its memory reused) before returning. */
+ * reset (and its memory reused) before returning. A row that fails its
+ * checksum is LLS_EINTEGRITY, never a value. */
 static int sqlite_get(lls_backend *base, lls_str key, int64_t now, lls_str *out, int *found,
                       lls_error *err) {
   sqlite_backend *b = (sqlite_backend *)base;
@@ -28,6 +32,11 @@ static int sqlite_get(lls_backend *base, lls_str key, int64_t now, lls_str *out,
     if (column_bytes(s, 0, &v, 0) != 0 || lls_buf_append(&b->value, v.ptr, v.len) != 0) {
       done(s);
       return lls_error_oom(err);
+    }
+    if (lls_rowsum_check_kv(b->tenant_sum, key, v, sqlite3_column_int64(s, 1), s, 2, "get",
+                            err) != 0) {
+      done(s);
+      return -1;
     }
     out->ptr = b->value.len ? b->value.data : "";
     out->len = b->value.len;
@@ -55,6 +64,8 @@ static int do_set(sqlite_backend *b, lls_str key, lls_str value, int64_t expires
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, now);
   if (rc == SQLITE_OK) rc = bind_bytes(s, 4, value, 0);
   if (rc == SQLITE_OK) rc = bind_expiry(s, 5, expires_at);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 6, lls_rowsum_kv(b->tenant_sum, key, value, expires_at));
   if (rc == SQLITE_OK) rc = sqlite3_step(s);
   if (rc != SQLITE_DONE) {
     lls_sqlite_fail(b->db, rc, "set", err);
@@ -125,15 +136,21 @@ fail:
 }
 
 /* Appends the row at the current step of s (columns: value, created_at,
- * updated_at, expires_at starting at column `vcol`) under key k. */
-static int add_row(lls_rows *out, lls_str k, sqlite3_stmt *s, int vcol, lls_error *err) {
+ * updated_at, expires_at, crc starting at column `vcol`) under key k,
+ * after checking its checksum unless keys_only (the value was not read). */
+static int add_row(sqlite_backend *b, lls_rows *out, lls_str k, sqlite3_stmt *s, int vcol,
+                   int keys_only, const char *what, lls_error *err) {
   lls_str v;
   if (column_bytes(s, vcol, &v, 0) != 0) return lls_error_oom(err);
+  int64_t expires_at = sqlite3_column_int64(s, vcol + 3); /* NULL reads as 0 */
+  if (!keys_only &&
+      lls_rowsum_check_kv(b->tenant_sum, k, v, expires_at, s, vcol + 4, what, err) != 0)
+    return -1;
   lls_row *row = lls_rows_add(out, k.ptr, k.len, v.ptr, v.len);
   if (row == NULL) return lls_error_oom(err);
   row->created_at = sqlite3_column_int64(s, vcol + 1);
   row->updated_at = sqlite3_column_int64(s, vcol + 2);
-  row->expires_at = sqlite3_column_int64(s, vcol + 3); /* NULL reads as 0 */
+  row->expires_at = expires_at;
   return 0;
 }
 
@@ -153,7 +170,7 @@ static int sqlite_get_many(lls_backend *base, const lls_str *keys, size_t n, int
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, now);
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
-      if (add_row(out, keys[i], s, 0, err) != 0) goto fail;
+      if (add_row(b, out, keys[i], s, 0, 0, "get_many", err) != 0) goto fail;
       rc = sqlite3_step(s);
     }
     if (rc != SQLITE_DONE) {
@@ -202,9 +219,13 @@ static int sqlite_scan(lls_backend *base, lls_str prefix, lls_str after, int64_t
   }
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     lls_str k;
-    if (column_bytes(s, 0, &k, 1) != 0 || add_row(out, k, s, 1, err) != 0) {
+    if (column_bytes(s, 0, &k, 1) != 0) {
       done(s);
       return lls_error_oom(err);
+    }
+    if (add_row(b, out, k, s, 1, keys_only, "scan", err) != 0) {
+      done(s);
+      return -1;
     }
   }
   if (rc != SQLITE_DONE) {

@@ -92,6 +92,20 @@
  *     PRIMARY KEY (tenant_id, section, ord)
  *   ) WITHOUT ROWID;
  *
+ *   -- migration 4: checksums
+ *   ALTER TABLE kv_store ADD COLUMN crc INTEGER;           -- CRC-32C of
+ *                                       -- tenant_id, key, value, expires_at
+ *   ALTER TABLE vector_embeddings ADD COLUMN crc INTEGER;  -- CRC-32C of
+ *                                       -- tenant_id, collection_id, id, scope,
+ *                                       -- vector, metadata, the four times, seq
+ *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
+ *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
+ *
+ * Every read of a row recomputes its checksum (rowsum.h has the encoding)
+ * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
+ * instead of an altered value. A NULL crc (a row inserted by hand) fails
+ * too.
+ *
  * set() keeps the metadata and kv_id of a visible row (the KV API does not
  * show them, so writing a value must not lose them) and clears both with
  * an expired one, which counts as absent.
@@ -188,6 +202,16 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  record    TEXT NOT NULL,\n"
      "  PRIMARY KEY (tenant_id, section, ord)\n"
      ") WITHOUT ROWID;"},
+    /* lls_crc32c is the connection's own function (rowsum.c): the rows a
+     * file already holds get their checksum here, once; a row that was
+     * damaged before the upgrade is not told apart. */
+    {4, "checksums",
+     "UPDATE kv_store SET crc = lls_crc32c(tenant_id, key, value, expires_at)\n"
+     "  WHERE crc IS NULL;\n"
+     "UPDATE vector_embeddings SET crc = lls_crc32c(tenant_id, collection_id, id, scope,\n"
+     "  vector, metadata, created_at, updated_at, event_time, expires_at, seq)\n"
+     "  WHERE crc IS NULL;\n"
+     "PRAGMA application_id = 1280070484;"},
 };
 
 const int lls_sqlite_nmigrations =
@@ -197,6 +221,8 @@ const int lls_sqlite_nmigrations =
  * table lacks it: that keeps the migration idempotent. */
 const lls_sqlite_add_column lls_sqlite_add_columns[] = {
     {3, "kv_store", "kv_id", "TEXT"},
+    {4, "kv_store", "crc", "INTEGER"},
+    {4, "vector_embeddings", "crc", "INTEGER"},
 };
 
 const size_t lls_sqlite_nadd_columns =
@@ -210,7 +236,7 @@ const size_t lls_sqlite_nadd_columns =
  * pages) at all: SQLite extracts record columns lazily. */
 #define SCAN_HEAD                                                                    \
   "SELECT key, CASE WHEN ?5 THEN x'' ELSE value END, created_at, updated_at,"        \
-  " expires_at FROM kv_store WHERE tenant_id = ?1 AND "
+  " expires_at, crc FROM kv_store WHERE tenant_id = ?1 AND "
 #define SCAN_TAIL " AND (expires_at IS NULL OR expires_at > ?3) ORDER BY key LIMIT ?6"
 
 /* Column lists shared by several statements, in the order fill_coll() and
@@ -219,16 +245,19 @@ const size_t lls_sqlite_nadd_columns =
   "SELECT id, name, dimension, metric, m, ef_construction, ef_search, created_at,"   \
   " seq, count FROM vector_collections"
 #define VEC_COLUMNS                                                                  \
-  "id, scope, vector, metadata, created_at, updated_at, event_time, expires_at, seq"
+  "id, scope, vector, metadata, created_at, updated_at, event_time, expires_at, seq, crc"
 #define KV_DUMP_HEAD                                                                 \
-  "SELECT key, value, metadata, kv_id, created_at, updated_at, expires_at FROM kv_store" \
+  "SELECT key, value, metadata, kv_id, created_at, updated_at, expires_at, crc"          \
+  " FROM kv_store"                                                                   \
   " WHERE tenant_id = ?1"
 #define KV_DUMP_TAIL " AND " VISIBLE " ORDER BY key LIMIT ?4"
-/* kv_load binds ?1..?8 the same way for both; ?9 = now for the insert. */
+/* kv_load binds ?1..?8 and ?10 (the checksum) the same way for both; ?9 =
+ * now for the insert. */
 #define KV_LOAD_HEAD                                                                 \
   "INSERT INTO kv_store (tenant_id, key, value, metadata, kv_id, created_at,"        \
-  " updated_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                 \
+  " updated_at, expires_at, crc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10)"       \
   " ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value,"               \
+  " crc = excluded.crc,"                                                             \
   " metadata = excluded.metadata, kv_id = excluded.kv_id,"                           \
   " created_at = excluded.created_at, updated_at = excluded.updated_at,"             \
   " expires_at = excluded.expires_at"
@@ -243,14 +272,15 @@ const char *const lls_sqlite_sql[ST_COUNT] = {
     [ST_SP_APPLY] = "SAVEPOINT lls_apply",
     [ST_SP_RELEASE] = "RELEASE lls_apply",
     [ST_SP_ROLLBACK] = "ROLLBACK TO lls_apply",
-    [ST_GET] = "SELECT value FROM kv_store WHERE tenant_id = ?1 AND key = ?2 AND " VISIBLE,
-    [ST_GET_ROW] = "SELECT value, created_at, updated_at, expires_at FROM kv_store"
+    [ST_GET] = "SELECT value, expires_at, crc FROM kv_store"
+               " WHERE tenant_id = ?1 AND key = ?2 AND " VISIBLE,
+    [ST_GET_ROW] = "SELECT value, created_at, updated_at, expires_at, crc FROM kv_store"
                    " WHERE tenant_id = ?1 AND key = ?2 AND " VISIBLE,
     /* An expired row counts as absent, so it gets a fresh created_at. */
     [ST_SET] = "INSERT INTO kv_store (tenant_id, key, value, metadata, created_at,"
-               " updated_at, expires_at) VALUES (?1, ?2, ?4, NULL, ?3, ?3, ?5)"
+               " updated_at, expires_at, crc) VALUES (?1, ?2, ?4, NULL, ?3, ?3, ?5, ?6)"
                " ON CONFLICT (tenant_id, key) DO UPDATE SET"
-               " value = excluded.value,"
+               " value = excluded.value, crc = excluded.crc,"
                " metadata = CASE WHEN kv_store.expires_at IS NULL"
                "   OR kv_store.expires_at > ?3 THEN kv_store.metadata END,"
                " kv_id = CASE WHEN kv_store.expires_at IS NULL"
@@ -297,15 +327,16 @@ const char *const lls_sqlite_sql[ST_COUNT] = {
     [ST_COLL_STAMP] = "UPDATE vector_collections SET seq = ?3, count = count + ?4"
                       " WHERE id = ?2 AND tenant_id = ?1",
     [ST_COLL_DELETE] = "DELETE FROM vector_collections WHERE id = ?2 AND tenant_id = ?1",
-    /* vec_put binds ?1..?11 the same way for both: insert first (the bulk
+    /* vec_put binds ?1..?12 the same way for both: insert first (the bulk
      * case), update when the insert found the id taken. */
     [ST_VEC_INSERT] = "INSERT INTO vector_embeddings (collection_id, id, tenant_id, scope,"
                       " vector, metadata, created_at, updated_at, event_time, expires_at,"
-                      " seq) VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                      " seq, crc) VALUES (?2, ?3, ?1, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                       " ON CONFLICT (collection_id, id) DO NOTHING",
     [ST_VEC_UPDATE] = "UPDATE vector_embeddings SET scope = ?4, vector = ?5, metadata = ?6,"
                       " created_at = ?7, updated_at = ?8, event_time = ?9, expires_at = ?10,"
-                      " seq = ?11 WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
+                      " seq = ?11, crc = ?12"
+                      " WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
     [ST_VEC_DELETE] = "DELETE FROM vector_embeddings"
                       " WHERE collection_id = ?2 AND id = ?3 AND tenant_id = ?1",
     [ST_VEC_DROP] = "DELETE FROM vector_embeddings WHERE collection_id = ?2 AND tenant_id = ?1",
@@ -316,7 +347,8 @@ const char *const lls_sqlite_sql[ST_COUNT] = {
     [ST_VEC_LOAD_SINCE] = "SELECT " VEC_COLUMNS ", 0 FROM vector_embeddings"
                           " WHERE collection_id = ?2 AND seq > ?3 AND tenant_id = ?1"
                           " UNION ALL"
-                          " SELECT id, '', x'', '', deleted_at, deleted_at, NULL, NULL, seq, 1"
+                          " SELECT id, '', x'', '', deleted_at, deleted_at, NULL, NULL, seq,"
+                          " NULL, 1"
                           " FROM vector_tombstones"
                           " WHERE collection_id = ?2 AND seq > ?3 AND tenant_id = ?1"
                           " ORDER BY 9",

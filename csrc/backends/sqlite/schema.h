@@ -48,6 +48,16 @@ extern const size_t lls_sqlite_nadd_columns;
 #define LLS_SQLITE_MAX_VERSION "SELECT coalesce(max(version), 0) FROM llmspell_migrations"
 #define LLS_SQLITE_RECORD_MIGRATION                                                  \
   "INSERT INTO llmspell_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)"
+/* PRAGMA application_id of every store (from migration 4 on): "LLST". */
+#define LLS_SQLITE_APP_ID 0x4C4C5354
+/* What open() reads before it writes anything: the file's application_id,
+ * how many schema objects it has, and whether one is our bookkeeping
+ * table (a store from before migration 4 has no application_id). */
+#define LLS_SQLITE_IDENTIFY                                                          \
+  "SELECT (SELECT application_id FROM pragma_application_id),"                       \
+  " (SELECT count(*) FROM sqlite_master),"                                           \
+  " (SELECT count(*) FROM sqlite_master WHERE type = 'table'"                        \
+  " AND name = 'llmspell_migrations')"
 #define LLS_SQLITE_HAS_COLUMN "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2"
 #define LLS_SQLITE_ADD_COLUMN_FMT "ALTER TABLE %s ADD COLUMN %s %s"
 
@@ -58,6 +68,7 @@ extern const size_t lls_sqlite_nadd_columns;
 #define LLS_SQLITE_CACHE_SIZE_FMT "PRAGMA cache_size = %lld"
 #define LLS_SQLITE_MMAP_SIZE_FMT "PRAGMA mmap_size = %lld"
 #define LLS_SQLITE_INTEGRITY_CHECK "PRAGMA integrity_check"
+#define LLS_SQLITE_QUICK_CHECK "PRAGMA quick_check"
 /* The caller's nested transactions: one savepoint per depth d > 0. */
 #define LLS_SQLITE_SAVEPOINT_FMT "SAVEPOINT lls_%d"
 #define LLS_SQLITE_RELEASE_FMT "RELEASE lls_%d"

@@ -1,6 +1,6 @@
 /*
  * sqlite.c -- the SQLite backend (libsqlite3): its vtable, which joins the
- * handle's slots (conn.c) and the op tables of kv.c, vectors.c and
+ * handle's slots (open.c, conn.c) and the op tables of kv.c, vectors.c and
  * xport.c. The schema is documented in schema.c.
  *
  * The vtable lives apart from conn.c so that the op-table files depend on
@@ -10,6 +10,7 @@
 
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
+#include "backends/sqlite/open.h"
 #include "backends/sqlite/vectors.h"
 #include "backends/sqlite/xport.h"
 

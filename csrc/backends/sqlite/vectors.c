@@ -6,6 +6,7 @@
  */
 #include "backends/sqlite/vectors.h"
 
+#include "backends/sqlite/rowsum.h"
 #include "base/clock.h"
 #include "base/utf8.h"
 #include "vector/distance.h"
@@ -212,7 +213,7 @@ static int sqlite_coll_seq(lls_backend *base, int64_t coll_id, int64_t *seq, int
   return 0;
 }
 
-/* ?1..?11 of ST_VEC_INSERT and ST_VEC_UPDATE. */
+/* ?1..?12 of ST_VEC_INSERT and ST_VEC_UPDATE (?12: the row's checksum). */
 static int bind_vec(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id,
                     const lls_vec_row *r, int64_t seq) {
   int rc = bind_coll(b, s, coll_id);
@@ -226,6 +227,8 @@ static int bind_vec(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id,
     rc = r->has_event_time ? sqlite3_bind_int64(s, 9, r->event_time) : sqlite3_bind_null(s, 9);
   if (rc == SQLITE_OK) rc = bind_expiry(s, 10, r->expires_at);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 11, seq);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(s, 12, lls_rowsum_vec(b->tenant_sum, coll_id, r, seq));
   return rc;
 }
 
@@ -354,9 +357,9 @@ fail:
   return -1;
 }
 
-int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int own, lls_vec_sink sink,
-                           void *ud, const char *what, lls_error *err) {
-  int rc, has_deleted = sqlite3_column_count(s) > 9;
+int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id, int own,
+                           lls_vec_sink sink, void *ud, const char *what, lls_error *err) {
+  int rc, has_deleted = sqlite3_column_count(s) > 10;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     lls_vec_row row;
     memset(&row, 0, sizeof row);
@@ -372,7 +375,11 @@ int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int own, lls_vec_
     row.event_time = sqlite3_column_int64(s, 6);
     row.expires_at = sqlite3_column_int64(s, 7); /* NULL reads as 0: never */
     row.seq = sqlite3_column_int64(s, 8);
-    row.deleted = has_deleted ? sqlite3_column_int(s, 9) : 0;
+    row.deleted = has_deleted ? sqlite3_column_int(s, 10) : 0;
+    if (!row.deleted && lls_rowsum_check_vec(b->tenant_sum, coll_id, &row, s, 9, what, err) != 0) {
+      done(s);
+      return lls_sqlite_read_end(b, own, 0, what, err);
+    }
     if (sink(ud, &row, err) != 0) {
       done(s);
       lls_error_stopped(err);
@@ -412,7 +419,7 @@ static int sqlite_vec_load(lls_backend *base, int64_t coll_id, int64_t since,
     done(s);
     return lls_sqlite_read_end(b, own, 0, what, err);
   }
-  return lls_sqlite_stream_rows(b, s, own, sink, ud, what, err);
+  return lls_sqlite_stream_rows(b, s, coll_id, own, sink, ud, what, err);
 }
 
 /* Newest wins: a handle that lags behind (it read the collection earlier)

@@ -28,9 +28,11 @@ int lls_sqlite_read_head(sqlite_backend *b, int64_t coll_id, coll_head *h, const
                          lls_error *err);
 
 /* Steps s (bound, columns id, scope, vector, metadata, created_at,
- * updated_at, event_time, expires_at, seq[, deleted]) and hands each row to
- * sink; ends the read transaction as read_end does. */
-int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int own, lls_vec_sink sink,
-                           void *ud, const char *what, lls_error *err);
+ * updated_at, event_time, expires_at, seq, crc[, deleted]) over collection
+ * coll_id and hands each row to sink, after checking its checksum (a
+ * deleted one, a tombstone, has none); ends the read transaction as
+ * read_end does. A row that fails is LLS_EINTEGRITY. */
+int lls_sqlite_stream_rows(sqlite_backend *b, sqlite3_stmt *s, int64_t coll_id, int own,
+                           lls_vec_sink sink, void *ud, const char *what, lls_error *err);
 
 #endif

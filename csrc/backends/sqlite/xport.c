@@ -6,6 +6,7 @@
 #include "backends/sqlite/xport.h"
 
 #include "backends/sqlite/conn.h"
+#include "backends/sqlite/rowsum.h"
 #include "backends/sqlite/vectors.h"
 
 #include <string.h>
@@ -37,6 +38,11 @@ static int sqlite_kv_dump(lls_backend *base, lls_str after, int64_t now, size_t 
     if (row == NULL) {
       done(s);
       return lls_error_oom(err);
+    }
+    if (lls_rowsum_check_kv(b->tenant_sum, k, v, sqlite3_column_int64(s, 6), s, 7, "dump",
+                            err) != 0) {
+      done(s);
+      return -1;
     }
     row->created_at = sqlite3_column_int64(s, 4);
     row->updated_at = sqlite3_column_int64(s, 5);
@@ -80,6 +86,9 @@ static int sqlite_kv_load(lls_backend *base, const lls_kv_rec *recs, size_t n,
     if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 7, r->updated_at);
     if (rc == SQLITE_OK) rc = bind_expiry(s, 8, r->expires_at);
     if (rc == SQLITE_OK && !replace) rc = sqlite3_bind_int64(s, 9, now);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_int64(s, 10,
+                              lls_rowsum_kv(b->tenant_sum, r->key, r->value, r->expires_at));
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
     if (rc != SQLITE_DONE) {
       lls_sqlite_fail(b->db, rc, what, err);
@@ -126,7 +135,7 @@ static int sqlite_vec_dump(lls_backend *base, int64_t coll_id, lls_str after_id,
     done(s);
     return lls_sqlite_read_end(b, own, 0, what, err);
   }
-  return lls_sqlite_stream_rows(b, s, own, sink, ud, what, err);
+  return lls_sqlite_stream_rows(b, s, coll_id, own, sink, ud, what, err);
 }
 
 static int sqlite_vec_has(lls_backend *base, int64_t coll_id, const lls_str *ids, size_t n,

@@ -21,14 +21,17 @@ storage._VERSION = core._VERSION
 -- (`"postgresql://user@host/db"`). The table form takes `backend`
 -- (`"memory"|"sqlite"|"postgres"`), `url` (also a libpq conninfo string),
 -- `path` (SQLite), `tenant` (default `"default"`) and backend options:
--- SQLite `synchronous`, `busy_timeout_ms`, `cache_size`; PostgreSQL `schema`.
--- Unknown options are refused.
+-- SQLite `synchronous`, `busy_timeout_ms`, `cache_size`, `mmap_size`, `mode`
+-- (`"rw"`, `"ro"`), `verify` (`"off"`, `"quick"`, `"full"`); PostgreSQL
+-- `schema`, `connect_timeout`. Unknown options are refused.
 --
 -- @tparam string|table url a URL, or an options table
 -- @tparam[opt] table options options for the URL form
 -- @treturn userdata the store handle (`llmspell.storage.Store`)
 -- @raise bad argument for malformed input; an error object with `code`
---   `"io"`, `"connection"`, `"version"` or `"invalid"` when it cannot open
+--   `"io"`, `"connection"`, `"version"`, `"invalid"`, `"format"` (another
+--   program's SQLite file), `"integrity"` (`verify` found damage) or
+--   `"not_found"` when it cannot open
 storage.open = core.open
 
 --- Every limit and name rule of the core (base/limits.h), read-only by
