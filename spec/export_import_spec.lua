@@ -731,6 +731,51 @@ describe("export/import", function()
         assert.equal(4102444800000000, kv[2].expires_at)
       end)
 
+      it("expires_at: any present time is a time (0 too); absent or null is never", function()
+        local db = open(K)
+        local far = 4102444800000000
+        local st = storage.importer(db):from_string(string.format([[{"version":"1.0","data":{
+          "kv_store":[
+            {"key":"zero","value":"","expires_at":0},
+            {"key":"one","value":"","expires_at":1},
+            {"key":"negative","value":"","expires_at":-5},
+            {"key":"null","value":"","expires_at":null},
+            {"key":"absent","value":""},
+            {"key":"later","value":"","expires_at":%d}],
+          "vector_embeddings":{"2":[
+            {"id":"zero","embedding":[1,0],"expires_at":0},
+            {"id":"one","embedding":[1,0],"expires_at":1},
+            {"id":"text","embedding":[1,0],"expires_at":"1970-01-01T00:00:00Z"},
+            {"id":"null","embedding":[1,0],"expires_at":null},
+            {"id":"absent","embedding":[1,0]},
+            {"id":"later","embedding":[1,0],"expires_at":%d}]}}}]], far, far))
+        assert.same({ 3, 3, 6 }, { st.kv_entries, st.vectors, st.skipped })
+        for _, k in ipairs { "zero", "one", "negative" } do assert.is_nil(db:get(k), k) end
+        for _, k in ipairs { "null", "absent", "later" } do assert.equal("", db:get(k), k) end
+        local col = db:collection("vectors_2")
+        assert.same({ "absent", "later", "null" },
+                    (function()
+                      local ids = {}
+                      for _, id in ipairs { "zero", "one", "text", "null", "absent", "later" } do
+                        if col:get(id) then ids[#ids + 1] = id end
+                      end
+                      table.sort(ids)
+                      return ids
+                    end)())
+        -- the export writes back what the store holds: a time only where there is one
+        local doc = cjson.decode(export(db))
+        local exp = {}
+        for _, r in ipairs(doc.data.kv_store) do exp[r.key] = r.expires_at or "none" end
+        assert.same({ null = "none", absent = "none", later = far }, exp)
+        exp = {}
+        for _, r in ipairs(doc.data.vector_embeddings["2"]) do exp[r.id] = r.expires_at or "none" end
+        assert.same({ null = "none", absent = "none", later = far }, exp)
+        -- a dry run counts the same
+        st = storage.importer(open(K)):from_string(export(db):gsub('"kv_store":%[',
+          '"kv_store":[{"key":"old","value":"","expires_at":0},', 1), { dry_run = true })
+        assert.same({ 3, 3, 1 }, { st.kv_entries, st.vectors, st.skipped })
+      end)
+
       it("exports a selection: prefix, collections, sections = false", function()
         local db = open(K)
         populate(db)

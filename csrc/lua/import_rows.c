@@ -286,6 +286,14 @@ static int put_bytes(lls_ijob *j, lls_buf *a, const char *p, size_t n, size_t *o
 
 /* -------------------------------------------------------------- records */
 
+/* A present expires_at is a time like any other, 0 and negative ones
+ * included: at or before the import's now, the record has expired and is
+ * skipped. Absent (or null) means it never expires. A kept record's time
+ * is then after now, so never the stores' 0 ("never"). */
+static int expired(const lls_ijob *j, int has_expiry, int64_t expires_at) {
+  return has_expiry && expires_at <= j->now;
+}
+
 int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
   char lb[200];
   if (rec->type != LLS_VOBJECT)
@@ -303,12 +311,13 @@ int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
     return lls_ijob_fail(j, LLS_EFORMAT, "%s (key '%.100s'): no value",
                          lls_ijob_label(j, lb, sizeof lb), key.ptr);
   int64_t created, updated, expires;
+  int has_expiry;
   if (!get_time(j, rec, "created_at", j->now, &created, NULL) ||
       !get_time(j, rec, "updated_at", created, &updated, NULL) ||
-      !get_time(j, rec, "expires_at", 0, &expires, NULL))
+      !get_time(j, rec, "expires_at", 0, &expires, &has_expiry))
     return 0;
   j->done++;
-  if (expires != 0 && expires <= j->now) { /* already expired: nothing to keep */
+  if (expired(j, has_expiry, expires)) {
     j->st.skipped++;
     return 1;
   }
@@ -564,15 +573,21 @@ int lls_import_take_vec(lls_ijob *j, const lls_value *rec) {
   lls_coll_info want;
   if (!vec_target(j, rec, dim, who, &want, &scope)) return 0;
   int64_t t[4];
-  int has_event;
+  int has_event, has_expiry;
   if (!get_time(j, rec, "created_at", j->now, &t[0], NULL) ||
       !get_time(j, rec, "updated_at", t[0], &t[1], NULL) ||
       !get_time(j, rec, "event_time", 0, &t[2], &has_event) ||
-      !get_time(j, rec, "expires_at", 0, &t[3], NULL))
+      !get_time(j, rec, "expires_at", 0, &t[3], &has_expiry))
     return 0;
+  /* the collection is made even when the record has expired: the file
+   * says it exists */
   size_t ci = 0;
   if (!resolve_coll(j, want.name, &want, &ci)) return 0;
   j->done++;
+  if (expired(j, has_expiry, t[3])) {
+    j->st.skipped++;
+    return 1;
+  }
   return vec_buffer(j, rec, ci, id, scope, t, has_event);
 }
 
