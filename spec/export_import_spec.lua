@@ -529,6 +529,32 @@ describe("export/import", function()
                 "collection 'docs' has dimension 8")
       end)
 
+      it("text the store refuses: NUL in ids, scopes, keys, kv_ids and metadata strings",
+         function()
+        local nul = "\\u0000"
+        local function kv(rec) return big_doc():gsub('{"key":"k2000"[^}]*}', rec, 1) end
+        refused(big_doc(',{"id":"a' .. nul .. '","embedding":[1,2,3,4]}'), "format",
+                escape("vector_embeddings.4[50]: id must be"))
+        refused(big_doc(',{"id":"' .. nul .. '","embedding":[1,2,3,4]}'), "format", "id must")
+        refused(big_doc(',{"id":"s","scope":"' .. nul .. '","embedding":[1,2,3,4]}'), "format",
+                escape("(id 's'): scope must be 1..255 bytes of UTF-8 without NUL"))
+        refused(big_doc(',{"id":"s","scope":"g' .. nul .. 'x","embedding":[1,2,3,4]}'), "format",
+                "scope must be")
+        refused(big_doc(',{"id":"s","scope":"\xc0\xaf","embedding":[1,2,3,4]}'), "format")
+        refused(big_doc(',{"id":"c","collection":"c' .. nul .. '","embedding":[1,2,3,4]}'),
+                "format", "collection name")
+        refused(big_doc(',{"id":"m","metadata":{"x":["' .. nul .. '"]},"embedding":[1,2,3,4]}'),
+                "format", escape("(id 'm'): metadata strings must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000' .. nul .. '","value":""}'), "format",
+                escape("kv_store[1999]: key must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000","kv_id":"x' .. nul .. '","value":""}'), "format",
+                escape("kv_store[1999] (key 'k2000'): kv_id must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000","metadata":{"m":"' .. nul .. '"},"value":""}'), "format",
+                escape("kv_store[1999] (key 'k2000'): metadata strings must be UTF-8"))
+        refused(kv('{"key":"k2000","metadata":{"a' .. nul .. '":1},"value":""}'), "format",
+                "key contains a NUL")
+      end)
+
       it("a progress function that raises: rolled back, its error propagates", function()
         local sentinel = { "stop" }
         local ok, err = pcall(function()

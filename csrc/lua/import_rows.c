@@ -267,6 +267,33 @@ static int get_int(lls_ijob *j, const lls_value *rec, const char *name, int64_t 
   return 1;
 }
 
+/* 1 when a string of v (at any depth) holds a NUL byte. Stored metadata
+ * takes what the Lua API takes, UTF-8 text without NUL (JSON carries
+ * "\u0000", PostgreSQL's jsonb cannot); keys never hold one (json.c). The
+ * depth is the parser's, bounded. */
+static int has_nul(const lls_value *v) {
+  switch (v->type) {
+  case LLS_VSTRING: return v->u.s.len > 0 && memchr(v->u.s.ptr, '\0', v->u.s.len) != NULL;
+  case LLS_VARRAY:
+    for (size_t i = 0; i < v->u.a.n; i++)
+      if (has_nul(v->u.a.items[i])) return 1;
+    return 0;
+  case LLS_VOBJECT:
+    for (size_t i = 0; i < v->u.o.n; i++)
+      if (has_nul(v->u.o.members[i].value)) return 1;
+    return 0;
+  default: return 0;
+  }
+}
+
+/* Checks the metadata of a record (who names it for messages). */
+static int metadata_ok(lls_ijob *j, const lls_value *md, const char *who) {
+  if (md != NULL && has_nul(md))
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metadata strings must be UTF-8 text without NUL "
+                         "bytes", who);
+  return 1;
+}
+
 /* Appends the canonical JSON text of v to a, recording where. */
 static int put_json(lls_ijob *j, lls_buf *a, const lls_value *v, size_t *off, size_t *len) {
   char msg[300], lb[200];
@@ -346,6 +373,11 @@ int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
   }
   s->vlen = a->len - s->voff;
   const lls_value *md = field(rec, "metadata");
+  char who[300];
+  snprintf(who, sizeof who, "%s (key '%.100s')", lls_ijob_label(j, lb, sizeof lb), key.ptr);
+  if (id.ptr != NULL && !lls_text_ok(id, 0, SIZE_MAX))
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: kv_id must be UTF-8 text without NUL bytes", who);
+  if (!metadata_ok(j, md, who)) return 0;
   if (md != NULL && !put_json(j, a, md, &s->moff, &s->mlen)) return 0;
   if (!put_bytes(j, a, id.ptr, id.len, &s->ioff, &s->ilen)) return 0;
   s->created_at = created;
@@ -477,6 +509,7 @@ static int vec_target(lls_ijob *j, const lls_value *rec, int dim, const char *wh
   const lls_value *md = field(rec, "metadata");
   if (md != NULL && md->type != LLS_VOBJECT)
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: metadata must be an object", who);
+  if (!metadata_ok(j, md, who)) return 0;
   if (!get_string(j, rec, "scope", scope) || !get_string(j, rec, "collection", &coll) ||
       !get_string(j, rec, "metric", &metric))
     return 0;
