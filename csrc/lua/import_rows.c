@@ -400,8 +400,9 @@ int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
   /* a key twice in one batch: the earlier one is written first */
   uint64_t hash = lls_hash_bytes(in.key.ptr, in.key.len);
   if (lls_hidx_find(&j->kvseen, hash, in.key.ptr, in.key.len, kv_key_eq, j)) {
-    if (!flush_kv_keep(j, in.decoded ? a->len - j->val_off : 0)) return 0;
-    j->val_off = 0;
+    size_t keep = in.decoded ? a->len - j->val_off : 0;
+    if (!flush_kv_keep(j, keep)) return 0;
+    j->val_off = a->len - keep; /* where the kept value now starts */
   }
   size_t cap = j->kvcap;
   if (grow((void **)&j->kv, &j->kvcap, j->nkv, sizeof *j->kv) != 0) return lls_ijob_oom(j);
