@@ -24,9 +24,16 @@
 -- are medians of BENCH_REPS runs (default 3 for KV, 1 for vectors and the
 -- big file); the machine is shared and noisy.
 --
+-- Then one big value against many small ones: a file holding one value of
+-- BENCH_BIG_VALUE_MB MiB against one holding that many values of 1 MiB
+-- (the same bytes in total). The goals: the one value imports within 1.5x
+-- the time of the many (time linear in bytes), with a peak RSS within 2x
+-- the value.
+--
 -- Environment: BENCH_REPS, BENCH_KV (100000), BENCH_VECTORS (100000),
--- BENCH_BIG_MB (1024; 0 leaves the big file out), BENCH_DIR (temporary
--- files; default $TMPDIR or /tmp), LLMSPELL_TEST_PG_URL.
+-- BENCH_BIG_MB (1024; 0 leaves the big file out), BENCH_BIG_VALUE_MB (64;
+-- 0 leaves the big value out), BENCH_ONLY=big_value (only that case),
+-- BENCH_DIR (temporary files; default $TMPDIR or /tmp), LLMSPELL_TEST_PG_URL.
 
 local WORKER = arg[1] == "--worker"
 local storage = require "llmspell.storage"
@@ -146,6 +153,9 @@ local REPS_ENV = env_int("BENCH_REPS", nil)
 local N_KV = env_int("BENCH_KV", 100000)
 local N_VEC = env_int("BENCH_VECTORS", 100000)
 local BIG_MB = env_int("BENCH_BIG_MB", 1024)
+local BIG_VALUE_MB = env_int("BENCH_BIG_VALUE_MB", 64)
+local ONLY_BIG_VALUE = os.getenv("BENCH_ONLY") == "big_value"
+if ONLY_BIG_VALUE then N_KV, N_VEC, BIG_MB = 1, 1, 0 end
 local DIM = 768
 local DIR = os.getenv("BENCH_DIR") or os.getenv("TMPDIR") or "/tmp"
 if DIR == "" then DIR = "/tmp" end
@@ -457,7 +467,7 @@ local started = clock()
 local kv_label = string.format("%dk KV", N_KV // 1000)
 local vec_label = string.format("%dk 768-d", N_VEC // 1000)
 
-for _, backend in ipairs { MEMORY, SQLITE, POSTGRES } do
+for _, backend in ipairs(ONLY_BIG_VALUE and {} or { MEMORY, SQLITE, POSTGRES }) do
   local kv = measure(backend, KV_FILE, KV_REPS)
   row(backend, "export", kv_label, kv.export, SEED_RECORDS, ">= 100k/s",
       kv.export.rate >= 100000)
@@ -482,8 +492,73 @@ if BIG_MB > 0 then
   end
 end
 
+-- One big value against many small ones. The values' bytes are a 48 KiB
+-- random block repeated (its base64 repeats with it: 49152 is a multiple
+-- of 3); sizes are whole MiB rounded down to a multiple of 3, so no
+-- padding is needed.
+local value_rows = {}
+if BIG_VALUE_MB > 0 then
+  local t = {}
+  for i = 1, 49152 do t[i] = string.char(math.floor(rnd() * 256)) end
+  local block = b64(table.concat(t))
+  local function write_value(f, bytes) -- the base64 of `bytes` bytes of the pattern
+    for _ = 1, bytes // 49152 do f:write(block) end
+    f:write(block:sub(1, (bytes % 49152) // 3 * 4))
+  end
+  local function value_file(path, n, bytes)
+    local f = open_export(path)
+    f:write('"kv_store":[')
+    for i = 1, n do
+      f:write(i > 1 and "," or "", string.format('{"key":"value:%04d","value":"', i))
+      write_value(f, bytes)
+      f:write(string.format('","created_at":%d,"updated_at":%d}', NOW_US, NOW_US))
+    end
+    f:write("]}}")
+    f:close()
+  end
+  local MiB = 1024 * 1024
+  local ONE_FILE, MANY_FILE = WORK .. "/one_value.json", WORK .. "/many_values.json"
+  value_file(ONE_FILE, 1, BIG_VALUE_MB * MiB // 3 * 3)
+  value_file(MANY_FILE, BIG_VALUE_MB, MiB // 3 * 3)
+  status("wrote %s and %s (%.0f MB each)", ONE_FILE, MANY_FILE, file_size(ONE_FILE) / 1e6)
+  local VALUE_HEADER = {
+    string.format("| backend | import 1 x %d MiB s | import %d x 1 MiB s | ratio (goal <= 1.5) "
+                  .. "| peak RSS MB, 1 x %d MiB | peak / value (goal <= 2) | export 1 x %d MiB s "
+                  .. "| export peak MB |", BIG_VALUE_MB, BIG_VALUE_MB, BIG_VALUE_MB,
+                  BIG_VALUE_MB),
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+  }
+  for _, h in ipairs(VALUE_HEADER) do value_rows[#value_rows + 1] = h; status("%s", h) end
+  for _, backend in ipairs { MEMORY, SQLITE, SQLITE_SMALL, POSTGRES } do
+    local reps = REPS_ENV or 3
+    local one, many = measure(backend, ONE_FILE, reps), measure(backend, MANY_FILE, reps)
+    local ratio = one.import.seconds / many.import.seconds
+    local per_value = one.import.peak_mb and one.import.peak_mb / BIG_VALUE_MB
+    local line = string.format("| %s | %.3f | %.3f | %.2f%s | %s | %s%s | %.3f | %s |",
+                               backend.name, one.import.seconds, many.import.seconds, ratio,
+                               ratio <= 1.5 and " ok" or " **missed**", fmt_mb(one.import.peak_mb),
+                               per_value and string.format("%.2f", per_value) or "n/a",
+                               per_value and (per_value <= 2 and " ok" or " **missed**") or "",
+                               one.export.seconds, fmt_mb(one.export.peak_mb))
+    value_rows[#value_rows + 1] = line
+    status("%s", line)
+  end
+end
+
 local big_gb = BIG_MB > 0 and file_size(BIG_FILE) / 1e9 or 0
 os.execute("rm -rf " .. q(WORK))
+
+if ONLY_BIG_VALUE then
+  print()
+  print(string.format("One value of %d MiB against %d values of 1 MiB (rounded down to "
+                      .. "a multiple of 3 bytes), imported then exported, each operation in a fresh process; "
+                      .. "median seconds of %d runs, largest peak (VmHWM above VmRSS before).",
+                      BIG_VALUE_MB, BIG_VALUE_MB, REPS_ENV or 3))
+  print()
+  for _, r in ipairs(value_rows) do print(r) end
+  print(string.format("\n(total %.0f s)", clock() - started))
+  os.exit(0)
+end
 
 print()
 print(string.format("Export and import of %d KV records (99-byte values), %d 768-d vectors "
@@ -497,4 +572,12 @@ print("seeds' /s: the seeds' own figures (about 1,000 records/s; 10k vectors exp
 print()
 for _, h in ipairs(HEADER) do print(h) end
 for _, r in ipairs(rows) do print(r) end
+if #value_rows > 0 then
+  print()
+  print(string.format("One value of %d MiB against %d values of 1 MiB (rounded down to a "
+                      .. "multiple of 3 bytes), median seconds of %d runs, largest peak (VmHWM above VmRSS before).",
+                      BIG_VALUE_MB, BIG_VALUE_MB, REPS_ENV or 3))
+  print()
+  for _, r in ipairs(value_rows) do print(r) end
+end
 print(string.format("\n(total %.0f s)", clock() - started))

@@ -529,6 +529,71 @@ describe("export/import", function()
                 "collection 'docs' has dimension 8")
       end)
 
+      it("JSON that is not strict RFC 8259, naming the byte", function()
+        local good = big_doc()
+        local at = good:find('"key":"k2000"', 1, true)
+        for _, ws in ipairs { "\f", "\v" } do
+          local bad = good:sub(1, at - 1) .. ws .. good:sub(at)
+          local err = refused(bad, "format", "outside a string")
+          assert.matches("invalid JSON at byte " .. at .. ":", err.message, 1, true)
+          refused(good:gsub('"sessions"', ws .. '"sessions"', 1), "format", "whitespace")
+        end
+        -- deep in a long value, past the first chunks
+        local long = ("QUJD"):rep(40000)
+        local doc = big_doc():gsub('"value":"bmV3"', '"value":"' .. long .. '\f"', 1)
+        local err = refused(doc, "format")
+        assert.matches("control character inside a string", err.message)
+        assert.matches("at byte " .. doc:find("\f", 1, true) .. ":", err.message, 1, true)
+        refused(big_doc():gsub('"value":"bmV3"', '"value":"bm\xc0\xafV3"', 1), "format", "UTF%-8")
+        refused(big_doc():gsub('"sessions":%[{"x":1}%]', '"sessions":[{"x":"\xed\xa0\x80"}]', 1),
+                "format", "UTF%-8")
+        -- a skipped top-level member is read as strictly
+        refused(big_doc():gsub('^{', '{"exported_at":"\xc0\xaf",', 1), "format", "UTF%-8")
+        refused(big_doc():gsub('^{', '{"x":["\\udc00"],', 1), "format", "surrogate")
+      end)
+
+      it("base64 that is not strict RFC 4648 (padding, one spelling), in values and embeddings",
+         function()
+        for _, b in ipairs { "bmV", "bm", "bmV3b", "bmV3bw", "bmV3bw=", "bmV3bw===", "bmV3=bw==",
+                             "bmV3bx==", "bmV3b3=", "bm\\nV3", " bmV3" } do
+          refused(big_doc():gsub('"value":"bmV3"', '"value":"' .. b .. '"', 1), "format",
+                  escape("kv_store[0] (key 'k0001'): value is not base64"))
+          refused(big_doc(',{"id":"b","embedding":"' .. b .. '"}'), "format",
+                  escape("(id 'b'): embedding is not base64"))
+        end
+        -- escapes in JSON strings are fine when they spell base64
+        local doc = big_doc():gsub('"value":"bmV3"', '"value":"\\u0062m\\/3"', 1)
+        local st = storage.importer(target):from_string((doc:gsub("k0001", "esc", 1)))
+        assert.equal(2500, st.kv_entries)
+        assert.equal("no\xf7", target:get("esc"))
+      end)
+
+      it("text the store refuses: NUL in ids, scopes, keys, kv_ids and metadata strings",
+         function()
+        local nul = "\\u0000"
+        local function kv(rec) return big_doc():gsub('{"key":"k2000"[^}]*}', rec, 1) end
+        refused(big_doc(',{"id":"a' .. nul .. '","embedding":[1,2,3,4]}'), "format",
+                escape("vector_embeddings.4[50]: id must be"))
+        refused(big_doc(',{"id":"' .. nul .. '","embedding":[1,2,3,4]}'), "format", "id must")
+        refused(big_doc(',{"id":"s","scope":"' .. nul .. '","embedding":[1,2,3,4]}'), "format",
+                escape("(id 's'): scope must be 1..255 bytes of UTF-8 without NUL"))
+        refused(big_doc(',{"id":"s","scope":"g' .. nul .. 'x","embedding":[1,2,3,4]}'), "format",
+                "scope must be")
+        refused(big_doc(',{"id":"s","scope":"\xc0\xaf","embedding":[1,2,3,4]}'), "format")
+        refused(big_doc(',{"id":"c","collection":"c' .. nul .. '","embedding":[1,2,3,4]}'),
+                "format", "collection name")
+        refused(big_doc(',{"id":"m","metadata":{"x":["' .. nul .. '"]},"embedding":[1,2,3,4]}'),
+                "format", escape("(id 'm'): metadata strings must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000' .. nul .. '","value":""}'), "format",
+                escape("kv_store[1999]: key must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000","kv_id":"x' .. nul .. '","value":""}'), "format",
+                escape("kv_store[1999] (key 'k2000'): kv_id must be UTF-8 text without NUL"))
+        refused(kv('{"key":"k2000","metadata":{"m":"' .. nul .. '"},"value":""}'), "format",
+                escape("kv_store[1999] (key 'k2000'): metadata strings must be UTF-8"))
+        refused(kv('{"key":"k2000","metadata":{"a' .. nul .. '":1},"value":""}'), "format",
+                "key contains a NUL")
+      end)
+
       it("a progress function that raises: rolled back, its error propagates", function()
         local sentinel = { "stop" }
         local ok, err = pcall(function()
@@ -731,6 +796,51 @@ describe("export/import", function()
         assert.equal(4102444800000000, kv[2].expires_at)
       end)
 
+      it("expires_at: any present time is a time (0 too); absent or null is never", function()
+        local db = open(K)
+        local far = 4102444800000000
+        local st = storage.importer(db):from_string(string.format([[{"version":"1.0","data":{
+          "kv_store":[
+            {"key":"zero","value":"","expires_at":0},
+            {"key":"one","value":"","expires_at":1},
+            {"key":"negative","value":"","expires_at":-5},
+            {"key":"null","value":"","expires_at":null},
+            {"key":"absent","value":""},
+            {"key":"later","value":"","expires_at":%d}],
+          "vector_embeddings":{"2":[
+            {"id":"zero","embedding":[1,0],"expires_at":0},
+            {"id":"one","embedding":[1,0],"expires_at":1},
+            {"id":"text","embedding":[1,0],"expires_at":"1970-01-01T00:00:00Z"},
+            {"id":"null","embedding":[1,0],"expires_at":null},
+            {"id":"absent","embedding":[1,0]},
+            {"id":"later","embedding":[1,0],"expires_at":%d}]}}}]], far, far))
+        assert.same({ 3, 3, 6 }, { st.kv_entries, st.vectors, st.skipped })
+        for _, k in ipairs { "zero", "one", "negative" } do assert.is_nil(db:get(k), k) end
+        for _, k in ipairs { "null", "absent", "later" } do assert.equal("", db:get(k), k) end
+        local col = db:collection("vectors_2")
+        assert.same({ "absent", "later", "null" },
+                    (function()
+                      local ids = {}
+                      for _, id in ipairs { "zero", "one", "text", "null", "absent", "later" } do
+                        if col:get(id) then ids[#ids + 1] = id end
+                      end
+                      table.sort(ids)
+                      return ids
+                    end)())
+        -- the export writes back what the store holds: a time only where there is one
+        local doc = cjson.decode(export(db))
+        local exp = {}
+        for _, r in ipairs(doc.data.kv_store) do exp[r.key] = r.expires_at or "none" end
+        assert.same({ null = "none", absent = "none", later = far }, exp)
+        exp = {}
+        for _, r in ipairs(doc.data.vector_embeddings["2"]) do exp[r.id] = r.expires_at or "none" end
+        assert.same({ null = "none", absent = "none", later = far }, exp)
+        -- a dry run counts the same
+        st = storage.importer(open(K)):from_string(export(db):gsub('"kv_store":%[',
+          '"kv_store":[{"key":"old","value":"","expires_at":0},', 1), { dry_run = true })
+        assert.same({ 3, 3, 1 }, { st.kv_entries, st.vectors, st.skipped })
+      end)
+
       it("exports a selection: prefix, collections, sections = false", function()
         local db = open(K)
         populate(db)
@@ -754,6 +864,123 @@ describe("export/import", function()
       end)
     end)
   end
+
+  -- ------------------------------------------------ big values
+
+  -- Bytes that are not a repeat of any chunk-sized pattern.
+  local function bytes(n, seed)
+    local rand, block = prng(seed), {}
+    for i = 1, 997 do block[i] = string.char(math.floor(rand() * 256)) end
+    block = table.concat(block)
+    return (block:rep(n // #block + 1)):sub(1, n)
+  end
+
+  for _, K in ipairs(KINDS) do
+    it("big values round-trip on " .. K.name .. ": an 8 MB value, long strings elsewhere",
+       function()
+      local db, t0 = open(K)
+      local big, long = bytes(8 * 1024 * 1024 + 1, 5), ("\u{e9}t\u{e9} "):rep(200000)
+      db:set("big", big)
+      db:set("empty", "")
+      local col = db:create_collection("wide", { dimension = 4096 })
+      local vec = random_vector(prng(9), 4096)
+      col:add { id = "w", vector = vec, metadata = { text = long } }
+      -- a section only an import can write: a 1.4 MB string in it
+      storage.importer(db):from_string('{"version":"1.0","data":{"artifacts":[{"content":"'
+                                       .. base64(big:sub(1, 1024 * 1024)) .. '"}]}}')
+      local path = helpers.tmpname(".json")
+      files[#files + 1] = path
+      local st = storage.exporter(db):to_file(path)
+      assert.is_true(st.bytes > 8 * 1024 * 1024 * 4 / 3, st.bytes)
+      local function check(target, t)
+        assert.equal(#big, #target:get("big"))
+        assert.is_true(big == target:get("big"))
+        assert.equal("", target:get("empty"))
+        local got = target:collection("wide"):get("w")
+        assert.same(vec, got.vector)
+        assert.is_true(long == got.metadata.text)
+        assert.is_true(normalize(export(db), { t0 }) == normalize(export(target), { t }))
+      end
+      local a, ta = open(K)
+      storage.importer(a):from_file(path)
+      check(a, ta)
+      local b, tb = open(K)
+      storage.importer(b):from_string(read_file(path))
+      check(b, tb)
+      -- storage.records reads it the same way
+      for section, r in storage.records(path) do
+        if section == "kv_store" and r.key == "big" then assert.is_true(r.value == big) end
+        if section == "vector_embeddings" then
+          assert.equal(string.pack(("<" .. ("f"):rep(4096)), table.unpack(vec)), r.embedding)
+        end
+        if section == "artifacts" then
+          assert.equal(base64(big:sub(1, 1024 * 1024)), r.content)
+        end
+      end
+    end)
+  end
+
+  it("values and embeddings cut anywhere by the 64 KiB chunks read the same", function()
+    local CHUNK = 65536
+    local value = bytes(3000, 11)
+    -- escapes in the base64 text: a JSON reader may meet "\/" and "\u0041"
+    local text = base64(value):gsub("/", "\\/"):gsub("A", "\\u0041")
+    local emb = string.pack("<ffff", 0.5, -1, 2, 0.25)
+    local etext = base64(emb):gsub("/", "\\/")
+    local path = helpers.tmpname(".json")
+    files[#files + 1] = path
+    for shift = -24, 24 do
+      local head = '{"version":"1.0","data":{"kv_store":[{"key":"pad","value":"",'
+                   .. '"metadata":{"p":"'
+      local mid = '"}},{"key":"k","value":"'
+      -- the value's text starts `shift` bytes after the first chunk ends
+      local pad = CHUNK + shift - #head - #mid
+      local doc = head .. ("x"):rep(pad) .. mid .. text
+                  .. '"}],"vector_embeddings":{"4":[{"id":"e","embedding":"' .. etext .. '"},'
+                  .. '{"id":"p","embedding":"[1,2,3,4]"}]}}}'
+      assert.equal(CHUNK + shift + 1, doc:find(text, 1, true))
+      for _, from in ipairs { "string", "file" } do
+        local db = storage.open("memory")
+        if from == "file" then
+          write_file(path, doc)
+          storage.importer(db):from_file(path)
+        else
+          storage.importer(db):from_string(doc)
+        end
+        assert.is_true(value == db:get("k"), "shift " .. shift .. " from " .. from)
+        assert.same({ 0.5, -1, 2, 0.25 }, db:collection("vectors_4"):get("e").vector)
+        assert.same({ 1, 2, 3, 4 }, db:collection("vectors_4"):get("p").vector)
+        db:close()
+      end
+    end
+    -- a value across many chunks, its last group cut by a chunk's end
+    for _, n in ipairs { 3 * CHUNK - 1, 3 * CHUNK, 3 * CHUNK + 1, 3 * CHUNK + 2 } do
+      local v = bytes(n, n)
+      local db = storage.open("memory")
+      storage.importer(db):from_string('{"version":"1.0","data":{"kv_store":[{"key":"v",'
+                                       .. '"value":"' .. base64(v) .. '"}]}}')
+      assert.is_true(v == db:get("v"), n)
+      db:close()
+    end
+  end)
+
+  it("a kv record's value given twice: the last one wins, as for any member", function()
+    local db = storage.open("memory")
+    storage.importer(db):from_string('{"version":"1.0","data":{"kv_store":['
+      .. '{"key":"a","value":"QQ==","value":"QUI="},{"key":"b","value":"QQ==","value":""},'
+      .. '{"value":"QUJD","key":"c"},{"key":"a","value":"QUJD"}]}}', { batch_size = 2 })
+    assert.equal("ABC", db:get("a"))
+    assert.equal("", db:get("b"))
+    assert.equal("ABC", db:get("c"))
+    local err = helpers.error_of(function()
+      storage.importer(db):from_string('{"version":"1.0","data":{"kv_store":['
+        .. '{"key":"x","value":"QQ==","value":5}]}}')
+    end)
+    assert.equal("format", err.code)
+    assert.matches("value must be a string", err.message)
+    assert.is_nil(db:get("x"))
+    db:close()
+  end)
 
   -- ------------------------------------------------ objects
 

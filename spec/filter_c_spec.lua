@@ -19,7 +19,8 @@ describe("value, JSON and filter C core", function()
 
   it("value API and JSON pass their standalone test under ASan and UBSan", function()
     build_and_run("test_value",
-      { "csrc/base/*.c", "csrc/value/value.c", "csrc/value/json.c", "spec/c/test_value.c" })
+      { "csrc/base/*.c", "csrc/value/value.c", "csrc/value/json.c", "csrc/value/json_scan.c",
+        "spec/c/test_value.c" })
   end)
 
   it("filters pass their standalone test under ASan and UBSan", function()

@@ -103,6 +103,33 @@ describe("storage.records", function()
     assert.has_error(function() storage.records(path, { sections = { 1 } }) end)
   end)
 
+  it("is strict JSON and strict base64, as the importer", function()
+    local function refused(doc, pattern)
+      write_file(path, doc)
+      local e = helpers.error_of(collect, path)
+      assert.is_true(storage.is_error(e), tostring(e))
+      assert.equal("format", e.code)
+      assert.matches(pattern, e.message)
+      return e
+    end
+    local e = refused('{"version":"1.0",\f"data":{}}', "byte 18: a form feed outside a string")
+    refused('{"version":"1.0","data":{"kv_store":[\v]}}', "vertical tab")
+    refused('{"version":"1.0","data":{"kv_store":[{"key":"a","value":"AAE"}]}}',
+            "value is not base64")
+    refused('{"version":"1.0","data":{"kv_store":[{"key":"a","value":"AAF="}]}}',
+            "value is not base64")
+    refused('{"version":"1.0","data":{"vector_embeddings":{"1":[{"id":"x",'
+            .. '"embedding":"AACAPw"}]}}}', "embedding is not base64")
+    refused('{"version":"1.0","data":{"sessions":[{"id":"\xc0\xaf"}]}}', "UTF%-8")
+    assert.is_string(e.message)
+    -- a value in one piece however long, with escapes that spell base64
+    local big = ("\1\2\3"):rep(300000)
+    write_file(path, '{"version":"1.0","data":{"kv_store":[{"key":"a","value":"'
+               .. ("AQID"):rep(300000):gsub("Q", "\\u0051") .. '"}]}}')
+    local recs = collect(path)
+    assert.is_true(big == recs[1].record.value)
+  end)
+
   it("closes the file when the loop breaks, and refuses use after close", function()
     write_file(path, '{"version":"1.0","data":{"kv_store":[{"key":"a","value":""},'
                .. '{"key":"b","value":""}]}}')
@@ -161,6 +188,14 @@ describe("storage.json_encode / json_decode / array", function()
     assert.equal("format", e.code)
     e = helpers.error_of(storage.json_decode, '{"a":1} x')
     assert.equal("format", e.code)
+    -- strict RFC 8259: whitespace is space, tab, LF and CR only
+    e = helpers.error_of(storage.json_decode, '{"a":\f1}')
+    assert.equal("format", e.code)
+    assert.matches("at byte 6: a form feed outside a string", e.message)
+    e = helpers.error_of(storage.json_decode, '[1]\v')
+    assert.equal("format", e.code)
+    assert.matches("at byte 4: a vertical tab", e.message)
+    assert.same({ 1, "\f\v" }, storage.json_decode(' \t\r\n[1,"\\f\\u000b"]\n'))
     assert.has_error(function() storage.array("x") end)
   end)
 end)

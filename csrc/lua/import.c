@@ -3,7 +3,9 @@
  * format" (export.c writes it; rs-llmspell's files are read too) into a
  * store, all or nothing.
  *
- * Streaming: yajl's event parser is fed 64 KiB at a time; a state machine
+ * Streaming: yajl's event parser is fed 64 KiB at a time, through a
+ * strict lexical pass that also hands yajl long tokens whole and decodes
+ * big base64 values as they stream (import_feed.c); a state machine
  * follows the document's outer structure and hands each record (one
  * kv_store entry, one vector, one passthrough-section item) to a value
  * builder (value.h), so only one record is ever assembled. Records are
@@ -44,6 +46,7 @@
 #include "lua/args.h"
 #include "lua/error.h"
 #include "lua/import.h"
+#include "lua/import_feed.h"
 #include "lua/import_parse.h"
 #include "lua/import_rows.h"
 #include "lua/store.h"
@@ -64,7 +67,7 @@ static void report(lua_State *L, lls_ijob *j, int fn, const char *phase, int for
   if (!force && j->done - j->reported < PROGRESS_EVERY && phase == j->reported_phase) return;
   j->reported = j->done;
   j->reported_phase = phase;
-  lls_xprogress(L, fn, j->done, -1, phase, 1, (int64_t)(j->offset), j->bytes_total);
+  lls_xprogress(L, fn, j->done, -1, phase, 1, (int64_t)(j->read_off), j->bytes_total);
   if (j->h->b == NULL) lls_raisef(L, LLS_ECLOSED, "store was closed during the import");
 }
 
@@ -89,17 +92,16 @@ static int import_body(lua_State *L) {
   lls_ijob *j = lua_touserdata(L, 1);
   int fn = lua_isnil(L, 2) ? 0 : 2;
   double t0 = lls_xclock();
-  lls_esc_scan esc = {0, 0, 0, 0, 0};
   j->phase = "kv_store";
   for (;;) {
     const unsigned char *buf;
     size_t n = next_chunk(L, j, &buf);
     if (n == 0) break;
-    lls_import_parse_chunk(L, j, &esc, buf, n);
+    lls_import_feed(L, j, buf, n);
     report(L, j, fn, j->phase, 0);
   }
-  lls_import_parse_end(L, j);
-  if (!lls_import_flush_all(j)) return lls_import_raise(L, j, j->offset);
+  lls_import_feed_end(L, j);
+  if (!lls_import_flush_all(j)) return lls_import_raise(L, j, j->read_off);
   j->st.seconds = lls_xclock() - t0;
   report(L, j, fn, "done", 1);
   return 0;
@@ -176,6 +178,7 @@ static lls_ijob *new_job(lua_State *L) {
   /* yajl's defaults are what JSON wants (strings checked, no comments,
    * one value, no trailing garbage) */
   j->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+  lls_import_feed_init(j);
   return j;
 }
 

@@ -56,6 +56,14 @@ const char *lls_ijob_label(lls_ijob *j, char *buf, size_t cap) {
   return buf;
 }
 
+lls_buf *lls_ijob_value_buf(lls_ijob *j) { return j->sink != NULL ? &j->capval : &j->kvarena; }
+
+void lls_ijob_drop_value(lls_ijob *j) {
+  if (!j->have_value) return;
+  lls_ijob_value_buf(j)->len = j->val_off;
+  j->have_value = 0;
+}
+
 void lls_ijob_release(lls_ijob *j) {
   if (j->y != NULL) yajl_free(j->y);
   j->y = NULL;
@@ -68,6 +76,8 @@ void lls_ijob_release(lls_ijob *j) {
   free(j->chunk);
   j->chunk = NULL;
   lls_buf_free(&j->secname);
+  lls_buf_free(&j->held);
+  lls_buf_free(&j->capval);
   lls_buf_free(&j->floats);
   lls_buf_free(&j->tmp);
   free(j->kv);

@@ -13,11 +13,13 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "base/b64.h"
 #include "base/hashidx.h"
 #include "base/limits.h"
 #include "lua/store.h"
 #include "lua/xport.h"
 #include "value/json.h"
+#include "value/json_scan.h"
 
 #define LLS_IMPORT_BATCH_BYTES ((size_t)32 << 20) /* a batch is written early once this big */
 
@@ -76,8 +78,19 @@ typedef struct lls_ijob {
   const char *text; /* from_string: the Lua string (kept alive on the stack) */
   size_t text_len, text_pos;
   unsigned char *chunk;
-  uint64_t offset;      /* bytes handed to the parser before the current chunk */
+  uint64_t read_off;    /* bytes of input read before the current chunk */
+  uint64_t offset;      /* bytes of the stream handed to yajl (or captured) so far */
   int64_t bytes_total;  /* -1: unknown (a pipe) */
+  /* the stream on its way to yajl (import_feed.c) */
+  lls_jscan scan;       /* strictness, token boundaries, captures */
+  lls_buf held;         /* file input: a token that spans chunks, copied */
+  const unsigned char *hold_p; /* that token so far (in held, or in text) */
+  size_t hold_n;
+  uint64_t hold_at;     /* its offset in the stream */
+  int cap_kind;         /* the capture asked for or running (import_feed.c) */
+  uint64_t cap_at;      /* where its string starts */
+  lls_b64_dec dec;      /* decodes it... */
+  lls_buf *cap_out;     /* ...into this buffer */
   yajl_handle y;
   lls_vbuild *vb;
   locale_t cloc;
@@ -102,8 +115,15 @@ typedef struct lls_ijob {
   int in_rec;
   rkind rk;
   emb em;
-  int have_floats;
+  int have_floats;      /* j->floats holds the embedding (a placeholder in the tree)... */
+  int emb_b64, emb_bad; /* ...decoded from a base64 string (0: from an array); bad: not base64 */
   lls_buf floats;
+  int val_next;         /* the next event is a kv record's "value" */
+  int have_value;       /* the kv record's value was decoded as it streamed: its bytes
+                           end lls_ijob_value_buf(j), from val_off (a placeholder in the tree) */
+  int val_bad;          /* ...or it was not base64 */
+  size_t val_off;
+  lls_buf capval;       /* storage.records: the bytes of that value */
   lls_buf tmp;     /* scratch: decoded vector bytes, labels */
   /* batches */
   kvslot *kv;
@@ -158,6 +178,14 @@ int lls_ijob_oom(lls_ijob *j);
 /* The current record's name for messages: "kv_store[3]",
  * "vector_embeddings.768[12]", "sessions[0]", "knowledge_graph". */
 const char *lls_ijob_label(lls_ijob *j, char *buf, size_t cap);
+
+/* Where a kv record's value is decoded as it streams: the import's batch
+ * arena, or storage.records' own buffer. */
+lls_buf *lls_ijob_value_buf(lls_ijob *j);
+
+/* Forgets the record's streamed value (a second "value" member replaces
+ * it). */
+void lls_ijob_drop_value(lls_ijob *j);
 
 /* Frees everything the run holds. Idempotent. */
 void lls_ijob_release(lls_ijob *j);

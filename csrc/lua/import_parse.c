@@ -1,8 +1,7 @@
 /*
  * import_parse.c -- the import's parser side (import_parse.h): yajl's
- * callbacks, a state machine over the document's outer structure that
- * hands each record to import_rows.c, and the check of \u escapes that
- * yajl lets through.
+ * callbacks and a state machine over the document's outer structure that
+ * hands each record to import_rows.c. import_feed.c feeds yajl.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +29,22 @@ static int feed(lls_ijob *j, evt t, const char *p, size_t n) {
   return 0;
 }
 
+/* A key of the record itself (depth 1): "embedding" of a vector may come
+ * as an array, read into floats; "value" of a kv entry may have streamed
+ * past decoded (import_feed.c), and a second one replaces the first. */
+static void rec_key(lls_ijob *j, const char *p, size_t n) {
+  if (j->rk == R_VEC && n == 9 && memcmp(p, "embedding", 9) == 0) {
+    j->em = EMB_NEXT;
+  } else if (j->rk == R_KV && n == 5 && memcmp(p, "value", 5) == 0) {
+    lls_ijob_drop_value(j);
+    j->val_next = 1;
+  }
+}
+
 /* An event inside the record being assembled. */
 static int rec_event(lls_ijob *j, evt t, const char *p, size_t n) {
   char lb[200];
+  j->val_next = 0; /* the event after the key "value" is its value */
   if (j->em == EMB_CAPTURE) {
     if (t == E_NUMBER) {
       char small[64];
@@ -50,6 +62,7 @@ static int rec_event(lls_ijob *j, evt t, const char *p, size_t n) {
                    lls_ijob_label(j, lb, sizeof lb));
     j->em = EMB_NONE;
     j->have_floats = 1;
+    j->emb_b64 = 0;
     t = E_NULL; /* the record's tree gets a placeholder */
   } else if (j->em == EMB_NEXT) {
     j->em = EMB_NONE;
@@ -59,9 +72,7 @@ static int rec_event(lls_ijob *j, evt t, const char *p, size_t n) {
       return 1;
     }
   }
-  if (t == E_KEY && j->rk == R_VEC && lls_vbuild_depth(j->vb) == 1 && n == 9 &&
-      memcmp(p, "embedding", 9) == 0)
-    j->em = EMB_NEXT;
+  if (t == E_KEY && lls_vbuild_depth(j->vb) == 1) rec_key(j, p, n);
   if (!feed(j, t, p, n))
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: %s", lls_ijob_label(j, lb, sizeof lb),
                          lls_vbuild_error(j->vb));
@@ -88,7 +99,9 @@ static int start_record(lls_ijob *j, rkind k, evt t, const char *p, size_t n) {
   j->in_rec = 1;
   j->rk = k;
   j->em = EMB_NONE;
-  j->have_floats = 0;
+  j->have_floats = j->emb_b64 = j->emb_bad = 0;
+  j->have_value = j->val_bad = j->val_next = 0;
+  j->capval.len = 0;
   return rec_event(j, t, p, n);
 }
 
@@ -291,83 +304,7 @@ const yajl_callbacks lls_import_callbacks = {
     y_start_map, y_key,     y_end_map, y_start_array, y_end_array,
 };
 
-/* ---------------------------------------- \u escapes (what yajl misses) */
-
-/* yajl turns an unpaired UTF-16 surrogate escape into '?' and pairs a
- * high surrogate with any following \u escape, silently changing the
- * text (json.c checks whole texts the same way); this checks the stream
- * as it passes, across chunk boundaries. */
-
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* The offset of an unpaired surrogate escape in p[0..n) (at offset base
- * of the stream), or -1. */
-int64_t lls_import_esc_check(lls_esc_scan *s, const unsigned char *p, size_t n, uint64_t base) {
-  size_t i = 0;
-  while (i < n) {
-    if (s->st == 0) {
-      const unsigned char *q = memchr(p + i, '\\', n - i);
-      if (q == NULL) return -1;
-      i = (size_t)(q - p);
-      s->st = 1;
-      s->start = base + i;
-      i++;
-      continue;
-    }
-    unsigned char c = p[i++];
-    switch (s->st) {
-    case 1:
-      if (c == 'u') {
-        s->st = 2;
-        s->left = 4;
-        s->cp = 0;
-        s->low = 0;
-      } else {
-        s->st = 0;
-      }
-      break;
-    case 2: {
-      int v = hexval(c);
-      if (v < 0) { /* malformed: yajl reports it */
-        s->st = 0;
-        break;
-      }
-      s->cp = s->cp * 16 + (unsigned)v;
-      if (--s->left > 0) break;
-      if (s->low) {
-        if (s->cp < 0xDC00 || s->cp > 0xDFFF) return (int64_t)s->start;
-        s->st = 0;
-      } else if (s->cp >= 0xDC00 && s->cp <= 0xDFFF) {
-        return (int64_t)s->start;
-      } else if (s->cp >= 0xD800 && s->cp <= 0xDBFF) {
-        s->st = 3;
-      } else {
-        s->st = 0;
-      }
-      break;
-    }
-    case 3:
-      if (c != '\\') return (int64_t)s->start;
-      s->st = 4;
-      break;
-    case 4:
-      if (c != 'u') return (int64_t)s->start;
-      s->st = 2;
-      s->left = 4;
-      s->cp = 0;
-      s->low = 1;
-      break;
-    }
-  }
-  return -1;
-}
-
-/* ------------------------------------------------------------ feeding */
+/* ------------------------------------------------------------ failures */
 
 /* Raises the recorded failure; format errors say where in the input. */
 int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
@@ -377,53 +314,4 @@ int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
              (unsigned long long)at);
   }
   return lls_raise(L, &j->err, j->err_backend ? j->h->vt->name : NULL);
-}
-
-static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, size_t n,
-                        uint64_t at) {
-  unsigned char *m = yajl_get_error(j->y, 0, buf, n);
-  const char *s = m != NULL ? (const char *)m : "malformed";
-  size_t len = strlen(s);
-  while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ' || s[len - 1] == '.')) len--;
-  char msg[300];
-  snprintf(msg, sizeof msg, "invalid JSON at byte %llu: %.*s", (unsigned long long)at, (int)len,
-           s);
-  if (m != NULL) yajl_free_error(j->y, m);
-  return lls_raisef(L, LLS_EFORMAT, "%s", msg);
-}
-
-void lls_import_parse_chunk(lua_State *L, lls_ijob *j, lls_esc_scan *esc,
-                            const unsigned char *buf, size_t n) {
-  int64_t bad = lls_import_esc_check(esc, buf, n, j->offset);
-  if (bad >= 0)
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %lld: unpaired UTF-16 surrogate in \\u "
-               "escape", (long long)bad + 1);
-  /* numbers are read in the "C" locale whatever the host set */
-  locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
-  yajl_status st = yajl_parse(j->y, buf, n);
-  if (old != (locale_t)0) uselocale(old);
-  if (st != yajl_status_ok) {
-    uint64_t at = j->offset + yajl_get_bytes_consumed(j->y);
-    if (j->failed) lls_import_raise(L, j, at);
-    raise_syntax(L, j, buf, n, at);
-  }
-  j->offset += n;
-  j->st.bytes = (int64_t)j->offset;
-}
-
-void lls_import_parse_end(lua_State *L, lls_ijob *j) {
-  locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
-  yajl_status st = yajl_complete_parse(j->y);
-  if (old != (locale_t)0) uselocale(old);
-  if (st != yajl_status_ok) {
-    if (j->failed) lls_import_raise(L, j, j->offset);
-    char msg[64];
-    snprintf(msg, sizeof msg, "%llu", (unsigned long long)j->offset);
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
-               "(truncated?)", msg);
-  }
-  if (j->ps != P_END) /* an empty input */
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte 0: empty input");
-  if (!j->version_seen)
-    lls_raisef(L, LLS_EVERSION, "the document has no \"version\" (not an export file?)");
 }

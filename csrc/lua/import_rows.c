@@ -50,7 +50,9 @@ static int grow(void **p, size_t *cap, size_t n, size_t size) {
   return 0;
 }
 
-static int flush_kv(lls_ijob *j) {
+/* Writes the kv batch. The arena's last `keep` bytes are not part of it
+ * (a value decoded for the record being read): they move to its start. */
+static int flush_kv_keep(lls_ijob *j, size_t keep) {
   size_t n = j->nkv;
   if (n == 0) return 1;
   if (j->dry_run) {
@@ -77,10 +79,14 @@ static int flush_kv(lls_ijob *j) {
     j->st.skipped += (int64_t)(n - written);
   }
   j->nkv = 0;
-  j->kvarena.len = 0;
+  lls_buf *a = &j->kvarena;
+  if (keep > 0) memmove(a->data, a->data + a->len - keep, keep);
+  a->len = keep;
   hidx_clear(&j->kvseen);
   return 1;
 }
+
+static int flush_kv(lls_ijob *j) { return flush_kv_keep(j, 0); }
 
 static int flush_vec(lls_ijob *j) {
   size_t n = j->nvec;
@@ -267,6 +273,33 @@ static int get_int(lls_ijob *j, const lls_value *rec, const char *name, int64_t 
   return 1;
 }
 
+/* 1 when a string of v (at any depth) holds a NUL byte. Stored metadata
+ * takes what the Lua API takes, UTF-8 text without NUL (JSON carries
+ * "\u0000", PostgreSQL's jsonb cannot); keys never hold one (json.c). The
+ * depth is the parser's, bounded. */
+static int has_nul(const lls_value *v) {
+  switch (v->type) {
+  case LLS_VSTRING: return v->u.s.len > 0 && memchr(v->u.s.ptr, '\0', v->u.s.len) != NULL;
+  case LLS_VARRAY:
+    for (size_t i = 0; i < v->u.a.n; i++)
+      if (has_nul(v->u.a.items[i])) return 1;
+    return 0;
+  case LLS_VOBJECT:
+    for (size_t i = 0; i < v->u.o.n; i++)
+      if (has_nul(v->u.o.members[i].value)) return 1;
+    return 0;
+  default: return 0;
+  }
+}
+
+/* Checks the metadata of a record (who names it for messages). */
+static int metadata_ok(lls_ijob *j, const lls_value *md, const char *who) {
+  if (md != NULL && has_nul(md))
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metadata strings must be UTF-8 text without NUL "
+                         "bytes", who);
+  return 1;
+}
+
 /* Appends the canonical JSON text of v to a, recording where. */
 static int put_json(lls_ijob *j, lls_buf *a, const lls_value *v, size_t *off, size_t *len) {
   char msg[300], lb[200];
@@ -286,35 +319,91 @@ static int put_bytes(lls_ijob *j, lls_buf *a, const char *p, size_t n, size_t *o
 
 /* -------------------------------------------------------------- records */
 
-int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
+/* A present expires_at is a time like any other, 0 and negative ones
+ * included: at or before the import's now, the record has expired and is
+ * skipped. Absent (or null) means it never expires. A kept record's time
+ * is then after now, so never the stores' 0 ("never"). */
+static int expired(const lls_ijob *j, int has_expiry, int64_t expires_at) {
+  return has_expiry && expires_at <= j->now;
+}
+
+/* A kv record's checked fields. The value is either decoded already (it
+ * streamed past: the arena's last bytes, from j->val_off) or base64 text. */
+typedef struct kvin {
+  lls_str key, b64, id;
+  int decoded;
+  const lls_value *md;
+  int64_t created, updated, expires;
+  int has_expiry;
+  char who[300]; /* "kv_store[3] (key 'k')" */
+} kvin;
+
+static int kv_check(lls_ijob *j, const lls_value *rec, kvin *in) {
   char lb[200];
   if (rec->type != LLS_VOBJECT)
     return lls_ijob_fail(j, LLS_EFORMAT, "%s is not an object", lls_ijob_label(j, lb, sizeof lb));
-  lls_str key, b64, id;
-  if (!get_string(j, rec, "key", &key) || !get_string(j, rec, "value", &b64) ||
-      !get_string(j, rec, "kv_id", &id))
+  if (!get_string(j, rec, "key", &in->key) || !get_string(j, rec, "value", &in->b64) ||
+      !get_string(j, rec, "kv_id", &in->id))
     return 0;
-  if (key.ptr == NULL)
+  if (in->key.ptr == NULL)
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: no key", lls_ijob_label(j, lb, sizeof lb));
-  if (!lls_text_ok(key, 0, LLS_MAX_KEY))
+  if (!lls_text_ok(in->key, 0, LLS_MAX_KEY))
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: key must be UTF-8 text without NUL bytes, at most %d "
                  "bytes", lls_ijob_label(j, lb, sizeof lb), LLS_MAX_KEY);
-  if (b64.ptr == NULL)
-    return lls_ijob_fail(j, LLS_EFORMAT, "%s (key '%.100s'): no value",
-                         lls_ijob_label(j, lb, sizeof lb), key.ptr);
-  int64_t created, updated, expires;
-  if (!get_time(j, rec, "created_at", j->now, &created, NULL) ||
-      !get_time(j, rec, "updated_at", created, &updated, NULL) ||
-      !get_time(j, rec, "expires_at", 0, &expires, NULL))
-    return 0;
-  j->done++;
-  if (expires != 0 && expires <= j->now) { /* already expired: nothing to keep */
-    j->st.skipped++;
+  snprintf(in->who, sizeof in->who, "%s (key '%.100s')", lls_ijob_label(j, lb, sizeof lb),
+           in->key.ptr);
+  in->decoded = j->have_value;
+  j->have_value = 0;
+  if (!in->decoded && in->b64.ptr == NULL)
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: no value", in->who);
+  if (in->decoded && j->val_bad)
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: value is not base64", in->who);
+  if (in->id.ptr != NULL && !lls_text_ok(in->id, 0, SIZE_MAX))
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: kv_id must be UTF-8 text without NUL bytes",
+                         in->who);
+  in->md = field(rec, "metadata");
+  if (!metadata_ok(j, in->md, in->who)) return 0;
+  return get_time(j, rec, "created_at", j->now, &in->created, NULL) &&
+         get_time(j, rec, "updated_at", in->created, &in->updated, NULL) &&
+         get_time(j, rec, "expires_at", 0, &in->expires, &in->has_expiry);
+}
+
+/* Appends the value's bytes to the arena (unless they are there). */
+static int kv_value(lls_ijob *j, const kvin *in, kvslot *s) {
+  lls_buf *a = &j->kvarena;
+  if (in->decoded) {
+    s->voff = j->val_off;
+    s->vlen = a->len - j->val_off;
     return 1;
   }
+  s->voff = a->len;
+  int rc = lls_b64_decode(a, in->b64.ptr, in->b64.len);
+  if (rc == -2) return lls_ijob_oom(j);
+  if (rc != 0) return lls_ijob_fail(j, LLS_EFORMAT, "%s: value is not base64", in->who);
+  s->vlen = a->len - s->voff;
+  return 1;
+}
+
+int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
+  kvin in;
+  if (!kv_check(j, rec, &in)) return 0;
+  lls_buf *a = &j->kvarena;
+  j->done++;
+  if (expired(j, in.has_expiry, in.expires)) { /* skipped, but its value must be base64 too */
+    kvslot probe;
+    size_t mark = in.decoded ? j->val_off : a->len;
+    int ok = kv_value(j, &in, &probe);
+    a->len = mark;
+    j->st.skipped++;
+    return ok;
+  }
   /* a key twice in one batch: the earlier one is written first */
-  uint64_t hash = lls_hash_bytes(key.ptr, key.len);
-  if (lls_hidx_find(&j->kvseen, hash, key.ptr, key.len, kv_key_eq, j) && !flush_kv(j)) return 0;
+  uint64_t hash = lls_hash_bytes(in.key.ptr, in.key.len);
+  if (lls_hidx_find(&j->kvseen, hash, in.key.ptr, in.key.len, kv_key_eq, j)) {
+    size_t keep = in.decoded ? a->len - j->val_off : 0;
+    if (!flush_kv_keep(j, keep)) return 0;
+    j->val_off = a->len - keep; /* where the kept value now starts */
+  }
   size_t cap = j->kvcap;
   if (grow((void **)&j->kv, &j->kvcap, j->nkv, sizeof *j->kv) != 0) return lls_ijob_oom(j);
   if (j->kvcap != cap) {
@@ -324,26 +413,15 @@ int lls_import_take_kv(lls_ijob *j, const lls_value *rec) {
   }
   kvslot *s = &j->kv[j->nkv];
   memset(s, 0, sizeof *s);
-  lls_buf *a = &j->kvarena;
-  size_t before = a->len;
-  if (!put_bytes(j, a, key.ptr, key.len, &s->koff, &s->klen)) return 0;
-  s->voff = a->len;
-  int rc = lls_b64_decode(a, b64.ptr, b64.len);
-  if (rc == -2) return lls_ijob_oom(j);
-  if (rc != 0) {
-    a->len = before;
-    return lls_ijob_fail(j, LLS_EFORMAT, "%s (key '%.100s'): value is not base64",
-                 lls_ijob_label(j, lb, sizeof lb), key.ptr);
-  }
-  s->vlen = a->len - s->voff;
-  const lls_value *md = field(rec, "metadata");
-  if (md != NULL && !put_json(j, a, md, &s->moff, &s->mlen)) return 0;
-  if (!put_bytes(j, a, id.ptr, id.len, &s->ioff, &s->ilen)) return 0;
-  s->created_at = created;
-  s->updated_at = updated;
-  s->expires_at = expires;
+  if (!kv_value(j, &in, s) || !put_bytes(j, a, in.key.ptr, in.key.len, &s->koff, &s->klen))
+    return 0;
+  if (in.md != NULL && !put_json(j, a, in.md, &s->moff, &s->mlen)) return 0;
+  if (!put_bytes(j, a, in.id.ptr, in.id.len, &s->ioff, &s->ilen)) return 0;
+  s->created_at = in.created;
+  s->updated_at = in.updated;
+  s->expires_at = in.expires;
   if (lls_hidx_reserve(&j->kvseen, 1) != 0) return lls_ijob_oom(j);
-  size_t pos = lls_hidx_probe(&j->kvseen, hash, key.ptr, key.len, kv_key_eq, j);
+  size_t pos = lls_hidx_probe(&j->kvseen, hash, in.key.ptr, in.key.len, kv_key_eq, j);
   j->nkv++;
   lls_hidx_put_at(&j->kvseen, pos, hash, j->nkv);
   if (j->nkv >= j->batch_size || a->len >= LLS_IMPORT_BATCH_BYTES) return flush_kv(j);
@@ -426,7 +504,13 @@ static int resolve_coll(lls_ijob *j, const char *name, const lls_coll_info *want
 static int vec_embedding(lls_ijob *j, const lls_value *rec, int dim, const char *who) {
   size_t dbytes = (size_t)dim * 4;
   const lls_value *e = field(rec, "embedding");
-  if (j->have_floats && (e == NULL || e->type == LLS_VNULL)) {
+  if (j->have_floats && (e == NULL || e->type == LLS_VNULL) && j->emb_b64) {
+    /* base64, decoded as it streamed */
+    if (j->emb_bad) return lls_ijob_fail(j, LLS_EFORMAT, "%s: embedding is not base64", who);
+    if (j->floats.len != dbytes)
+      return lls_ijob_fail(j, LLS_EFORMAT, "%s: %zu bytes of float32 (%zu numbers), dimension "
+                           "says %d", who, j->floats.len, j->floats.len / 4, dim);
+  } else if (j->have_floats && (e == NULL || e->type == LLS_VNULL)) {
     size_t got = j->floats.len / 4;
     if (got != (size_t)dim)
       return lls_ijob_fail(j, LLS_EFORMAT, "%s: %zu numbers, dimension says %d", who, got, dim);
@@ -468,6 +552,7 @@ static int vec_target(lls_ijob *j, const lls_value *rec, int dim, const char *wh
   const lls_value *md = field(rec, "metadata");
   if (md != NULL && md->type != LLS_VOBJECT)
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: metadata must be an object", who);
+  if (!metadata_ok(j, md, who)) return 0;
   if (!get_string(j, rec, "scope", scope) || !get_string(j, rec, "collection", &coll) ||
       !get_string(j, rec, "metric", &metric))
     return 0;
@@ -564,15 +649,21 @@ int lls_import_take_vec(lls_ijob *j, const lls_value *rec) {
   lls_coll_info want;
   if (!vec_target(j, rec, dim, who, &want, &scope)) return 0;
   int64_t t[4];
-  int has_event;
+  int has_event, has_expiry;
   if (!get_time(j, rec, "created_at", j->now, &t[0], NULL) ||
       !get_time(j, rec, "updated_at", t[0], &t[1], NULL) ||
       !get_time(j, rec, "event_time", 0, &t[2], &has_event) ||
-      !get_time(j, rec, "expires_at", 0, &t[3], NULL))
+      !get_time(j, rec, "expires_at", 0, &t[3], &has_expiry))
     return 0;
+  /* the collection is made even when the record has expired: the file
+   * says it exists */
   size_t ci = 0;
   if (!resolve_coll(j, want.name, &want, &ci)) return 0;
   j->done++;
+  if (expired(j, has_expiry, t[3])) {
+    j->st.skipped++;
+    return 1;
+  }
   return vec_buffer(j, rec, ci, id, scope, t, has_event);
 }
 

@@ -22,6 +22,7 @@
 #include "base/b64.h"
 #include "lua/args.h"
 #include "lua/error.h"
+#include "lua/import_feed.h"
 #include "lua/import_parse.h"
 #include "lua/import_rows.h"
 #include "lua/luavalue.h"
@@ -35,15 +36,18 @@ typedef struct qrec {
   rkind kind;
   char *section;  /* R_SEC: the section's name */
   lls_value *v;
-  char *floats;   /* R_VEC with a JSON-array embedding: the packed floats */
+  char *floats;   /* R_VEC with a JSON-array or streamed base64 embedding: the packed floats */
   size_t nfloats; /* bytes */
   int dim;        /* R_VEC: the dimension key it sits under */
+  char *bytes;    /* R_KV: the value, decoded as it streamed (has_bytes) */
+  size_t nbytes;
+  int has_bytes;
+  int bad;        /* that value or embedding was not base64 */
 } qrec;
 
 typedef struct reader {
   lls_ijob job;
   unsigned char *chunk;
-  lls_esc_scan esc;
   qrec *q;
   size_t head, n, cap;
   int ended, closed;
@@ -52,6 +56,7 @@ typedef struct reader {
 
 static void qrec_free(qrec *r) {
   free(r->section);
+  free(r->bytes);
   lls_value_free(r->v);
   free(r->floats);
   memset(r, 0, sizeof *r);
@@ -97,7 +102,16 @@ static int queue_record(lls_ijob *j, lls_value *v) {
     memcpy(e->section, j->secname.data, j->secname.len);
     e->section[j->secname.len] = '\0';
   }
+  if (j->rk == R_KV && j->have_value) { /* the decoded bytes move over */
+    e->has_bytes = 1;
+    e->bad = j->val_bad;
+    e->bytes = j->capval.data;
+    e->nbytes = j->capval.len;
+    j->capval = (lls_buf){0};
+    j->have_value = 0;
+  }
   if (j->rk == R_VEC && j->have_floats) {
+    e->bad = j->emb_b64 && j->emb_bad;
     e->nfloats = j->floats.len;
     e->floats = malloc(e->nfloats ? e->nfloats : 1);
     if (e->floats == NULL) {
@@ -126,10 +140,10 @@ static void fill(lua_State *L, reader *r) {
       if (ferror(j->f))
         lls_raisef(L, LLS_EIO, "cannot read '%s': %s", r->path, strerror(errno));
       r->ended = 1;
-      lls_import_parse_end(L, j);
+      lls_import_feed_end(L, j);
       break;
     }
-    lls_import_parse_chunk(L, j, &r->esc, r->chunk, n);
+    lls_import_feed(L, j, r->chunk, n);
   }
 }
 
@@ -146,9 +160,22 @@ static void set_decoded(lua_State *L, reader *r, const char *name, const lls_val
   lua_setfield(L, -2, name);
 }
 
+/* The value of a kv record as bytes: decoded as it streamed, or now. */
+static void set_value(lua_State *L, reader *r, const qrec *e) {
+  if (!e->has_bytes) {
+    set_decoded(L, r, "value", lls_value_get(e->v, "value", 5), "kv_store");
+    return;
+  }
+  if (e->bad) lls_raisef(L, LLS_EFORMAT, "kv_store: value is not base64 (in '%s')", r->path);
+  lua_pushlstring(L, e->bytes != NULL ? e->bytes : "", e->nbytes);
+  lua_setfield(L, -2, "value");
+}
+
 /* The embedding of a vector record as packed float32 bytes. */
 static void set_embedding(lua_State *L, reader *r, const qrec *e) {
   const lls_value *ev = lls_value_get(e->v, "embedding", 9);
+  if (e->bad)
+    lls_raisef(L, LLS_EFORMAT, "vector_embeddings: embedding is not base64 (in '%s')", r->path);
   if (e->floats != NULL) {
     lua_pushlstring(L, e->floats, e->nfloats);
   } else if (ev != NULL && ev->type == LLS_VSTRING && ev->u.s.len > 0 &&
@@ -204,7 +231,7 @@ static int records_next(lua_State *L) {
     lua_pushstring(L, section);
     lls_push_value(L, e->v);
     if (e->kind == R_KV) {
-      set_decoded(L, r, "value", lls_value_get(e->v, "value", 5), "kv_store");
+      set_value(L, r, e);
     } else if (e->kind == R_VEC) {
       set_embedding(L, r, e);
       lua_pushinteger(L, e->dim);
@@ -287,6 +314,7 @@ static int records_open(lua_State *L) {
   j->vb = lls_vbuild_new();
   j->y = yajl_alloc(&lls_import_callbacks, NULL, j);
   j->cloc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+  lls_import_feed_init(j);
   if (r->path == NULL || r->chunk == NULL || j->vb == NULL || j->y == NULL) {
     reader_release(r);
     return luaL_error(L, "out of memory");

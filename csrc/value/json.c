@@ -5,7 +5,8 @@
  * yajl_tree, whose numbers lose the int/float distinction). yajl's own
  * checks are loose in places, so this file adds what JSON and value.h
  * need: strict UTF-8 (no overlongs, surrogates or code points past
- * U+10FFFF), paired \u surrogate escapes, exact int64 parsing, a nesting
+ * U+10FFFF), paired \u surrogate escapes and only JSON's four whitespace
+ * characters between tokens (json_scan.h), exact int64 parsing, a nesting
  * limit, and sorted unique object members with the last duplicate winning.
  *
  * Numbers never go through the process locale: a host that called
@@ -19,6 +20,7 @@
 
 #include "value/value.h"
 #include "value/json.h"
+#include "value/json_scan.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -485,50 +487,20 @@ static const yajl_callbacks callbacks = {
     cb_start_map, cb_map_key, cb_end_map, cb_start_array, cb_end_array,
 };
 
-static int hex4(const char *p, unsigned *out) {
-  unsigned v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = p[i];
-    unsigned x;
-    if (c >= '0' && c <= '9') x = (unsigned)(c - '0');
-    else if (c >= 'a' && c <= 'f') x = (unsigned)(c - 'a' + 10);
-    else if (c >= 'A' && c <= 'F') x = (unsigned)(c - 'A' + 10);
-    else return 0;
-    v = v * 16 + x;
-  }
-  *out = v;
-  return 1;
-}
-
-/* yajl turns an unpaired high surrogate escape into '?' and pairs a high
- * surrogate with any following \u escape, silently changing the text; so
- * surrogate escapes are checked here first. Outside strings a backslash
- * is a syntax error that yajl reports anyway. Returns the offset of the
- * bad escape, or (size_t)-1. */
-static size_t bad_surrogate(const char *t, size_t len) {
-  const char *p = t, *end = t + len;
-  while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-    if (end - p < 6 || p[1] != 'u') {
-      if (end - p <= 2) break; /* truncated: yajl reports it */
-      p += 2; /* a two-character escape such as \\ or \" */
-      continue;
-    }
-    unsigned cp, lo;
-    if (!hex4(p + 2, &cp)) {
-      p += 2; /* malformed: yajl reports it */
-      continue;
-    }
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return (size_t)(p - t);
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !hex4(p + 8, &lo) || lo < 0xDC00 ||
-          lo > 0xDFFF)
-        return (size_t)(p - t);
-      p += 12;
-    } else {
-      p += 6;
-    }
-  }
-  return (size_t)-1;
+/* yajl is lax in places (form feed and vertical tab as whitespace, a
+ * lone surrogate escape silently turned into '?'), so the text goes
+ * through json_scan.h's strict pass first. Returns how much of the text
+ * yajl may see: all of it, or the part before the first byte the pass
+ * refuses (then *bad says where and *why what; yajl's own error, if it
+ * comes earlier, still wins). */
+static size_t strict_prefix(const char *t, size_t len, size_t *bad, const char **why) {
+  lls_jscan s;
+  lls_jscan_init(&s, NULL);
+  size_t pos = 0;
+  if (lls_jscan_run(&s, (const unsigned char *)t, len, 0, &pos) != LLS_JSCAN_ERROR) return len;
+  *bad = (size_t)s.err_at;
+  *why = s.err;
+  return pos;
 }
 
 static void dec_cleanup(dec *d) {
@@ -547,12 +519,9 @@ static void dec_cleanup(dec *d) {
 
 lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errlen) {
   if (text == NULL) text = "";
-  size_t bad = bad_surrogate(text, len);
-  if (bad != (size_t)-1) {
-    set_err(err, errlen, "invalid JSON at byte %zu: unpaired UTF-16 surrogate in \\u escape",
-            bad + 1);
-    return NULL;
-  }
+  size_t bad = 0;
+  const char *why = NULL;
+  size_t upto = strict_prefix(text, len, &bad, &why);
   dec *d = calloc(1, sizeof *d);
   if (d == NULL) {
     set_err(err, errlen, "out of memory");
@@ -569,10 +538,18 @@ lls_value *lls_json_decode(const char *text, size_t len, char *err, size_t errle
   }
   /* Defaults are what JSON wants: no comments, strings checked, no
    * trailing garbage, one value, no partial values. */
-  yajl_status st = yajl_parse(h, (const unsigned char *)text, len);
+  yajl_status st = yajl_parse(h, (const unsigned char *)text, upto);
   /* where a failure happened: yajl's count for yajl_parse; the end of the
    * text for yajl_complete_parse (truncated input) */
   size_t at = yajl_get_bytes_consumed(h);
+  if (st == yajl_status_ok && why != NULL) {
+    set_err(err, errlen, "invalid JSON at byte %zu: %s", bad + 1, why);
+    yajl_free(h);
+    lls_value_free(d->root);
+    dec_cleanup(d);
+    free(d);
+    return NULL;
+  }
   if (st == yajl_status_ok) {
     st = yajl_complete_parse(h);
     at = len;

@@ -468,6 +468,14 @@ static void test_json_strings(void) {
   BAD("\"a\nb\"", NULL); /* raw control character */
   /* an escaped backslash before "u" is not an escape */
   CANON("\"\\\\ud800\"", "\"\\\\ud800\"");
+  /* whitespace is space, tab, LF and CR only (RFC 8259): yajl also takes
+   * form feed and vertical tab */
+  BAD("[1,\f2]", "at byte 4: a form feed outside a string");
+  BAD("\v[1]", "at byte 1: a vertical tab outside a string");
+  BAD("{\"a\":1}\f", "form feed");
+  BAD("{\"a\"\v:1}", "vertical tab");
+  BAD("[1,,2]\f", "parse error"); /* yajl's own error comes first */
+  CANON(" \t\n\r[1, \"\\f\\u000b\"]\r\n", "[1,\"\\f\\u000B\"]");
 }
 
 static void test_json_structure(void) {

@@ -95,7 +95,9 @@ storage.exporter = core.exporter
 -- and count, write nothing), `batch_size` (records per backend write, default
 -- 1000), `progress = function(done, total, phase, bytes, bytes_total)`
 -- (`total` is nil: it is known only at the end). Returns the stats table
--- described at `storage.exporter`.
+-- described at `storage.exporter`. The file must be strict JSON (RFC 8259)
+-- with strict base64 (RFC 4648, padded); a record whose `expires_at` (any
+-- time, 0 included) is not after now is skipped and counted in `skipped`.
 --
 -- @tparam userdata db an open store
 -- @treturn userdata the importer (`llmspell.storage.Importer`; `close()`,
@@ -134,8 +136,9 @@ storage.records = core.records
 -- @raise argument error naming the value that JSON cannot carry
 storage.json_encode = core.json_encode
 
---- Decodes JSON text. Arrays come back marked by `storage.array`; null
--- becomes nil.
+--- Decodes JSON text, strictly (RFC 8259: whitespace is space, tab, LF
+-- and CR; strings strict UTF-8). Arrays come back marked by
+-- `storage.array`; null becomes nil.
 -- @tparam string s
 -- @return the value
 -- @raise error object `"format"` with the reason
