@@ -67,6 +67,9 @@ static lls_code classify(const char *state, int conn_bad) {
     return LLS_EBUSY;
   if (!strcmp(state, "57P01") || !strcmp(state, "57P02") || !strcmp(state, "57P03"))
     return LLS_ECONNECTION;
+  /* data_corrupted, index_corrupted: a page failed the server's checksum
+   * (initdb --data-checksums) or a check, as SQLite's records do */
+  if (!strcmp(state, "XX001") || !strcmp(state, "XX002")) return LLS_EINTEGRITY;
   return LLS_EIO;
 }
 
