@@ -8,7 +8,7 @@
 local ctest = require "spec.support.ctest"
 
 local function pg_includedir()
-  local code, out = ctest.run("pg_config --includedir")
+  local code, out = ctest.run(ctest.CLEAN_ENV .. "pg_config --includedir")
   assert(code == 0, "pg_config failed: " .. out)
   return (out:gsub("%s+$", ""))
 end
