@@ -21,6 +21,9 @@
 
 #define MAX_SCHEMA 63 /* NAMEDATALEN - 1 */
 
+/* Sessions a reconnect may win and lose again before it gives up. */
+#define RECONNECT_SESSION_TRIES 3
+
 /* Pauses between reconnect attempts grow from the first to the last. */
 #define RECONNECT_PAUSE_FIRST_MS 5
 #define RECONNECT_PAUSE_MAX_MS 100
@@ -218,15 +221,23 @@ static int ensure_conn(pg_backend *pg, lls_error *err) {
       lls_error_set(err, LLS_ECONNECTION, "connection to the server was lost inside a transaction");
       return NO_SESSION;
     }
-    int rc = reconnect(pg);
-    pg->prepared = 0; /* prepared statements and settings die with the session */
-    pg->tenant_set = 0;
-    pg->lost = 0;
-    if (rc != 0) {
-      char msg[sizeof err->message];
-      one_line(msg, sizeof msg, PQerrorMessage(pg->conn));
-      lls_error_set(err, LLS_ECONNECTION, "could not reconnect: %s", msg);
-      return NO_SESSION;
+    /* A session won while the server restarts may end again at once (the
+     * old server's last moments, the new one's first): its first statement
+     * (the tenant) shows it, and that still counts as reconnecting, not as
+     * the caller's retry. */
+    for (int tries = 0;; tries++) {
+      int rc = reconnect(pg);
+      pg->prepared = 0; /* prepared statements and settings die with the session */
+      pg->tenant_set = 0;
+      pg->lost = 0;
+      if (rc != 0) {
+        char msg[sizeof err->message];
+        one_line(msg, sizeof msg, PQerrorMessage(pg->conn));
+        lls_error_set(err, LLS_ECONNECTION, "could not reconnect: %s", msg);
+        return NO_SESSION;
+      }
+      if (set_tenant(pg, err) == 0) return 0;
+      if (!lls_pg_conn_lost(pg) || tries == RECONNECT_SESSION_TRIES - 1) return -1;
     }
   }
   /* Never run a statement without the tenant set: even when setting it
