@@ -245,16 +245,21 @@ static void create_options(lua_State *L, lls_coll_info *info) {
     info->metric = lls_metric_parse(m, lua_type(L, -1) == LUA_TSTRING ? len : 0);
   }
   if (info->metric < 0)
-    luaL_argerror(L, 3, "option 'metric' must be \"cosine\", \"l2\", \"ip\" or \"l1\"");
+    luaL_argerror(L, 3, "option 'metric' must be \"cosine\", \"l2\", \"ip\" or \"l1\" (or "
+                        "rs-llmspell's \"euclidean\", \"inner_product\", \"manhattan\")");
   lua_pop(L, 1);
   int m = 16, efc = 200, efs = 50;
   if (lua_getfield(L, 3, "preset") != LUA_TNIL) {
     const char *p = lua_tostring(L, -1);
     if (p && strcmp(p, "fast") == 0) m = 12, efc = 100, efs = 50;
-    else if (p && strcmp(p, "balanced") == 0) m = 16, efc = 200, efs = 100;
+    /* "production": the seeds' HNSWConfig::production(), which their
+     * README sets to m 16 / ef_construction 200: balanced. */
+    else if (p && (strcmp(p, "balanced") == 0 || strcmp(p, "production") == 0))
+      m = 16, efc = 200, efs = 100;
     else if (p && strcmp(p, "accurate") == 0) m = 32, efc = 400, efs = 200;
     else
-      luaL_argerror(L, 3, "option 'preset' must be \"fast\", \"balanced\" or \"accurate\"");
+      luaL_argerror(L, 3, "option 'preset' must be \"fast\", \"balanced\", \"production\" "
+                          "or \"accurate\"");
   }
   lua_pop(L, 1);
   info->m = lls_opt_int(L, 3, "m", 3, LLS_MIN_M, LLS_MAX_M, m);
@@ -265,7 +270,9 @@ static void create_options(lua_State *L, lls_coll_info *info) {
 
 /** db:create_collection(name, { dimension=, metric="cosine", m=16,
  *   ef_construction=200, ef_search=50 } | { dimension=, preset=
- *   "fast"|"balanced"|"accurate" }) --> col
+ *   "fast"|"balanced"|"production"|"accurate" }) --> col
+ * metric also takes "euclidean" (l2), "inner_product"/"innerproduct" (ip)
+ * and "manhattan" (l1); the canonical name is what is stored.
  * Raises "conflict" when the tenant already has a collection of that name. */
 static int db_create_collection(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);

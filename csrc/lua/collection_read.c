@@ -350,9 +350,12 @@ static int col_stats(lua_State *L) {
   return 1;
 }
 
-/** col:stats_for_scope(scope) --> { scope=, vectors=, bytes= }
+/** col:stats_for_scope(scope) --> { scope=, vectors=, bytes=,
+ *   vector_count=, memory_mb= }
  * Unexpired entries only, as col:count() counts them. bytes = vector
- * bytes + metadata JSON bytes of the scope's entries. */
+ * bytes + metadata JSON bytes of the scope's entries. vector_count (=
+ * vectors) and memory_mb (= bytes / 2^20, a float) are the names
+ * rs-llmspell's ScopedStats readers use. */
 static int col_stats_for_scope(lua_State *L) {
   lls_handle *h;
   coll *c = lls_coll_ready(L, 1, &h);
@@ -370,13 +373,17 @@ static int col_stats_for_scope(lua_State *L) {
       }
     }
   }
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 5);
   lua_pushvalue(L, 2);
   lua_setfield(L, -2, "scope");
   lua_pushinteger(L, count);
   lua_setfield(L, -2, "vectors");
   lua_pushinteger(L, bytes);
   lua_setfield(L, -2, "bytes");
+  lua_pushinteger(L, count);
+  lua_setfield(L, -2, "vector_count");
+  lua_pushnumber(L, (lua_Number)bytes / (1024.0 * 1024.0));
+  lua_setfield(L, -2, "memory_mb");
   return 1;
 }
 

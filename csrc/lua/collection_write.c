@@ -1,5 +1,5 @@
 /*
- * collection_write.c -- the writes of a `col`: add, upsert, delete,
+ * collection_write.c -- the writes of a `col`: add, insert, upsert, delete,
  * update_metadata, delete_scope and purge_expired.
  *
  * Every entry of a call is checked before anything is written; the
@@ -197,8 +197,10 @@ static void parse_entry(lua_State *L, coll *c, rows *r, size_t i, int idx, int a
   row->updated_at = now;
 }
 
-/* add / upsert: all entries are checked before anything is written. */
-static int put_entries(lua_State *L, int insert_only) {
+/* add / upsert / insert: all entries are checked before anything is
+ * written. Answers the number written, or (want_ids) an array of the ids
+ * written, in the order of the entries. */
+static int put_entries(lua_State *L, int insert_only, int want_ids) {
   static const char *const opt_fields[] = {"threads", NULL};
   lls_handle *h;
   coll *c = lls_coll_ready(L, 1, &h);
@@ -235,16 +237,30 @@ static int put_entries(lua_State *L, int insert_only) {
     else
       coll_after_write(h->b, c, before, seq);
   }
-  lua_pushinteger(L, (lua_Integer)n);
+  if (!want_ids) {
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+  }
+  lua_createtable(L, (int)n, 0);
+  for (size_t i = 0; i < n; i++) {
+    lua_pushlstring(L, r->rows[i].id.ptr, r->rows[i].id.len);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
   return 1;
 }
 
 /** col:add(entry | entries [, {threads = n}]) --> number added.
  * Raises "conflict" when an id exists; nothing is written then. */
-static int col_add(lua_State *L) { return put_entries(L, 1); }
+static int col_add(lua_State *L) { return put_entries(L, 1, 0); }
 
 /** col:upsert(entry | entries [, {threads = n}]) --> number written */
-static int col_upsert(lua_State *L) { return put_entries(L, 0); }
+static int col_upsert(lua_State *L) { return put_entries(L, 0, 0); }
+
+/** col:insert(entry | entries [, {threads = n}]) --> { id, ... }
+ * add under the name rs-llmspell's VectorStorage::insert has, answering
+ * as it does: the ids inserted, in the order of the entries. Every entry
+ * needs its id (as there); "conflict" when one exists, nothing written. */
+static int col_insert(lua_State *L) { return put_entries(L, 1, 1); }
 
 /* Deletes ids (all present in memory or not) through the backend. */
 static size_t delete_ids(lua_State *L, lls_handle *h, coll *c, const lls_str *ids, size_t n) {
@@ -402,6 +418,7 @@ static int col_purge_expired(lua_State *L) {
 
 const luaL_Reg lls_coll_write_methods[] = {
     {"add", col_add},
+    {"insert", col_insert},
     {"upsert", col_upsert},
     {"delete", col_delete},
     {"update_metadata", col_update_metadata},

@@ -1,6 +1,6 @@
 /*
  * lua/collection_write.h -- the writes of a `col` (collection_write.c):
- * add, upsert, delete, update_metadata, delete_scope, purge_expired.
+ * add, insert, upsert, delete, update_metadata, delete_scope, purge_expired.
  */
 #ifndef LLS_LUA_COLLECTION_WRITE_H
 #define LLS_LUA_COLLECTION_WRITE_H

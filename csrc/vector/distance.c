@@ -393,10 +393,28 @@ const char *lls_metric_name(lls_metric m) {
   return NULL;
 }
 
+/* The names rs-llmspell's DistanceMetric gives the metrics (Euclidean,
+ * InnerProduct, Manhattan), lowercased, so code and export files written
+ * against it parse; lls_metric_name still answers the canonical name, which
+ * is what is stored and exported. */
+static const struct {
+  const char *alias;
+  lls_metric metric;
+} METRIC_ALIASES[] = {
+    {"euclidean", LLS_METRIC_L2},
+    {"inner_product", LLS_METRIC_IP},
+    {"innerproduct", LLS_METRIC_IP},
+    {"manhattan", LLS_METRIC_L1},
+};
+
 int lls_metric_parse(const char *s, size_t len) {
   for (int m = LLS_METRIC_COSINE; m <= LLS_METRIC_L1; m++) {
     const char *name = lls_metric_name((lls_metric)m);
     if (strlen(name) == len && memcmp(name, s, len) == 0) return m;
+  }
+  for (size_t i = 0; i < sizeof METRIC_ALIASES / sizeof METRIC_ALIASES[0]; i++) {
+    const char *name = METRIC_ALIASES[i].alias;
+    if (strlen(name) == len && memcmp(name, s, len) == 0) return (int)METRIC_ALIASES[i].metric;
   }
   return -1;
 }

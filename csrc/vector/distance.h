@@ -76,7 +76,9 @@ float lls_distance(const lls_kernels *k, lls_metric m, const float *a, const flo
 /* The name of a metric ("cosine", "l2", "ip", "l1"), or NULL if invalid. */
 const char *lls_metric_name(lls_metric m);
 
-/* The metric named s[0..len), or -1 when no metric has that name. */
+/* The metric named s[0..len), or -1 when no metric has that name. Takes
+ * the canonical names and rs-llmspell's: "euclidean" (l2), "inner_product"
+ * and "innerproduct" (ip), "manhattan" (l1); exact, lowercase. */
 int lls_metric_parse(const char *s, size_t len);
 
 #endif

@@ -973,6 +973,15 @@ function CachedCollection:add(entries, options)
   return after_write(self, self._col:add(entries, options))
 end
 
+--- Adds entries, as `col:insert`; drops the collection's cached results.
+-- @tparam table entries one entry or an array of entries
+-- @tparam[opt] table options `{ threads = n }`
+-- @treturn {string,...} the ids inserted, in order
+function CachedCollection:insert(entries, options)
+  check_col(self, "insert")
+  return after_write(self, self._col:insert(entries, options))
+end
+
 --- Inserts or replaces entries, as `col:upsert`; drops the cached results.
 -- @tparam table entries one entry or an array of entries
 -- @tparam[opt] table options `{ threads = n }`

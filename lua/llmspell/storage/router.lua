@@ -22,7 +22,10 @@ local core = require "llmspell.storage.core"
 
 local M = {}
 
-local METRICS = { cosine = true, l2 = true, ip = true, l1 = true }
+-- Metric name -> the canonical name (the one in collection names); the
+-- aliases are rs-llmspell's, as the core takes them (vector/distance.c).
+local METRICS = { cosine = "cosine", l2 = "l2", ip = "ip", l1 = "l1", euclidean = "l2",
+                  inner_product = "ip", innerproduct = "ip", manhattan = "l1" }
 local limits = core.limits
 local MAX_DIM = limits.max_dimension
 -- A prefix leaves room for the longest suffix, "_<max dimension>_cosine",
@@ -206,7 +209,8 @@ local function custom_model(name, spec, default_metric)
   if metric ~= nil and not METRICS[metric] then
     argerror(3, 2, "new", "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\"", where)
   end
-  return { name = name, dimension = d, metric = metric or default_metric, provider = "custom" }
+  return { name = name, dimension = d, metric = METRICS[metric] or default_metric,
+           provider = "custom" }
 end
 
 -- True when db looks like a store: it has the collection API.
@@ -280,7 +284,7 @@ function M.new(db, options)
   if metric ~= nil and not METRICS[metric] then
     argerror(2, 2, "new", "option 'metric' must be \"cosine\", \"l2\", \"ip\" or \"l1\"")
   end
-  local default_metric = metric or "cosine"
+  local default_metric = METRICS[metric] or "cosine"
 
   local copts = {}
   if options.collection_options ~= nil then
@@ -299,7 +303,7 @@ function M.new(db, options)
   if options.builtin ~= nil and type(options.builtin) ~= "boolean" then
     argerror(2, 2, "new", "option 'builtin' must be a boolean")
   end
-  local index = options.builtin == false and {} or add_builtin({}, metric)
+  local index = options.builtin == false and {} or add_builtin({}, METRICS[metric])
   if options.models ~= nil then
     if type(options.models) ~= "table" then
       argerror(2, 2, "new", "option 'models' must be a table { [name] = dimension }")
@@ -410,7 +414,7 @@ local function resolve_length(self, fname, n, metric)
       error(string.format("bad argument #2 to '%s' (metric must be \"cosine\", \"l2\", "
                           .. "\"ip\" or \"l1\")", fname), 3)
     end
-    return n, metric
+    return n, METRICS[metric]
   end
   if metrics[self._metric] then return n, self._metric end
   local list = {}

@@ -889,6 +889,7 @@ local function write(self, fname, replace, entries, opts)
     end
     check_vectors(c, s, new)
     if replace then return c.col:upsert(list, opts) end
+    if fname == "insert" then return c.col:insert(list, opts) end
     return c.col:add(list, opts)
   end))
 end
@@ -904,6 +905,16 @@ end
 -- @raise bad argument; error object `conflict`, `quota`, `closed`
 function TenantCollection:add(entries, opts)
   return (write(self, "add", false, entries, opts))
+end
+
+--- Adds entries as `add` does and answers as rs-llmspell's `insert`: the
+-- ids inserted, in the order of the entries.
+-- @tparam table entries one entry or an array of them
+-- @tparam[opt] table opts `{ threads = n }`
+-- @treturn {string,...} the ids
+-- @raise as `add`
+function TenantCollection:insert(entries, opts)
+  return (write(self, "insert", false, entries, opts))
 end
 
 --- Inserts or replaces entries, as `add`; replacing counts nothing against

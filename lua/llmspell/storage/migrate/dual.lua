@@ -518,6 +518,8 @@ local function empty(t) return type(t) == "table" and #t == 0 end
 
 --- `n = col:add(entries [, opts])` on both.
 DualCollection.add = dc_write("add")
+--- `ids = col:insert(entries [, opts])` on both (the primary's ids).
+DualCollection.insert = dc_write("insert")
 --- `n = col:upsert(entries [, opts])` on both.
 DualCollection.upsert = dc_write("upsert")
 --- `n = col:delete(ids)` on both.
