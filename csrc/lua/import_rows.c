@@ -571,7 +571,8 @@ static int vec_target(lls_ijob *j, const lls_value *rec, int dim, const char *wh
   want->dimension = dim;
   want->metric = 0;
   if (metric.ptr != NULL && (want->metric = lls_metric_parse(metric.ptr, metric.len)) < 0)
-    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\"",
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\" "
+                         "(or \"euclidean\", \"inner_product\", \"manhattan\")",
                  who);
   if (!get_int(j, rec, "m", 2, 128, 16, &want->m) ||
       !get_int(j, rec, "ef_construction", 1, 10000, 200, &want->ef_construction) ||
@@ -689,7 +690,8 @@ int lls_import_take_coll(lls_ijob *j, const lls_value *rec) {
       !get_int(j, rec, "ef_search", 1, 100000, 50, &want.ef_search))
     return 0;
   if (metric.ptr != NULL && (want.metric = lls_metric_parse(metric.ptr, metric.len)) < 0)
-    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\"",
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: metric must be \"cosine\", \"l2\", \"ip\" or \"l1\" "
+                         "(or \"euclidean\", \"inner_product\", \"manhattan\")",
                  lls_ijob_label(j, lb, sizeof lb));
   size_t ci;
   return resolve_coll(j, want.name, &want, &ci);
