@@ -859,6 +859,13 @@ describe("export/import", function()
         assert.equal("a scalar", out.data.custom_section)
         local err = helpers.error_of(function() export(db, { collections = { "nope" } }) end)
         assert.equal("not_found", err.code)
+        -- a name no collection can have is a bad argument, not "not found"
+        for _, bad in ipairs { "\0", "", "a b", "bad\xff" } do
+          local ok, msg = pcall(export, db, { collections = { "ip.vecs", bad } })
+          assert.is_false(ok)
+          assert.is_string(msg)
+          assert.matches("option 'collections': entry 2: name", msg)
+        end
         assert.has_error(function() export(db, { bogus = 1 }) end)
         assert.has_error(function() storage.importer(db):from_string("{}", { batch_size = 0 }) end)
       end)

@@ -167,6 +167,12 @@ static void push_options(lua_State *L, int arg) {
       if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING)
         luaL_argerror(L, arg, lua_pushfstring(L, "option 'collections': name %d is not a "
                                                  "string", (int)i));
+      lls_str nm;
+      nm.ptr = lua_tolstring(L, -1, &nm.len);
+      char why[300];
+      if (lls_name_problem(nm, why, sizeof why) != NULL)
+        luaL_argerror(L, arg, lua_pushfstring(L, "option 'collections': entry %d: %s", (int)i,
+                                              why));
       lua_pop(L, 1);
     }
   } else if (!has) {
