@@ -28,7 +28,6 @@ int lls_ijob_fail_backend(lls_ijob *j, const lls_error *err) {
   if (!j->failed) {
     j->err = *err;
     j->failed = 1;
-    j->err_backend = 1;
   }
   return 0;
 }

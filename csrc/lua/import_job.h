@@ -132,7 +132,7 @@ typedef struct lls_ijob {
   lls_xstats st;
   int64_t done, reported;
   const char *reported_phase;
-  int failed, err_backend;
+  int failed;
   lls_error err;
   /* storage.records: takes each assembled record (and owns it) instead of
    * the import's writers; 1 when fine, 0 after lls_ijob_fail. */

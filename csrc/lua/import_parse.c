@@ -369,6 +369,12 @@ int64_t lls_import_esc_check(lls_esc_scan *s, const unsigned char *p, size_t n, 
 
 /* ------------------------------------------------------------ feeding */
 
+/* The backend the error objects of j name: its store's, or NULL when j
+ * reads for storage.records, which has no store. */
+static const char *job_backend(const lls_ijob *j) {
+  return j->h != NULL ? j->h->vt->name : NULL;
+}
+
 /* Raises the recorded failure; format errors say where in the input. */
 int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
   if (j->err.code == LLS_EFORMAT) {
@@ -376,7 +382,7 @@ int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
     snprintf(j->err.message + len, sizeof j->err.message - len, " (at byte %llu)",
              (unsigned long long)at);
   }
-  return lls_raise(L, &j->err, j->err_backend ? j->h->vt->name : NULL);
+  return lls_raise(L, &j->err, job_backend(j));
 }
 
 static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, size_t n,
@@ -389,15 +395,16 @@ static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, siz
   snprintf(msg, sizeof msg, "invalid JSON at byte %llu: %.*s", (unsigned long long)at, (int)len,
            s);
   if (m != NULL) yajl_free_error(j->y, m);
-  return lls_raisef(L, LLS_EFORMAT, "%s", msg);
+  return lls_raisef(L, job_backend(j), LLS_EFORMAT, "%s", msg);
 }
 
 void lls_import_parse_chunk(lua_State *L, lls_ijob *j, lls_esc_scan *esc,
                             const unsigned char *buf, size_t n) {
   int64_t bad = lls_import_esc_check(esc, buf, n, j->offset);
   if (bad >= 0)
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %lld: unpaired UTF-16 surrogate in \\u "
-               "escape", (long long)bad + 1);
+    lls_raisef(L, job_backend(j), LLS_EFORMAT,
+               "invalid JSON at byte %lld: unpaired UTF-16 surrogate in \\u escape",
+               (long long)bad + 1);
   /* numbers are read in the "C" locale whatever the host set */
   locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
   yajl_status st = yajl_parse(j->y, buf, n);
@@ -419,11 +426,12 @@ void lls_import_parse_end(lua_State *L, lls_ijob *j) {
     if (j->failed) lls_import_raise(L, j, j->offset);
     char msg[64];
     snprintf(msg, sizeof msg, "%llu", (unsigned long long)j->offset);
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
-               "(truncated?)", msg);
+    lls_raisef(L, job_backend(j), LLS_EFORMAT,
+               "invalid JSON at byte %s: the input ends inside the document (truncated?)", msg);
   }
   if (j->ps != P_END) /* an empty input */
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte 0: empty input");
+    lls_raisef(L, job_backend(j), LLS_EFORMAT, "invalid JSON at byte 0: empty input");
   if (!j->version_seen)
-    lls_raisef(L, LLS_EVERSION, "the document has no \"version\" (not an export file?)");
+    lls_raisef(L, job_backend(j), LLS_EVERSION,
+               "the document has no \"version\" (not an export file?)");
 }
