@@ -105,7 +105,10 @@ local function contract(backend, it, run_name)
           local err = helpers.error_of(f)
           assert.is_true(storage.is_error(err), "call " .. i)
           assert.equal("closed", err.code, "call " .. i)
-          assert.equal("llmspell.storage: closed: store is closed", tostring(err))
+          -- where the call was made: each function above is one line
+          local at = debug.getinfo(f, "S")
+          assert.equal(at.short_src .. ":" .. at.linedefined, err.where, "call " .. i)
+          assert.equal(err.where .. ": llmspell.storage: closed: store is closed", tostring(err))
         end
         db = nil
       end)

@@ -52,6 +52,13 @@ typedef struct lls_backend_vt {
    * backend's files never refer to their own vtable). */
   lls_backend *(*open)(lls_config *cfg, lls_error *err);
 
+  /* Reads and checks every option open() takes (marking each used in
+   * cfg) and touches nothing: no file, no server. The core calls it
+   * before open, so a typo or a bad value is refused before a file or a
+   * schema exists. 0, or -1 + err (LLS_EINVALID naming the option). NULL:
+   * the backend takes no options. */
+  int (*check_options)(lls_config *cfg, lls_error *err);
+
   /* Releases everything; b is invalid afterwards. Never fails; an open
    * transaction is rolled back. */
   void (*close)(lls_backend *b);

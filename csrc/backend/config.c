@@ -9,6 +9,12 @@
 #include <string.h>
 #include <strings.h>
 
+const lls_option *lls_config_unused(const lls_config *cfg) {
+  for (size_t i = 0; i < cfg->nopts; i++)
+    if (!cfg->opts[i].used) return &cfg->opts[i];
+  return NULL;
+}
+
 const char *lls_config_get(lls_config *cfg, const char *name) {
   for (size_t i = 0; i < cfg->nopts; i++) {
     if (strcmp(cfg->opts[i].name, name) == 0) {

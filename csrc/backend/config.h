@@ -24,6 +24,10 @@ typedef struct lls_config {
   size_t nopts;
 } lls_config;
 
+/* The first option no one marked used (a name the backend does not
+ * take), or NULL when every option was used. */
+const lls_option *lls_config_unused(const lls_config *cfg);
+
 /* The option's value (marking it used), or NULL when absent. */
 const char *lls_config_get(lls_config *cfg, const char *name);
 

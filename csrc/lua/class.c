@@ -42,6 +42,6 @@ void *lls_class_check(lua_State *L, int idx, const char *name) {
   return luaL_checkudata(L, idx, name);
 }
 
-int lls_class_closed(lua_State *L, const char *what) {
-  return lls_raisef(L, LLS_ECLOSED, "%s is closed", what);
+int lls_class_closed(lua_State *L, const char *what, const char *backend) {
+  return lls_raisef(L, backend, LLS_ECLOSED, "%s is closed", what);
 }

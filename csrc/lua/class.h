@@ -36,7 +36,8 @@ void *lls_class_scratch(lua_State *L, const char *name, size_t size, lua_CFuncti
 void *lls_class_check(lua_State *L, int idx, const char *name);
 
 /* Raises the error object "closed" with the message "<what> is closed"
- * ("store", "collection", ...). Never returns. */
-int lls_class_closed(lua_State *L, const char *what);
+ * ("store", "collection", ...), naming the backend of the store the
+ * object belongs to. Never returns. */
+int lls_class_closed(lua_State *L, const char *what, const char *backend);
 
 #endif

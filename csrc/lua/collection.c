@@ -65,6 +65,13 @@ int64_t lls_coll_scope_arg(lua_State *L, const coll *c, int arg) {
 
 /* ----------------------------------------------------- the col userdata */
 
+const char *lls_coll_backend(lua_State *L, int idx) {
+  lua_getiuservalue(L, idx, 1);
+  lls_handle *h = lls_test_handle(L, -1);
+  lua_pop(L, 1);
+  return h != NULL ? h->vt->name : NULL;
+}
+
 /* Closes the collection at idx without a snapshot (it no longer exists)
  * and removes it from its store's registry. */
 static void forget_coll(lua_State *L, int idx) {
@@ -80,7 +87,7 @@ static void forget_coll(lua_State *L, int idx) {
 
 coll *lls_coll_ready(lua_State *L, int idx, lls_handle **hp) {
   coll_ud *u = lls_class_check(L, idx, LLS_COLL_MT);
-  if (u->c == NULL) lls_class_closed(L, "collection");
+  if (u->c == NULL) lls_class_closed(L, "collection", lls_coll_backend(L, idx));
   lua_getiuservalue(L, idx, 1);
   lls_handle *h = lls_check_handle(L, -1);
   lua_pop(L, 1);
@@ -175,7 +182,7 @@ static int col_seq(lua_State *L) {
 /** col:name() --> the collection's name */
 static int col_name(lua_State *L) {
   coll_ud *u = lls_class_check(L, 1, LLS_COLL_MT);
-  if (u->c == NULL) return lls_class_closed(L, "collection");
+  if (u->c == NULL) return lls_class_closed(L, "collection", lls_coll_backend(L, 1));
   lua_pushstring(L, u->c->info.name);
   return 1;
 }
@@ -227,14 +234,26 @@ static coll *new_coll(lua_State *L, const lls_coll_info *info) {
 
 static const char *const CREATE_FIELDS[] = {"dimension", "metric",    "m",      "ef_construction",
                                             "ef_search", "preset",    NULL};
+static const char *const OPEN_FIELDS[] = {"dimension", "metric",    "m",      "ef_construction",
+                                          "ef_search", "preset",    "create", NULL};
 
-/* Reads the options table of create_collection (argument 3) into info. */
-static void create_options(lua_State *L, lls_coll_info *info) {
+/* The parameters an options table gave (a preset gives m, ef_construction
+ * and ef_search), so db:collection compares only what was asked. */
+enum { GAVE_DIM = 1, GAVE_METRIC = 2, GAVE_M = 4, GAVE_EFC = 8, GAVE_EFS = 16 };
+
+/* Reads the collection parameters of the options table at argument 3
+ * into info (defaults for what is absent) and returns which were given
+ * (GAVE_*). need_dim: NULL when dimension may be absent, else what the
+ * message adds to "option 'dimension' is required". */
+static int create_options(lua_State *L, const char *const *fields, const char *need_dim,
+                          lls_coll_info *info) {
   luaL_checktype(L, 3, LUA_TTABLE);
-  lls_check_fields(L, 3, 3, CREATE_FIELDS, NULL, 0);
-  if (lua_getfield(L, 3, "dimension") == LUA_TNIL)
-    luaL_argerror(L, 3, lua_pushfstring(L, "option 'dimension' is required (1..%d)",
-                                        LLS_MAX_DIM));
+  lls_check_fields(L, 3, 3, fields, NULL, 0);
+  int gave = 0;
+  if (lua_getfield(L, 3, "dimension") == LUA_TNIL && need_dim != NULL)
+    luaL_argerror(L, 3, lua_pushfstring(L, "option 'dimension' is required%s (1..%d)",
+                                        need_dim, LLS_MAX_DIM));
+  if (!lua_isnil(L, -1)) gave |= GAVE_DIM;
   lua_pop(L, 1);
   info->dimension = lls_opt_int(L, 3, "dimension", 3, 1, LLS_MAX_DIM, 0);
   lua_getfield(L, 3, "metric");
@@ -243,6 +262,7 @@ static void create_options(lua_State *L, lls_coll_info *info) {
     size_t len;
     const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : "";
     info->metric = lls_metric_parse(m, lua_type(L, -1) == LUA_TSTRING ? len : 0);
+    gave |= GAVE_METRIC;
   }
   if (info->metric < 0)
     luaL_argerror(L, 3, "option 'metric' must be \"cosine\", \"l2\", \"ip\" or \"l1\" (or "
@@ -260,12 +280,37 @@ static void create_options(lua_State *L, lls_coll_info *info) {
     else
       luaL_argerror(L, 3, "option 'preset' must be \"fast\", \"balanced\", \"production\" "
                           "or \"accurate\"");
+    gave |= GAVE_M | GAVE_EFC | GAVE_EFS;
   }
   lua_pop(L, 1);
+  static const struct {
+    const char *name;
+    int bit;
+  } tuning[] = {{"m", GAVE_M}, {"ef_construction", GAVE_EFC}, {"ef_search", GAVE_EFS}};
+  for (size_t i = 0; i < sizeof tuning / sizeof tuning[0]; i++) {
+    if (lua_getfield(L, 3, tuning[i].name) != LUA_TNIL) gave |= tuning[i].bit;
+    lua_pop(L, 1);
+  }
   info->m = lls_opt_int(L, 3, "m", 3, LLS_MIN_M, LLS_MAX_M, m);
   info->ef_construction =
       lls_opt_int(L, 3, "ef_construction", 3, 1, LLS_MAX_EF_CONSTRUCTION, efc);
   info->ef_search = lls_opt_int(L, 3, "ef_search", 3, 1, LLS_MAX_EF_SEARCH, efs);
+  return gave;
+}
+
+/* Creates the collection info describes (its name set) and pushes its
+ * object, owned by the store at 1. -1 + err (nothing pushed) when the
+ * backend refuses, "conflict" when the name is taken. */
+static int create_new(lua_State *L, lls_handle *h, lls_coll_info *info, lls_error *err) {
+  if (h->vt->vec->coll_create(h->b, info, lls_now_us(), err) != 0) return -1;
+  coll *c = new_coll(L, info);
+  if (coll_reset(c, err) != 0) {
+    coll_free(c);
+    return -1;
+  }
+  c->seq = info->seq;
+  push_coll(L, 1, c);
+  return 0;
 }
 
 /** db:create_collection(name, { dimension=, metric="cosine", m=16,
@@ -280,28 +325,17 @@ static int db_create_collection(lua_State *L) {
   if (msg) return luaL_argerror(L, 2, msg);
   lls_coll_info info;
   memset(&info, 0, sizeof info);
-  create_options(L, &info);
+  create_options(L, CREATE_FIELDS, "", &info);
   snprintf(info.name, sizeof info.name, "%s", lua_tostring(L, 2));
   lls_error err;
-  if (h->vt->vec->coll_create(h->b, &info, lls_now_us(), &err) != 0)
-    return lls_store_fail(L, h, &err);
-  coll *c = new_coll(L, &info);
-  if (coll_reset(c, &err) != 0) {
-    coll_free(c);
-    return lls_store_fail(L, h, &err);
-  }
-  c->seq = info.seq;
-  push_coll(L, 1, c);
+  if (create_new(L, h, &info, &err) != 0) return lls_store_fail(L, h, &err);
   return 1;
 }
 
-/** db:collection(name) --> col (the same object while it stays open).
- * Raises "not_found" when there is no such collection. */
-static int db_collection(lua_State *L) {
-  lls_handle *h = lls_check_handle(L, 1);
-  const char *msg = name_problem(L, 2);
-  if (msg) return luaL_argerror(L, 2, msg);
-  lls_store_owned(L, 1, &COLL_KIND, lua_tostring(L, 2));
+/* Opens the existing collection `name` (the same object while it stays
+ * open) and pushes it: 1, or 0 (nothing pushed) when there is none. */
+static int open_existing(lua_State *L, lls_handle *h, const char *name) {
+  lls_store_owned(L, 1, &COLL_KIND, name);
   if (lua_type(L, -1) == LUA_TUSERDATA) {
     coll_ud *u = lls_class_check(L, -1, LLS_COLL_MT);
     if (u->c != NULL && !u->c->stale) return 1;
@@ -318,14 +352,81 @@ static int db_collection(lua_State *L) {
   lls_coll_info info;
   int found;
   lls_error err;
-  if (h->vt->vec->coll_get(h->b, lua_tostring(L, 2), &info, &found, &err) != 0)
+  if (h->vt->vec->coll_get(h->b, name, &info, &found, &err) != 0)
     return lls_store_fail(L, h, &err);
-  if (!found)
-    return lls_raisef(L, LLS_ENOTFOUND, "no collection '%s'", lua_tostring(L, 2));
+  if (!found) return 0;
   coll *c = new_coll(L, &info);
   push_coll(L, 1, c); /* owned by the userdata from here: errors free it by GC */
   if (coll_load(h->b, c, &err) != 0) return lls_store_fail(L, h, &err);
   return 1;
+}
+
+/* Raises "conflict" naming every parameter `gave` asked for that the
+ * existing collection `have` does not have. */
+static void check_same(lua_State *L, lls_handle *h, const lls_coll_info *want, int gave,
+                       const lls_coll_info *have) {
+  char diff[400] = "";
+  size_t used = 0;
+  const struct {
+    int bit;
+    const char *name;
+    int have, want;
+  } p[] = {{GAVE_DIM, "dimension", have->dimension, want->dimension},
+           {GAVE_METRIC, "metric", have->metric, want->metric},
+           {GAVE_M, "m", have->m, want->m},
+           {GAVE_EFC, "ef_construction", have->ef_construction, want->ef_construction},
+           {GAVE_EFS, "ef_search", have->ef_search, want->ef_search}};
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) {
+    if (!(gave & p[i].bit) || p[i].have == p[i].want || used >= sizeof diff) continue;
+    int w = p[i].bit == GAVE_METRIC
+                ? snprintf(diff + used, sizeof diff - used, "%smetric \"%s\" (asked \"%s\")",
+                           used ? ", " : "", lls_coll_metric_name(p[i].have),
+                           lls_coll_metric_name(p[i].want))
+                : snprintf(diff + used, sizeof diff - used, "%s%s %d (asked %d)",
+                           used ? ", " : "", p[i].name, p[i].have, p[i].want);
+    if (w > 0) used += (size_t)w;
+  }
+  if (used > 0)
+    lls_raisef(L, h->vt->name, LLS_ECONFLICT, "collection '%s' exists with %s", have->name,
+               diff);
+}
+
+/** db:collection(name [, { create = true, dimension=, metric=, m=,
+ *   ef_construction=, ef_search=, preset= }]) --> col (the same object
+ * while it stays open). With create = true an absent collection is
+ * created with those options (dimension required); the options given
+ * must match an existing collection's parameters ("conflict" naming those
+ * that differ). Raises "not_found" when there is no such collection and
+ * create is not set. */
+static int db_collection(lua_State *L) {
+  lls_handle *h = lls_check_handle(L, 1);
+  const char *msg = name_problem(L, 2);
+  if (msg) return luaL_argerror(L, 2, msg);
+  const char *name = lua_tostring(L, 2);
+  lls_coll_info want;
+  memset(&want, 0, sizeof want);
+  int gave = 0, create = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    create = lls_opt_bool(L, 3, "create", 3, 0);
+    gave = create_options(L, OPEN_FIELDS, create ? " with create = true" : NULL, &want);
+  }
+  lua_settop(L, 3);
+  lls_error err;
+  for (int tries = 0;; tries++) {
+    if (open_existing(L, h, name)) {
+      coll_ud *u = lua_touserdata(L, -1);
+      check_same(L, h, &want, gave, &u->c->info);
+      return 1;
+    }
+    if (!create) return lls_raisef(L, h->vt->name, LLS_ENOTFOUND, "no collection '%s'", name);
+    snprintf(want.name, sizeof want.name, "%s", name);
+    if (create_new(L, h, &want, &err) == 0) return 1;
+    /* Another handle created it meanwhile: open that one (once; inside a
+     * transaction a failed statement may have aborted it, so not there). */
+    if (err.code != LLS_ECONFLICT || tries > 0 || h->txdepth > 0)
+      return lls_store_fail(L, h, &err);
+  }
 }
 
 typedef struct coll_list {

@@ -29,6 +29,10 @@ extern const luaL_Reg lls_coll_methods[];
  * and collection_read.c). */
 void lls_open_collections(lua_State *L, const luaL_Reg *const *methods);
 
+/* The name of the backend of the store the collection at idx belongs to
+ * (its store may be closed), for the error objects its methods raise. */
+const char *lls_coll_backend(lua_State *L, int idx);
+
 /* The open collection at idx, caught up with the backend; *hp its store.
  * Raises "closed" when the collection or its store is closed, and
  * "not_found" (closing this object) when the collection was dropped. */

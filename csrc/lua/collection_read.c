@@ -253,7 +253,8 @@ static int col_search(lua_State *L) {
   hnsw_hit small[64];
   hnsw_hit *hits = o.k <= 64 ? small : lua_newuserdatauv(L, o.k * sizeof *hits, 0);
   int n = coll_query(c, q, o.k, o.ef, &o.p, hits);
-  if (n < 0) return lls_raisef(L, LLS_EIO, "search failed: %s", hnsw_strerror(n));
+  if (n < 0)
+    return lls_raisef(L, h->vt->name, LLS_EIO, "search failed: %s", hnsw_strerror(n));
   push_hits(L, c, hits, n, &o);
   return 1;
 }
@@ -284,7 +285,8 @@ static int col_search_many(lua_State *L) {
   lua_createtable(L, (int)nq, 0);
   for (size_t i = 0; i < nq; i++) {
     if (counts[i] < 0)
-      return lls_raisef(L, LLS_EIO, "search failed: %s", hnsw_strerror(counts[i]));
+      return lls_raisef(L, h->vt->name, LLS_EIO, "search failed: %s",
+                        hnsw_strerror(counts[i]));
     push_hits(L, c, hits + i * o.k, counts[i], &o);
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }

@@ -91,8 +91,9 @@ static int64_t entry_id(lua_State *L, coll *c, rows *r, size_t i, int idx, int a
   lls_hidx_put_at(&r->seen, pos, h, i + 1);
   int64_t slot = coll_find_slot(c, row->id.ptr, row->id.len);
   if (insert_only && slot >= 0)
-    lls_raisef(L, LLS_ECONFLICT, "entry %d: id '%s' already exists in collection '%s'", en,
-               row->id.ptr, c->info.name);
+    lls_raisef(L, lls_coll_backend(L, 1), LLS_ECONFLICT,
+               "entry %d: id '%s' already exists in collection '%s'", en, row->id.ptr,
+               c->info.name);
   return slot;
 }
 
@@ -327,7 +328,7 @@ static int col_update_metadata(lua_State *L) {
   int64_t now = lls_now_us();
   int64_t slot = live_slot(L, c, 2, now);
   if (slot < 0)
-    return lls_raisef(L, LLS_ENOTFOUND, "no entry '%s' in collection '%s'",
+    return lls_raisef(L, h->vt->name, LLS_ENOTFOUND, "no entry '%s' in collection '%s'",
                       lua_tostring(L, 2), c->info.name);
   char err[300];
   lls_value *md = lls_lua_to_value(L, 3, "metadata", err, sizeof err);

@@ -38,10 +38,55 @@ static const lls_backend_vt *find_backend(const char *name) {
   return NULL;
 }
 
-/* Splits a URL into backend and location. Returns NULL for an unknown
- * form. Accepted: "memory", "sqlite:PATH", "sqlite::memory:",
- * "sqlite://PATH", "postgresql://...", "postgres://...". */
-static const lls_backend_vt *parse_url(const char *url, const char **location) {
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int is_word(char c, int first) {
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (!first && c >= '0' && c <= '9');
+}
+
+/* 1 when s has the shape of a libpq conninfo: one or more `keyword =
+ * value` pairs separated by spaces, a value bare (backslash escapes) or
+ * in single quotes. Only the shape: libpq judges the keywords. */
+static int is_conninfo(const char *s) {
+  int pairs = 0;
+  for (;;) {
+    while (is_space(*s)) s++;
+    if (*s == '\0') return pairs > 0;
+    if (!is_word(*s, 1)) return 0;
+    while (is_word(*s, 0)) s++;
+    while (is_space(*s)) s++;
+    if (*s++ != '=') return 0;
+    while (is_space(*s)) s++;
+    if (*s == '\'') {
+      for (s++; *s != '\''; s++) {
+        if (*s == '\0') return 0;
+        if (*s == '\\' && s[1] != '\0') s++;
+      }
+      s++;
+    } else {
+      for (; *s != '\0' && !is_space(*s); s++)
+        if (*s == '\\' && s[1] != '\0') s++;
+    }
+    if (*s != '\0' && !is_space(*s)) return 0;
+    pairs++;
+  }
+}
+
+#define URL_FORMS "\"memory\", \"sqlite:PATH\", \"sqlite::memory:\", \"postgresql://...\" " \
+                  "or a libpq conninfo \"host=... dbname=...\""
+
+/* The one routing of a URL to a backend, for both forms of open: the
+ * backend and the location it opens (*location points into url or is a
+ * constant); *by_scheme is 1 when url names its backend outright (not
+ * just by a conninfo's shape). NULL for any other form:
+ *   "memory", "memory:"                                  memory
+ *   "sqlite:PATH", "sqlite://PATH", "sqlite::memory:"    sqlite (PATH)
+ *   "postgresql://...", "postgres://..."                 postgres (the URL)
+ *   "key=value key=value" (a libpq conninfo)             postgres (the string) */
+static const lls_backend_vt *route_url(const char *url, const char **location,
+                                       int *by_scheme) {
+  *by_scheme = 1;
   if (strcmp(url, "memory") == 0 || strcmp(url, "memory:") == 0) {
     *location = "memory";
     return &lls_memory_vt;
@@ -52,11 +97,11 @@ static const lls_backend_vt *parse_url(const char *url, const char **location) {
     *location = p;
     return &lls_sqlite_vt;
   }
-  if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) {
-    *location = url;
+  *location = url;
+  if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
     return &lls_postgres_vt;
-  }
-  return NULL;
+  *by_scheme = 0;
+  return is_conninfo(url) ? &lls_postgres_vt : NULL;
 }
 
 /* Stringifies an option value for the backend; raises for other types. */
@@ -90,38 +135,67 @@ static const char *check_tenant(lua_State *L, int idx) {
   return t.ptr;
 }
 
+/* Where a store is: the URL (argument 1 or option 'url'), the options
+ * 'backend' and 'path', and whether the URL came as argument 1. */
+typedef struct target {
+  const char *url, *backend, *path;
+  int url_arg;
+} target;
+
+/* The backend t names and its location in cfg. An explicit backend wins
+ * over the URL's shape (`{ backend = "sqlite", url = "x.db" }` is a file),
+ * but not over a URL that names another backend outright. */
+static const lls_backend_vt *resolve(lua_State *L, const target *t, lls_config *cfg) {
+  const lls_backend_vt *named = NULL, *vt = NULL;
+  if (t->backend != NULL && (named = find_backend(t->backend)) == NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "option 'backend' must be \"memory\", "
+                                           "\"sqlite\" or \"postgres\", got '%s'", t->backend));
+  if (t->url != NULL) {
+    int by_scheme;
+    vt = route_url(t->url, &cfg->location, &by_scheme);
+    if (named != NULL && vt != named) {
+      if (vt != NULL && by_scheme)
+        luaL_argerror(L, 1, "options 'backend' and 'url' name different backends");
+      if (named == &lls_memory_vt)
+        luaL_argerror(L, 1, lua_pushfstring(L, "option 'url' must be \"memory\" for backend "
+                                               "memory, got '%s'", t->url));
+      vt = named;
+      cfg->location = t->url;
+    }
+    if (vt == NULL)
+      luaL_argerror(L, 1, lua_pushfstring(L, "%sunknown storage URL '%s' (expected " URL_FORMS
+                                             ")", t->url_arg ? "" : "option 'url': ", t->url));
+  }
+  if (vt == NULL) vt = named != NULL ? named : &lls_sqlite_vt;
+  if (t->path != NULL) {
+    if (vt != &lls_sqlite_vt) luaL_argerror(L, 1, "option 'path' is for sqlite only");
+    if (t->url != NULL) luaL_argerror(L, 1, "options 'url' and 'path' both say where");
+    cfg->location = t->path;
+  }
+  if (vt == &lls_memory_vt) cfg->location = "memory";
+  if (cfg->location == NULL)
+    luaL_argerror(L, 1, vt == &lls_sqlite_vt ? "sqlite needs option 'path' or 'url'"
+                                              : "postgres needs option 'url'");
+  return vt;
+}
+
 /* Reads url, backend, path and tenant from the options table at tbl into
- * *vt and cfg (vt may already hold the backend a URL argument named). */
-static void read_main_options(lua_State *L, int tbl, const lls_backend_vt **vt,
-                              lls_config *cfg) {
-  if (lua_getfield(L, tbl, "url") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "option 'url': string expected");
-    const char *loc;
-    const lls_backend_vt *from_url = parse_url(lua_tostring(L, -1), &loc);
-    if (from_url == NULL) /* a bare libpq conninfo: "host=... dbname=..." */
-      loc = lua_tostring(L, -1);
-    if (*vt == NULL) *vt = from_url;
-    cfg->location = loc;
-  }
-  if (lua_getfield(L, tbl, "backend") != LUA_TNIL) {
-    const char *name = lua_tostring(L, -1);
-    const lls_backend_vt *named = name ? find_backend(name) : NULL;
-    if (named == NULL)
-      luaL_argerror(L, 1, lua_pushfstring(L, "option 'backend' must be \"memory\", "
-                                             "\"sqlite\" or \"postgres\", got %s",
-                                          luaL_tolstring(L, -1, NULL)));
-    if (*vt != NULL && *vt != named)
-      luaL_argerror(L, 1, "options 'backend' and 'url' name different backends");
-    *vt = named;
-  }
-  if (lua_getfield(L, tbl, "path") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "option 'path': string expected");
-    if (*vt == NULL) *vt = &lls_sqlite_vt;
-    if (*vt != &lls_sqlite_vt) luaL_argerror(L, 1, "option 'path' is for sqlite only");
-    cfg->location = lua_tostring(L, -1);
+ * t and cfg; the table keeps the strings alive. */
+static void read_main_options(lua_State *L, int tbl, target *t, lls_config *cfg) {
+  static const char *const names[] = {"url", "backend", "path"};
+  const char **slots[] = {&t->url, &t->backend, &t->path};
+  for (int i = 0; i < 3; i++) {
+    int type = lua_getfield(L, tbl, names[i]);
+    if (type != LUA_TNIL && type != LUA_TSTRING)
+      luaL_argerror(L, 1, lua_pushfstring(L, "option '%s': string expected, got %s",
+                                          names[i], luaL_typename(L, -1)));
+    if (type == LUA_TNIL) continue;
+    if (i == 0 && t->url != NULL)
+      luaL_argerror(L, 1, "option 'url' and argument #1 both give the URL");
+    *slots[i] = lua_tostring(L, -1);
   }
   if (lua_getfield(L, tbl, "tenant") != LUA_TNIL) cfg->tenant = check_tenant(L, -1);
-  lua_pop(L, 4); /* the options table keeps cfg's strings alive */
+  lua_pop(L, 4);
 }
 
 /* 1 for the options read_main_options consumes. */
@@ -132,8 +206,7 @@ static int main_option(const char *name) {
 
 /* Hands every other option of the table at tbl to the backend, as strings
  * in a table left on the stack (so the C strings stay alive) and listed
- * in cfg->opts (room for MAX_OPTS). What the backend does not consume is
- * an unknown option, refused after open. */
+ * in cfg->opts (room for MAX_OPTS). */
 static void backend_options(lua_State *L, int tbl, lls_config *cfg, lls_option *opts) {
   lua_newtable(L);
   int strs = lua_gettop(L);
@@ -160,30 +233,33 @@ static void backend_options(lua_State *L, int tbl, lls_config *cfg, lls_option *
   }
 }
 
-/* The backend a URL argument names (argument 1 a string); raises for an
- * unknown form. */
-static const lls_backend_vt *url_argument(lua_State *L, lls_config *cfg) {
-  const char *url = lua_tostring(L, 1);
-  const lls_backend_vt *vt = parse_url(url, &cfg->location);
-  if (vt == NULL)
-    luaL_argerror(L, 1, lua_pushfstring(L, "unknown storage URL '%s' (expected "
-                                           "\"memory\", \"sqlite:PATH\", "
-                                           "\"sqlite::memory:\" or "
-                                           "\"postgresql://...\")", url));
-  return vt;
+/* Refuses, before anything is opened, an option the backend does not take
+ * (a bad-argument error naming it) or a value it cannot use (an error
+ * object, "invalid"): the backend reads them all and touches nothing. */
+static void check_options(lua_State *L, const lls_backend_vt *vt, lls_config *cfg) {
+  lls_error err;
+  if (vt->check_options != NULL && vt->check_options(cfg, &err) != 0)
+    lls_raise(L, &err, vt->name);
+  const lls_option *o = lls_config_unused(cfg);
+  if (o != NULL)
+    luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' for backend %s", o->name,
+                                        vt->name));
 }
 
 /** storage.open(url [, options]) or storage.open{ backend=, url=|path=,
  * tenant=, ...backend options } --> db
- * Raises a bad-argument error for malformed input and an error object
- * (code "io", "connection", "version"...) when the backend cannot open. */
+ * Both forms route a URL the same way (route_url). Every option is checked
+ * before a file or a server is touched. Raises a bad-argument error for
+ * malformed input and an error object (code "io", "connection",
+ * "version"...) when the backend cannot open. */
 static int core_open(lua_State *L) {
   lls_option opts[MAX_OPTS];
   lls_config cfg = {NULL, "default", opts, 0};
-  const lls_backend_vt *vt = NULL;
+  target t = {NULL, NULL, NULL, 0};
   int tbl = 0;
   if (lua_type(L, 1) == LUA_TSTRING) {
-    vt = url_argument(L, &cfg);
+    t.url = lua_tostring(L, 1);
+    t.url_arg = 1;
     if (!lua_isnoneornil(L, 2)) {
       luaL_checktype(L, 2, LUA_TTABLE);
       tbl = 2;
@@ -194,25 +270,13 @@ static int core_open(lua_State *L) {
     return luaL_argerror(L, 1, lua_pushfstring(L, "URL string or options table expected, "
                                                   "got %s", luaL_typename(L, 1)));
   }
-  if (tbl) {
-    read_main_options(L, tbl, &vt, &cfg);
-    if (vt == NULL) vt = &lls_sqlite_vt;
-    if (vt == &lls_memory_vt) cfg.location = "memory";
-    if (cfg.location == NULL)
-      luaL_argerror(L, 1, vt == &lls_sqlite_vt ? "sqlite needs option 'path' or 'url'"
-                                                : "postgres needs option 'url'");
-    backend_options(L, tbl, &cfg, opts);
-  }
+  if (tbl) read_main_options(L, tbl, &t, &cfg);
+  const lls_backend_vt *vt = resolve(L, &t, &cfg);
+  if (tbl) backend_options(L, tbl, &cfg, opts);
+  check_options(L, vt, &cfg);
   lls_error err;
   lls_backend *b = lls_backend_open(vt, &cfg, &err);
   if (b == NULL) return lls_raise(L, &err, vt->name);
-  for (size_t i = 0; i < cfg.nopts; i++) {
-    if (!opts[i].used) {
-      vt->close(b);
-      return luaL_argerror(L, 1, lua_pushfstring(L, "unknown option '%s' for backend %s",
-                                                 opts[i].name, vt->name));
-    }
-  }
   lls_push_handle(L, vt, b, cfg.tenant);
   return 1;
 }

@@ -88,10 +88,11 @@ static int export_body(lua_State *L) {
   int sections = lua_toboolean(L, 5);
   j->progress = lua_isnil(L, 6) ? 0 : 6;
   j->tenant = h->tenant;
+  j->backend = h->vt->name;
   double t0 = lls_xclock();
 
   if (h->vt->xport->kv_dump == NULL)
-    return lls_raisef(L, LLS_EINVALID, "backend %s cannot export", h->vt->name);
+    return lls_raisef(L, h->vt->name, LLS_EINVALID, "backend %s cannot export", h->vt->name);
   lls_export_list_collections(L, j, h, names);
   j->total = j->progress ? lls_export_count_total(L, j, h, prefix, sections) : -1;
   lls_xjob_report(L, j, "kv_store", 1);
@@ -126,12 +127,13 @@ static int export_body(lua_State *L) {
 
 typedef struct exporter {
   int closed;
+  const char *backend; /* the store's backend name (static), for errors after close */
 } exporter;
 
 /* The exporter at idx and its open store (pushed on the stack). */
 static lls_handle *check_exporter(lua_State *L, int idx) {
   exporter *e = luaL_checkudata(L, idx, LLS_EXPORTER_MT);
-  if (e->closed) lls_raisef(L, LLS_ECLOSED, "exporter is closed");
+  if (e->closed) lls_raisef(L, e->backend, LLS_ECLOSED, "exporter is closed");
   lua_getiuservalue(L, idx, 1);
   return lls_check_handle(L, -1);
 }
@@ -212,7 +214,8 @@ static int run_export(lua_State *L, int file) {
     strcpy(j->path, path);
     j->f = fopen(path, "wb");
     if (j->f == NULL)
-      return lls_raisef(L, LLS_EIO, "cannot open '%s' for writing: %s", path, strerror(errno));
+      return lls_raisef(L, h->vt->name, LLS_EIO, "cannot open '%s' for writing: %s", path,
+                        strerror(errno));
     /* a partial file is removed on failure, but never something that is
      * not a plain file (a FIFO, /dev/stdout) */
     struct stat sb;
@@ -236,15 +239,15 @@ static int run_export(lua_State *L, int file) {
   int status = lua_pcall(L, 6, 0, 0);
   if (h->b == NULL) { /* the progress function closed the store (and so rolled back) */
     lls_xjob_release(j);
-    if (status != LUA_OK) return lua_error(L);
-    return lls_raisef(L, LLS_ECLOSED, "store was closed during the export");
+    if (status != LUA_OK) return lls_rethrow(L);
+    return lls_raisef(L, h->vt->name, LLS_ECLOSED, "store was closed during the export");
   }
   h->txdepth = depth;
   if (status != LUA_OK) {
     lls_error rerr;
     h->vt->rollback(h->b, depth, &rerr); /* best effort: the first error wins */
     lls_xjob_release(j);
-    return lua_error(L);
+    return lls_rethrow(L);
   }
   if (h->vt->commit(h->b, depth, &err) != 0) {
     lls_error rerr;
@@ -258,7 +261,7 @@ static int run_export(lua_State *L, int file) {
     if (fclose(f) != 0) {
       int e = errno;
       lls_xjob_release(j);
-      return lls_raisef(L, LLS_EIO, "cannot write '%s': %s", path, strerror(e));
+      return lls_raisef(L, h->vt->name, LLS_EIO, "cannot write '%s': %s", path, strerror(e));
     }
   } else {
     lua_pushlstring(L, j->out.data ? j->out.data : "", j->out.len);
@@ -311,9 +314,10 @@ static int exp_tostring(lua_State *L) {
 /** storage.exporter(db) --> exporter ("llmspell.storage.Exporter").
  * Raises "closed" when db is closed. */
 static int new_exporter(lua_State *L) {
-  lls_check_handle(L, 1);
+  lls_handle *h = lls_check_handle(L, 1);
   exporter *e = lua_newuserdatauv(L, sizeof *e, 1);
   e->closed = 0;
+  e->backend = h->vt->name;
   luaL_setmetatable(L, LLS_EXPORTER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);

@@ -70,7 +70,7 @@ int lls_xjob_error(lls_xjob *j, lls_error *err) {
 
 void lls_xjob_check(lua_State *L, lls_xjob *j) {
   lls_error err;
-  if (lls_xjob_error(j, &err) != 0) lls_raise(L, &err, NULL);
+  if (lls_xjob_error(j, &err) != 0) lls_raise(L, &err, j->backend);
 }
 
 /* Re-encodes stored JSON text canonically into j->rec and writes it; the
@@ -108,7 +108,7 @@ void lls_xjob_report(lua_State *L, lls_xjob *j, const char *phase, int force) {
 
 /* Raises when the progress function closed the store under us. */
 void lls_xjob_still_open(lua_State *L, lls_handle *h) {
-  if (h->b == NULL) lls_raisef(L, LLS_ECLOSED, "store was closed during the export");
+  if (h->b == NULL) lls_raisef(L, h->vt->name, LLS_ECLOSED, "store was closed during the export");
 }
 
 lls_xjob *lls_xjob_new(lua_State *L) {

@@ -37,6 +37,7 @@ typedef struct lls_xjob {
   int progress;        /* stack index of the function, 0 = none */
   int64_t done, total, reported;
   const char *tenant;
+  const char *backend; /* the store's backend name, for the errors the run raises */
 } lls_xjob;
 
 /* Pushes a new run (a userdata) with its generator set up. */

@@ -153,7 +153,7 @@ static void write_kv_row(lua_State *L, lls_xjob *j, size_t i) {
     if (lls_xjob_json(j, meta, "kv_store metadata", NULL, &err) != 0) {
       lls_error_set(&err, err.code, "key '%.*s': %s", (int)(key.len > 200 ? 200 : key.len),
                     key.ptr, err.message);
-      lls_raise(L, &err, NULL);
+      lls_raise(L, &err, j->backend);
     }
   }
   g_key(j, "created_at");
@@ -331,7 +331,8 @@ void lls_export_list_collections(lua_State *L, lls_xjob *j, lls_handle *h, int n
       const char *nm = lua_tostring(L, -1);
       size_t i = 0;
       while (i < j->ncolls && strcmp(j->colls[i].name, nm) != 0) i++;
-      if (i == j->ncolls) lls_raisef(L, LLS_ENOTFOUND, "no collection '%s'", nm);
+      if (i == j->ncolls)
+        lls_raisef(L, h->vt->name, LLS_ENOTFOUND, "no collection '%s'", nm);
       lua_pop(L, 1);
     }
     for (size_t i = 0; i < j->ncolls; i++) {
@@ -390,7 +391,8 @@ void lls_export_vectors(lua_State *L, lls_xjob *j, lls_handle *h) {
       group_open = 0;
     }
     if (h->vt->xport->vec_dump == NULL)
-      lls_raisef(L, LLS_EINVALID, "backend %s cannot export vectors", h->vt->name);
+      lls_raisef(L, h->vt->name, LLS_EINVALID, "backend %s cannot export vectors",
+                 h->vt->name);
     vsink s;
     memset(&s, 0, sizeof s);
     s.j = j;
@@ -462,7 +464,7 @@ void lls_export_sections(lua_State *L, lls_xjob *j, lls_handle *h) {
           lls_value *v = NULL;
           if (lls_xjob_json(j, json, "section", &v, &err) != 0) {
             lls_buf_free(&cur);
-            lls_raise(L, &err, NULL);
+            lls_raise(L, &err, j->backend);
           }
           int64_t cnt = lls_xstats_single(&j->st, name, v);
           lls_value_free(v);
@@ -476,14 +478,14 @@ void lls_export_sections(lua_State *L, lls_xjob *j, lls_handle *h) {
       if (mode != 1) continue;
       if (lls_xjob_json(j, json, "section", NULL, &err) != 0) {
         lls_buf_free(&cur);
-        lls_raise(L, &err, NULL);
+        lls_raise(L, &err, j->backend);
       }
       if (lls_xstats_add(&j->st, name, 1) != 0) j->oom = 1;
       j->done++;
     }
     if (lls_xjob_error(j, &err) != 0) {
       lls_buf_free(&cur);
-      lls_raise(L, &err, NULL);
+      lls_raise(L, &err, j->backend);
     }
     if (n == 0) break;
     lls_str last = lls_row_key(&j->rows, n - 1);

@@ -68,15 +68,17 @@ static void report(lua_State *L, lls_ijob *j, int fn, const char *phase, int for
   j->reported = j->done;
   j->reported_phase = phase;
   lls_xprogress(L, fn, j->done, -1, phase, 1, (int64_t)(j->read_off), j->bytes_total);
-  if (j->h->b == NULL) lls_raisef(L, LLS_ECLOSED, "store was closed during the import");
+  if (j->h->b == NULL)
+    lls_raisef(L, j->h->vt->name, LLS_ECLOSED, "store was closed during the import");
 }
 
 /* Next piece of input into *p; 0 at the end. */
 static size_t next_chunk(lua_State *L, lls_ijob *j, const unsigned char **p) {
   if (j->f != NULL) {
     size_t n = fread(j->chunk, 1, CHUNK, j->f);
-    if (n == 0 && ferror(j->f)) lls_raisef(L, LLS_EIO, "cannot read the import file: %s",
-                                           strerror(errno));
+    if (n == 0 && ferror(j->f))
+      lls_raisef(L, j->h->vt->name, LLS_EIO, "cannot read the import file: %s",
+                 strerror(errno));
     *p = j->chunk;
     return n;
   }
@@ -111,11 +113,12 @@ static int import_body(lua_State *L) {
 
 typedef struct importer {
   int closed;
+  const char *backend; /* the store's backend name (static), for errors after close */
 } importer;
 
 static lls_handle *check_importer(lua_State *L, int idx) {
   importer *im = luaL_checkudata(L, idx, LLS_IMPORTER_MT);
-  if (im->closed) lls_raisef(L, LLS_ECLOSED, "importer is closed");
+  if (im->closed) lls_raisef(L, im->backend, LLS_ECLOSED, "importer is closed");
   lua_getiuservalue(L, idx, 1);
   return lls_check_handle(L, -1);
 }
@@ -200,7 +203,7 @@ static int run_import(lua_State *L, int file) {
     if (j->chunk == NULL) return luaL_error(L, "out of memory");
     j->f = fopen(src, "rb");
     if (j->f == NULL)
-      return lls_raisef(L, LLS_EIO, "cannot open '%s': %s", src, strerror(errno));
+      return lls_raisef(L, h->vt->name, LLS_EIO, "cannot open '%s': %s", src, strerror(errno));
     struct stat sb;
     if (fstat(fileno(j->f), &sb) == 0 && S_ISREG(sb.st_mode)) j->bytes_total = sb.st_size;
   } else {
@@ -223,8 +226,8 @@ static int run_import(lua_State *L, int file) {
   int status = lua_pcall(L, 2, 0, 0);
   if (h->b == NULL) { /* the progress function closed the store (and so rolled back) */
     lls_ijob_release(j);
-    if (status != LUA_OK) return lua_error(L);
-    return lls_raisef(L, LLS_ECLOSED, "store was closed during the import");
+    if (status != LUA_OK) return lls_rethrow(L);
+    return lls_raisef(L, h->vt->name, LLS_ECLOSED, "store was closed during the import");
   }
   if (!j->dry_run) {
     h->txdepth = depth;
@@ -234,14 +237,14 @@ static int run_import(lua_State *L, int file) {
       h->vt->rollback(h->b, depth, &rerr); /* best effort: the first error wins */
       lls_store_invalidate(L, hidx);
       lls_ijob_release(j);
-      if (status != LUA_OK) return lua_error(L);
+      if (status != LUA_OK) return lls_rethrow(L);
       return lls_raise(L, &err, h->vt->name);
     }
     /* open collection objects reload on next use and see the new rows */
     lls_store_invalidate(L, hidx);
   } else if (status != LUA_OK) {
     lls_ijob_release(j);
-    return lua_error(L);
+    return lls_rethrow(L);
   }
   lls_xstats_push(L, &j->st);
   lls_ijob_release(j);
@@ -291,9 +294,10 @@ static int imp_tostring(lua_State *L) {
 /** storage.importer(db) --> importer ("llmspell.storage.Importer").
  * Raises "closed" when db is closed. */
 static int new_importer(lua_State *L) {
-  lls_check_handle(L, 1);
+  lls_handle *h = lls_check_handle(L, 1);
   importer *im = lua_newuserdatauv(L, sizeof *im, 1);
   im->closed = 0;
+  im->backend = h->vt->name;
   luaL_setmetatable(L, LLS_IMPORTER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);

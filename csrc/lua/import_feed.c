@@ -54,7 +54,7 @@ static int raise_syntax(lua_State *L, lls_ijob *j, const unsigned char *buf, siz
   snprintf(msg, sizeof msg, "invalid JSON at byte %llu: %.*s", (unsigned long long)at, (int)len,
            s);
   if (m != NULL) yajl_free_error(j->y, m);
-  return lls_raisef(L, LLS_EFORMAT, "%s", msg);
+  return lls_raisef(L, lls_ijob_backend(j), LLS_EFORMAT, "%s", msg);
 }
 
 /* Hands p[0..n), at offset `at` of the stream, to yajl; raises the run's
@@ -170,7 +170,7 @@ static void scan_error(lua_State *L, lls_ijob *j, const unsigned char *buf, size
   if (j->scan.sink_failed) luaL_error(L, "out of memory");
   /* yajl first: its own error wins when it comes earlier */
   if (!lls_jscan_capturing(&j->scan)) feed_to(L, j, buf, fed, pos, base);
-  lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %llu: %s",
+  lls_raisef(L, lls_ijob_backend(j), LLS_EFORMAT, "invalid JSON at byte %llu: %s",
              (unsigned long long)j->scan.err_at + 1, j->scan.err);
 }
 
@@ -215,7 +215,7 @@ void lls_import_feed_end(lua_State *L, lls_ijob *j) {
   char msg[64];
   snprintf(msg, sizeof msg, "%llu", (unsigned long long)j->read_off);
   if (lls_jscan_capturing(&j->scan))
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
+    lls_raisef(L, lls_ijob_backend(j), LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
                "(truncated?)", msg);
   if (j->hold_n > 0) feed_to(L, j, NULL, 0, 0, j->read_off); /* a token at the very end */
   locale_t old = j->cloc != (locale_t)0 ? uselocale(j->cloc) : (locale_t)0;
@@ -223,11 +223,11 @@ void lls_import_feed_end(lua_State *L, lls_ijob *j) {
   if (old != (locale_t)0) uselocale(old);
   if (st != yajl_status_ok) {
     if (j->failed) lls_import_raise(L, j, j->read_off);
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
+    lls_raisef(L, lls_ijob_backend(j), LLS_EFORMAT, "invalid JSON at byte %s: the input ends inside the document "
                "(truncated?)", msg);
   }
   if (j->ps != P_END) /* an empty input */
-    lls_raisef(L, LLS_EFORMAT, "invalid JSON at byte 0: empty input");
+    lls_raisef(L, lls_ijob_backend(j), LLS_EFORMAT, "invalid JSON at byte 0: empty input");
   if (!j->version_seen)
-    lls_raisef(L, LLS_EVERSION, "the document has no \"version\" (not an export file?)");
+    lls_raisef(L, lls_ijob_backend(j), LLS_EVERSION, "the document has no \"version\" (not an export file?)");
 }

@@ -28,7 +28,6 @@ int lls_ijob_fail_backend(lls_ijob *j, const lls_error *err) {
   if (!j->failed) {
     j->err = *err;
     j->failed = 1;
-    j->err_backend = 1;
   }
   return 0;
 }
@@ -103,3 +102,6 @@ void lls_ijob_release(lls_ijob *j) {
   j->colls = NULL;
 }
 
+const char *lls_ijob_backend(const lls_ijob *j) {
+  return j->h != NULL ? j->h->vt->name : NULL;
+}

@@ -152,7 +152,7 @@ typedef struct lls_ijob {
   lls_xstats st;
   int64_t done, reported;
   const char *reported_phase;
-  int failed, err_backend;
+  int failed;
   lls_error err;
   /* storage.records: takes each assembled record (and owns it) instead of
    * the import's writers; 1 when fine, 0 after lls_ijob_fail. */
@@ -186,6 +186,10 @@ lls_buf *lls_ijob_value_buf(lls_ijob *j);
 /* Forgets the record's streamed value (a second "value" member replaces
  * it). */
 void lls_ijob_drop_value(lls_ijob *j);
+
+/* The backend the error objects of j name: its store's, or NULL when j
+ * reads for storage.records, which has no store. */
+const char *lls_ijob_backend(const lls_ijob *j);
 
 /* Frees everything the run holds. Idempotent. */
 void lls_ijob_release(lls_ijob *j);

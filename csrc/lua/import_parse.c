@@ -313,5 +313,5 @@ int lls_import_raise(lua_State *L, lls_ijob *j, uint64_t at) {
     snprintf(j->err.message + len, sizeof j->err.message - len, " (at byte %llu)",
              (unsigned long long)at);
   }
-  return lls_raise(L, &j->err, j->err_backend ? j->h->vt->name : NULL);
+  return lls_raise(L, &j->err, lls_ijob_backend(j));
 }

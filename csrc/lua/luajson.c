@@ -48,7 +48,7 @@ static int json_decode(lua_State *L) {
   const char *s = luaL_checklstring(L, 1, &len);
   char err[300];
   lls_value *v = lls_json_decode(s, len, err, sizeof err);
-  if (v == NULL) return lls_raisef(L, LLS_EFORMAT, "%s", err);
+  if (v == NULL) return lls_raisef(L, NULL, LLS_EFORMAT, "%s", err);
   lls_push_json(L, v);
   lls_value_free(v);
   return 1;

@@ -126,7 +126,7 @@ static int queue_record(lls_ijob *j, lls_value *v) {
 
 static reader *check_reader(lua_State *L, int idx) {
   reader *r = luaL_checkudata(L, idx, LLS_RECORDS_MT);
-  if (r->closed) lls_raisef(L, LLS_ECLOSED, "records reader is closed");
+  if (r->closed) lls_raisef(L, NULL, LLS_ECLOSED, "records reader is closed");
   return r;
 }
 
@@ -138,7 +138,7 @@ static void fill(lua_State *L, reader *r) {
     size_t n = fread(r->chunk, 1, CHUNK, j->f);
     if (n == 0) {
       if (ferror(j->f))
-        lls_raisef(L, LLS_EIO, "cannot read '%s': %s", r->path, strerror(errno));
+        lls_raisef(L, NULL, LLS_EIO, "cannot read '%s': %s", r->path, strerror(errno));
       r->ended = 1;
       lls_import_feed_end(L, j);
       break;
@@ -155,7 +155,7 @@ static void set_decoded(lua_State *L, reader *r, const char *name, const lls_val
   int rc = s != NULL && s->type == LLS_VSTRING ? lls_b64_decode(b, s->u.s.ptr, s->u.s.len) : -1;
   if (rc == -2) luaL_error(L, "out of memory");
   if (rc != 0)
-    lls_raisef(L, LLS_EFORMAT, "%s: %s is not base64 (in '%s')", what, name, r->path);
+    lls_raisef(L, NULL, LLS_EFORMAT, "%s: %s is not base64 (in '%s')", what, name, r->path);
   lua_pushlstring(L, b->data ? b->data : "", b->len);
   lua_setfield(L, -2, name);
 }
@@ -166,7 +166,7 @@ static void set_value(lua_State *L, reader *r, const qrec *e) {
     set_decoded(L, r, "value", lls_value_get(e->v, "value", 5), "kv_store");
     return;
   }
-  if (e->bad) lls_raisef(L, LLS_EFORMAT, "kv_store: value is not base64 (in '%s')", r->path);
+  if (e->bad) lls_raisef(L, NULL, LLS_EFORMAT, "kv_store: value is not base64 (in '%s')", r->path);
   lua_pushlstring(L, e->bytes != NULL ? e->bytes : "", e->nbytes);
   lua_setfield(L, -2, "value");
 }
@@ -175,7 +175,7 @@ static void set_value(lua_State *L, reader *r, const qrec *e) {
 static void set_embedding(lua_State *L, reader *r, const qrec *e) {
   const lls_value *ev = lls_value_get(e->v, "embedding", 9);
   if (e->bad)
-    lls_raisef(L, LLS_EFORMAT, "vector_embeddings: embedding is not base64 (in '%s')", r->path);
+    lls_raisef(L, NULL, LLS_EFORMAT, "vector_embeddings: embedding is not base64 (in '%s')", r->path);
   if (e->floats != NULL) {
     lua_pushlstring(L, e->floats, e->nfloats);
   } else if (ev != NULL && ev->type == LLS_VSTRING && ev->u.s.len > 0 &&
@@ -183,7 +183,8 @@ static void set_embedding(lua_State *L, reader *r, const qrec *e) {
     int64_t got = lls_import_pgvector(&r->job, ev->u.s.ptr, ev->u.s.len);
     if (got == -2) luaL_error(L, "out of memory");
     if (got < 0)
-      lls_raisef(L, LLS_EFORMAT, "vector_embeddings: embedding is not pgvector text (in '%s')",
+      lls_raisef(L, NULL, LLS_EFORMAT,
+                 "vector_embeddings: embedding is not pgvector text (in '%s')",
                  r->path);
     lua_pushlstring(L, r->job.floats.data ? r->job.floats.data : "", r->job.floats.len);
   } else {
@@ -324,7 +325,7 @@ static int records_open(lua_State *L) {
   if (j->f == NULL) {
     int e = errno;
     reader_release(r);
-    return lls_raisef(L, LLS_EIO, "cannot read '%s': %s", path, strerror(e));
+    return lls_raisef(L, NULL, LLS_EIO, "cannot read '%s': %s", path, strerror(e));
   }
   lua_pushcfunction(L, records_next);
   lua_pushvalue(L, self);

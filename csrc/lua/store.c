@@ -24,7 +24,7 @@ lls_handle *lls_test_handle(lua_State *L, int idx) {
 
 lls_handle *lls_check_handle(lua_State *L, int idx) {
   lls_handle *h = lls_class_check(L, idx, LLS_HANDLE_MT);
-  if (h->b == NULL) lls_class_closed(L, "store");
+  if (h->b == NULL) lls_class_closed(L, "store", h->vt->name);
   return h;
 }
 
@@ -206,7 +206,7 @@ static int store_transaction(lua_State *L) {
   if (h->b == NULL) {
     /* fn closed the store: close() already rolled back. */
     if (status != LUA_OK) return lua_error(L);
-    return lls_raisef(L, LLS_ECLOSED, "store was closed inside its transaction");
+    return lls_raisef(L, h->vt->name, LLS_ECLOSED, "store was closed inside its transaction");
   }
   if (status != LUA_OK) {
     undo(L, h, depth);

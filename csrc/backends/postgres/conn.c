@@ -525,21 +525,33 @@ static int migrate(pg_backend *pg, lls_error *err) {
 
 void lls_pg_close(lls_backend *b);
 
+/* Reads and checks the options open() takes: *schema (default
+ * "llmspell"), *timeout (the option's text, NULL when absent) and *secs. */
+static int parse_options(lls_config *cfg, const char **schema, const char **timeout,
+                         long long *secs, lls_error *err) {
+  *schema = lls_config_get(cfg, "schema");
+  *timeout = lls_config_get(cfg, "connect_timeout");
+  if (*schema == NULL) *schema = "llmspell";
+  if (!valid_schema(*schema))
+    return lls_error_set(err, LLS_EINVALID,
+                         "option 'schema' must be an identifier ([A-Za-z_][A-Za-z0-9_]*, "
+                         "at most %d characters), got '%s'", MAX_SCHEMA, *schema);
+  return lls_config_int(cfg, "connect_timeout", 10, 0, 86400, secs, err);
+}
+
+int lls_pg_check_options(lls_config *cfg, lls_error *err) {
+  const char *schema, *timeout;
+  long long secs;
+  return parse_options(cfg, &schema, &timeout, &secs, err);
+}
+
 /* Connects to cfg->location (URL or conninfo), sets the tenant, and
  * migrates the schema. Options: schema, connect_timeout (seconds). */
 lls_backend *lls_pg_open(lls_config *cfg, lls_error *err) {
-  const char *schema = lls_config_get(cfg, "schema");
-  const char *timeout = lls_config_get(cfg, "connect_timeout");
+  const char *schema, *timeout;
   long long secs;
   char timeout_s[24];
-  if (schema == NULL) schema = "llmspell";
-  if (!valid_schema(schema)) {
-    lls_error_set(err, LLS_EINVALID,
-                  "option 'schema' must be an identifier ([A-Za-z_][A-Za-z0-9_]*, "
-                  "at most %d characters), got '%s'", MAX_SCHEMA, schema);
-    return NULL;
-  }
-  if (lls_config_int(cfg, "connect_timeout", 10, 0, 86400, &secs, err) != 0) return NULL;
+  if (parse_options(cfg, &schema, &timeout, &secs, err) != 0) return NULL;
   snprintf(timeout_s, sizeof timeout_s, "%lld", secs);
 
   pg_backend *pg = calloc(1, sizeof *pg);

@@ -117,6 +117,7 @@ int lls_pg_msg_len(lls_str s, size_t max);
 /* The handle's slots of lls_postgres_vt (see backend/backend.h for each
  * one's contract). */
 lls_backend *lls_pg_open(lls_config *cfg, lls_error *err);
+int lls_pg_check_options(lls_config *cfg, lls_error *err);
 void lls_pg_close(lls_backend *b);
 const char *lls_pg_location(lls_backend *b);
 int lls_pg_begin(lls_backend *b, int depth, lls_error *err);

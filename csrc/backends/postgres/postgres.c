@@ -23,6 +23,7 @@ const lls_backend_vt lls_postgres_vt = {
                .nominal_read_us = 500.0,
                .nominal_write_us = 1000.0},
     .open = lls_pg_open,
+    .check_options = lls_pg_check_options,
     .close = lls_pg_close,
     .location = lls_pg_location,
     .begin = lls_pg_begin,

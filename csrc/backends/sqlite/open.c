@@ -24,6 +24,7 @@
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/rowsum.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,11 @@ static int parse_options(lls_config *cfg, open_options *o, lls_error *err) {
     return -1;
   o->sync = levels[sync % 3];
   return 0;
+}
+
+int lls_sqlite_check_options(lls_config *cfg, lls_error *err) {
+  open_options o;
+  return parse_options(cfg, &o, err);
 }
 
 /* 1 when path is an existing file this process may not write, or whose
@@ -303,8 +309,33 @@ static void name_file(lls_error *err, const char *loc) {
   err->sqlite_code = sc;
 }
 
+/* A new file needs its directory: SQLite creates the file but not the
+ * directories above it, and would say only "unable to open database
+ * file". LLS_EIO naming the directory when it is missing or not one; 0
+ * otherwise (other failures are the open's to report). */
+static int check_directory(const char *loc, lls_error *err) {
+  const char *slash = strrchr(loc, '/');
+  if (slash == NULL || slash == loc || access(loc, F_OK) == 0) return 0;
+  char *dir = strndup(loc, (size_t)(slash - loc));
+  if (dir == NULL) return lls_error_oom(err);
+  struct stat sb;
+  int rc = 0;
+  if (stat(dir, &sb) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      rc = lls_error_set(err, LLS_EIO,
+                         "cannot create SQLite database '%s': directory '%s' does not exist "
+                         "(SQLite creates the file, not its directory)", loc, dir);
+  } else if (!S_ISDIR(sb.st_mode)) {
+    rc = lls_error_set(err, LLS_EIO,
+                       "cannot create SQLite database '%s': '%s' is not a directory", loc, dir);
+  }
+  if (rc != 0) err->sqlite_code = SQLITE_CANTOPEN; /* what sqlite3_open_v2 would say */
+  free(dir);
+  return rc;
+}
+
 /* Refusals that need no handle: an empty path, "ro" in memory, "ro" on a
- * file that is not there. */
+ * file that is not there, a new file in a directory that is not there. */
 static int check_location(const char *loc, int memory, const open_options *o,
                           lls_error *err) {
   if (!memory && loc[0] == '\0')
@@ -315,7 +346,7 @@ static int check_location(const char *loc, int memory, const open_options *o,
   if (o->ro && access(loc, F_OK) != 0)
     return lls_error_set(err, LLS_ENOTFOUND,
                          "no store at '%s' (mode = \"ro\" does not create one)", loc);
-  return 0;
+  return memory ? 0 : check_directory(loc, err);
 }
 
 lls_backend *lls_sqlite_open(lls_config *cfg, lls_error *err) {

@@ -16,6 +16,10 @@
  * names the file. */
 lls_backend *lls_sqlite_open(lls_config *cfg, lls_error *err);
 
+/* The options lls_sqlite_open takes, checked without touching a file
+ * (backend.h's check_options). */
+int lls_sqlite_check_options(lls_config *cfg, lls_error *err);
+
 /* Finalizes statements, rolls back an open transaction, closes. */
 void lls_sqlite_close(lls_backend *base);
 

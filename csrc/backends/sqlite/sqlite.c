@@ -23,6 +23,7 @@ const lls_backend_vt lls_sqlite_vt = {
                .nominal_read_us = 5.0,
                .nominal_write_us = 50.0},
     .open = lls_sqlite_open,
+    .check_options = lls_sqlite_check_options,
     .close = lls_sqlite_close,
     .location = lls_sqlite_location,
     .begin = lls_sqlite_begin,

@@ -17,21 +17,26 @@ storage._VERSION = core._VERSION
 
 --- Opens a store.
 --
--- `url` is `"memory"`, `"sqlite:PATH"`, `"sqlite::memory:"` or a libpq URL
--- (`"postgresql://user@host/db"`). The table form takes `backend`
--- (`"memory"|"sqlite"|"postgres"`), `url` (also a libpq conninfo string),
--- `path` (SQLite), `tenant` (default `"default"`) and backend options:
--- SQLite `synchronous`, `busy_timeout_ms`, `cache_size`, `mmap_size`, `mode`
--- (`"rw"`, `"ro"`), `verify` (`"off"`, `"quick"`, `"full"`); PostgreSQL
--- `schema`, `connect_timeout`. Unknown options are refused.
+-- `url` is `"memory"`, `"sqlite:PATH"` (the file is created, its directory
+-- must exist), `"sqlite::memory:"`, a libpq URL
+-- (`"postgresql://user@host/db"`) or a libpq conninfo (`"host=/run/pg
+-- dbname=app"`); any other form is refused naming it. The table form
+-- takes `backend` (`"memory"|"sqlite"|"postgres"`; it wins over the
+-- shape of `url`, not over a URL naming another backend), `url` (routed
+-- exactly as the string form), `path` (SQLite), `tenant` (default
+-- `"default"`) and backend options: SQLite `synchronous`,
+-- `busy_timeout_ms`, `cache_size`, `mmap_size`, `mode` (`"rw"`, `"ro"`),
+-- `verify` (`"off"`, `"quick"`, `"full"`); PostgreSQL `schema`,
+-- `connect_timeout`. Unknown options and bad values are refused before a
+-- file, a schema or a connection is made.
 --
 -- @tparam string|table url a URL, or an options table
 -- @tparam[opt] table options options for the URL form
 -- @treturn userdata the store handle (`llmspell.storage.Store`)
 -- @raise bad argument for malformed input; an error object with `code`
---   `"io"`, `"connection"`, `"version"`, `"invalid"`, `"format"` (another
---   program's SQLite file), `"integrity"` (`verify` found damage) or
---   `"not_found"` when it cannot open
+--   `"io"` (also a missing directory, named), `"connection"`, `"version"`,
+--   `"invalid"`, `"format"` (another program's SQLite file), `"integrity"`
+--   (`verify` found damage) or `"not_found"` when it cannot open
 storage.open = core.open
 
 --- Every limit and name rule of the core (base/limits.h), read-only by
@@ -152,9 +157,15 @@ storage.array = core.array
 
 --- Makes (does not raise) an error object like the library's own:
 -- `error(storage.error("quota", "tenant acme is over max_kv_bytes"))`.
+-- Error objects carry `code`, `message`, `backend` (every object a store,
+-- collection, exporter or importer raises), `where` (the Lua caller's
+-- position, `"script.lua:12"`, printed first by `tostring`) and, where
+-- known, `sqlstate` or `sqlite_code`.
 -- @tparam string code one of `storage.error_codes`
 -- @tparam string message
 -- @tparam[opt] table fields extra fields (e.g. `{ backend = "sqlite" }`)
+-- @tparam[opt] integer level sets `where` as `error`'s level would: 1 the
+--   function calling `storage.error`, 2 its caller; none without it
 -- @treturn table the error object
 storage.error = core.error
 
