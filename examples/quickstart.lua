@@ -73,15 +73,6 @@ local function embed(text)
 end
 
 -- Opens a collection, creating it on the first run.
--- TODO: once db:collection(name, { dimension = ..., create = true }) lands
--- (get-or-create), this whole function is that one call.
-local function open_collection(db, name, options)
-  for _, c in ipairs(db:list_collections(name)) do
-    if c.name == name then return db:collection(name) end
-  end
-  return db:create_collection(name, options)
-end
-
 local DOCS = {
   { id = "kv-ttl", scope = "tenant:acme", category = "kv", year = 2024,
     text = "Keys with a ttl expire automatically; expired keys are invisible." },
@@ -126,8 +117,9 @@ do
   -- -------------------------------------------- 2. a document collection
   section("2. collection with metadata (toy embedder, " .. DIM .. "-d)")
   -- preset "production" (rs-llmspell's name): m 16, ef_construction 200, ef_search 100
-  local docs = open_collection(db, "docs", { dimension = DIM, metric = "cosine",
-                                             preset = "production" })
+  -- get-or-create: the second run opens what the first one made
+  local docs = db:collection("docs", { dimension = DIM, metric = "cosine",
+                                       preset = "production", create = true })
   local entries = {}
   for i, d in ipairs(DOCS) do
     entries[i] = { id = d.id, vector = embed(d.text), scope = d.scope,
@@ -161,7 +153,7 @@ do
 
   -- ------------------------------------- 4. agent memory in a transaction
   section("4. agent memory: a transaction over key-value and vectors")
-  local memory = open_collection(db, "agent_memory", { dimension = DIM })
+  local memory = db:collection("agent_memory", { dimension = DIM, create = true })
   local note = "the user asked how keys expire"
   -- the turn counter (a key) and the remembered turn (a vector) commit together
   local turn, ids = db:transaction(function(tx)
