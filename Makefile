@@ -112,7 +112,8 @@ examples: deps-test
 # LLMSPELL_TEST_TMPDIR; spec/zz_leftovers_spec.lua fails when a spec left
 # something in it), removed afterwards.
 # $(call in_suite_tmp,ENV-ASSIGNMENTS,CMD)
-in_suite_tmp = t=$$(mktemp -d "$${TMPDIR:-/tmp}/llmspell-test.XXXXXX") || exit 1; \
+# (0755: specs that drop to user nobody reach their files in it)
+in_suite_tmp = t=$$(mktemp -d "$${TMPDIR:-/tmp}/llmspell-test.XXXXXX") && chmod 0755 "$$t" || exit 1; \
   $(1) scripts/with-postgres.sh env TMPDIR="$$t" LLMSPELL_TEST_TMPDIR="$$t" $(2); \
   rc=$$?; rm -rf "$$t"; exit $$rc
 

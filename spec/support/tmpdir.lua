@@ -28,6 +28,8 @@ else
   M.dir = p:read("l")
   p:close()
   assert(M.dir and M.dir ~= "", "mktemp -d under " .. base .. " failed")
+  -- as the Makefile does: specs that drop to user nobody reach their files
+  os.execute("chmod 0755 " .. quote(M.dir))
   M.owned = true
 end
 
