@@ -228,7 +228,8 @@ end)
 describe("an export stopped by a signal", function()
   -- The export reads a PostgreSQL table another session holds locked, so
   -- it waits (in C, with FILE.part created) until the test has sent its
-  -- signals; then the lock goes and the tool goes on, or has ended.
+  -- signals and they have been delivered; then the lock goes and the tool
+  -- goes on, or has ended.
   local SCRIPT = [=[
 set -u
 url=$1 tenant=$2 out=$3 sigs=$4
@@ -247,7 +248,15 @@ pid=$!
 i=0
 until [ -e "$out.part" ] || [ $i -ge 600 ]; do sleep 0.05; i=$((i+1)); done
 [ -e "$out.part" ] && echo "part created"
-for s in $sigs; do kill -s "$s" $pid; done
+# one signal at a time: each is delivered (no longer pending in
+# /proc/PID/status) before the next is sent, or two would merge into one
+for s in $sigs; do
+  kill -s "$s" $pid
+  i=0
+  while grep -q '^ShdPnd:.*[1-9a-f]' /proc/$pid/status 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.05; i=$((i+1))
+  done
+done
 psql "$url" -X -q -A -t -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
   WHERE application_name = 'llmspell-sig-lock'" >/dev/null
 wait $pid

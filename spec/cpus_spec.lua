@@ -30,7 +30,7 @@ describe("usable CPUs", function()
     local script = "local s = require 'llmspell.storage'; local db = s.open('memory'); "
       .. "local c = db:create_collection('c', { dimension = 2 }); "
       .. "io.write(c:stats().threads)"
-    local p = assert(io.popen("taskset -c 0 " .. helpers.lua_command("-e " .. ctest.quote(script))
+    local p = assert(io.popen("taskset -c 0 env " .. helpers.lua_command("-e " .. ctest.quote(script))
                               .. " 2>&1"))
     local out = p:read("a")
     p:close()

@@ -101,6 +101,7 @@ static void test_edges(void) {
 int main(int argc, char **argv) {
   CHECK(argc == 3, "usage: test_cpus DIR AFFINITY_CPUS");
   snprintf(g_root, sizeof g_root, "%s", argv[1]);
+  mkdir(g_root, 0755);
   test_v2();
   test_v1();
   test_edges();

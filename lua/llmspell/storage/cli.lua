@@ -10,7 +10,8 @@
 --
 -- URLs are what `storage.open` takes: "sqlite:PATH", "postgresql://...",
 -- "memory". Exit codes: 0 ok, 1 operational error, 2 usage error,
--- 3 validate found problems (130 interrupted). Errors are one line on
+-- 3 validate found problems, 128 + N stopped by signal N (130 Ctrl-C, 143
+-- SIGTERM, 129 SIGHUP). `-o -` / `-i -` are stdout / stdin. Errors are one line on
 -- stderr, never a traceback (LLMSPELL_STORAGE_DEBUG=1 adds one).
 --
 -- bin/llmspell-storage finds the library and calls `cli.main(arg)`;
@@ -261,8 +262,8 @@ Inspect, export, import, migrate and validate llmspell.storage stores.
 
 Commands:
   info URL                          backend, counts, collections, migrations
-  export URL -o FILE                write the store to a JSON export file
-  import URL -i FILE                load an export file (all or nothing)
+  export URL -o FILE                write the store to a JSON export file (- stdout)
+  import URL -i FILE                load an export file, all or nothing (- stdin)
   migrate --from URL --to URL       copy one store into another, then verify
   validate URL                      check the store; exit 3 on problems
 
@@ -276,7 +277,8 @@ Options for every command:
   --version     print the library version
 
 Exit codes: 0 ok, 1 operational error, 2 usage error,
-3 validate found problems, 130 interrupted.
+3 validate found problems, 128+N stopped by signal N (130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP; an export leaves no FILE.part behind).
 ]]
 
 local COMMANDS = {
@@ -299,10 +301,12 @@ schema migrations applied. An SQLite file must exist.
 Usage: llmspell-storage export URL -o FILE [OPTIONS]
 
 Writes the tenant's data as one JSON document (format "1.0"), streaming:
-memory stays bounded whatever the size. FILE appears only once complete.
+memory stays bounded whatever the size. FILE appears only once complete
+(written as FILE.part until then, removed if the export fails or a signal
+stops it). With -o - the document goes to stdout and the report to stderr.
 
 Options:
-  -o, --output FILE     the export file (required)
+  -o, --output FILE     the export file (required; - for stdout)
   --prefix P            only KV keys starting with P
   --collection NAME     only this collection (repeatable; default all)
   --no-sections         leave out passthrough sections (agent_state, ...)
@@ -321,7 +325,7 @@ transaction: on any error the store keeps exactly what it held. An SQLite
 file is created if missing.
 
 Options:
-  -i, --input FILE            the export file (required)
+  -i, --input FILE            the export file (required; - for stdin)
   --on-conflict MODE          replace (default), skip or error, for keys and
                               vector ids that already exist
   --batch-size N              records written per batch (default 1000)
@@ -901,9 +905,9 @@ local function stderr_is_tty(err)
   return ok == true
 end
 
--- The signals the guard catches, by number: the exit code is 128 + it.
-local SIGNAL_WORDS = { [2] = "interrupted", [15] = "terminated (SIGTERM)",
-                       [1] = "hung up (SIGHUP)" }
+-- What the tool says for each signal the guard catches (by number, from
+-- core._signals once loaded); the exit code is 128 + the number.
+local SIGNAL_WORDS = {}
 
 -- The signal guard (core._signals, csrc/lua/signals.c) for a command: while
 -- it is active, SIGINT, SIGTERM and SIGHUP stop the command with an error
@@ -913,7 +917,10 @@ local SIGNAL_WORDS = { [2] = "interrupted", [15] = "terminated (SIGTERM)",
 local function signal_guard()
   local okc, core = pcall(require, "llmspell.storage.core")
   if not okc or type(core._signals) ~= "table" then return nil end
-  local okg, guard = pcall(core._signals.catch)
+  local s = core._signals
+  SIGNAL_WORDS = { [s.SIGINT] = "interrupted", [s.SIGTERM] = "terminated (SIGTERM)",
+                   [s.SIGHUP] = "hung up (SIGHUP)" }
+  local okg, guard = pcall(s.catch)
   return okg and guard or nil
 end
 
