@@ -88,15 +88,15 @@ static void set_path(const char *path) {
   mask_signals(SIG_SETMASK, &old);
 }
 
-/* Undoes catch: the old dispositions, no hook left behind, no file. */
-static void release(lua_State *L, int *active) {
+/* Undoes catch: the old dispositions (first, so no signal finds the
+ * guard half gone), no hook left behind, no file. */
+static void release(int *active) {
   if (!*active) return;
   *active = 0;
   for (int i = 0; i < NSIGS; i++) sigaction(SIGS[i], &g_old[i], NULL);
   lua_State *T = g_L;
   g_L = NULL;
   if (T != NULL && lua_gethook(T) == stop_hook) lua_sethook(T, NULL, 0, 0);
-  (void)L;
   set_path(NULL);
 }
 
@@ -152,7 +152,7 @@ static int guard_caught(lua_State *L) {
 
 /** guard:release() -- idempotent; also __close and __gc. */
 static int guard_release(lua_State *L) {
-  release(L, check_guard(L));
+  release(check_guard(L));
   return 0;
 }
 
