@@ -74,6 +74,7 @@ describe("packaging", function()
   it("uninstalls only its own files, leaving another package's under llmspell/", function()
     local dest = helpers.tmpname("-destdir")
     local q = helpers.shell_quote
+    finally(function() run("rm -rf " .. q(dest)) end)
     local code, out = run("make -s install PREFIX=/usr/local DESTDIR=" .. q(dest))
     assert.equal(0, code, out)
     local share = dest .. "/usr/local/share/lua/5.4/llmspell"
@@ -81,13 +82,12 @@ describe("packaging", function()
     -- modules of other packages, beside ours and inside our folder
     for _, f in ipairs { share .. "/other.lua", share .. "/storage/plugin.lua",
                          lib .. "/other/core.so" } do
-      assert.is_true(os.execute("mkdir -p " .. q(f:match("^(.*)/")) .. " && touch " .. q(f)))
+      code, out = run("mkdir -p " .. q(f:match("^(.*)/")) .. " && touch " .. q(f))
+      assert.equal(0, code, out)
     end
     code, out = run("make -s uninstall PREFIX=/usr/local DESTDIR=" .. q(dest))
     assert.equal(0, code, out)
-    local p = assert(io.popen("cd " .. q(dest) .. " && find . -path '*llmspell*' | LC_ALL=C sort"))
-    local left = p:read("a")
-    p:close()
+    local _, left = run("cd " .. q(dest) .. " && find . -path '*llmspell*' | LC_ALL=C sort")
     assert.equal(table.concat({
       "./usr/local/lib/lua/5.4/llmspell",
       "./usr/local/lib/lua/5.4/llmspell/other",
@@ -97,7 +97,6 @@ describe("packaging", function()
       "./usr/local/share/lua/5.4/llmspell/storage",
       "./usr/local/share/lua/5.4/llmspell/storage/plugin.lua",
     }, "\n") .. "\n", left)
-    os.execute("rm -rf " .. q(dest))
   end)
 
   it("builds and installs with `luarocks --lua-version 5.4 make` as it is", function()
@@ -105,6 +104,7 @@ describe("packaging", function()
     local q = helpers.shell_quote
     local work = helpers.tmpname("-luarocks")
     local src, tree = work .. "/src", work .. "/tree"
+    finally(function() run("rm -rf " .. q(work)) end)
     local code, out = run("mkdir -p " .. q(src) .. " && cp -r csrc lua bin rockspec README.md "
                           .. q(src))
     assert.equal(0, code, out)
@@ -132,7 +132,6 @@ describe("packaging", function()
                     .. q(tree .. "/bin/llmspell-storage") .. " --version", true)
     assert.equal(0, code, out)
     assert.matches("^llmspell%-storage %(llmspell%.storage %d+%.%d+%.%d+%)\n$", out)
-    os.execute("rm -rf " .. q(work))
   end)
 
   it("declares every library its Lua modules need", function()
@@ -192,7 +191,7 @@ describe("packaging", function()
       local dir = helpers.tmpname("-build" .. level)
       local code, out = run(string.format("make -s -j2 BUILD=%s WERROR=-Werror CFLAGS=%s objects",
                                           q(dir), level))
-      os.execute("rm -rf " .. q(dir))
+      run("rm -rf " .. q(dir))
       assert.equal(0, code, level .. ":\n" .. out)
     end
   end)

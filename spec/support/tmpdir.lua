@@ -18,18 +18,22 @@ local M = {}
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+-- Shell tools run without the sanitizer runtime `make asan` preloads (its
+-- leak checker would abort them at exit).
+local CLEAN = "unset LD_PRELOAD; "
+
 local env = os.getenv("LLMSPELL_TEST_TMPDIR")
 if env and env ~= "" then
   M.dir, M.owned = env, false
 else
   local base = os.getenv("TMPDIR")
   if not base or base == "" then base = "/tmp" end
-  local p = assert(io.popen("mktemp -d " .. quote(base .. "/llmspell-test.XXXXXX")))
+  local p = assert(io.popen(CLEAN .. "mktemp -d " .. quote(base .. "/llmspell-test.XXXXXX")))
   M.dir = p:read("l")
   p:close()
   assert(M.dir and M.dir ~= "", "mktemp -d under " .. base .. " failed")
   -- as the Makefile does: specs that drop to user nobody reach their files
-  os.execute("chmod 0755 " .. quote(M.dir))
+  os.execute(CLEAN .. "chmod 0755 " .. quote(M.dir))
   M.owned = true
 end
 
@@ -58,7 +62,7 @@ M.quote = quote
 -- or "name/ (directory)"), sorted; empty when nothing is.
 -- @treturn table
 function M.leftovers()
-  local p = assert(io.popen("cd " .. quote(M.dir) .. " && find . -mindepth 1 -maxdepth 1 "
+  local p = assert(io.popen(CLEAN .. "cd " .. quote(M.dir) .. " && find . -mindepth 1 -maxdepth 1 "
                             .. "-printf '%P %y %s\\n' | LC_ALL=C sort"))
   local out = {}
   for line in p:lines() do
