@@ -289,8 +289,9 @@ static int run_export(lua_State *L, int file) {
 /** exp:to_file(path | file [, opts]) --> stats
  * Streams the export into path (created or truncated; removed again if the
  * export fails), or into an open Lua file handle (io.stdout: written at
- * its position, flushed, left open; nothing is removed). opts: collections = { names } (default all), prefix = KV
- * key prefix (default all), sections = false to leave out passthrough
+ * its position, flushed, left open; nothing is removed). opts:
+ * collections = { names } (default all), prefix = KV key prefix (default
+ * all), sections = false to leave out passthrough
  * sections, progress = function(done, total, phase) called every 1000
  * records and at the end (phase "kv_store", "vector_embeddings",
  * "sections", "done"). stats: see storage.exporter.
