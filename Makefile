@@ -54,7 +54,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: print-cflags print-libs all build demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
+.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -70,6 +70,11 @@ $(BUILD)/obj/%.o: csrc/%.c
 $(SO): $(OBJ)
 	@mkdir -p $(@D)
 	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LIBS)
+
+# The objects alone, not linked: spec/packaging_spec.lua compiles every
+# source with a user's optimisation levels under -Werror this way
+# (make BUILD=dir WERROR=-Werror CFLAGS=-O3 objects).
+objects: $(OBJ)
 
 # For spec/support/ctest.lua: the flags the standalone C tests compile with.
 print-cflags:
@@ -102,14 +107,23 @@ examples: deps-test
 	scripts/with-postgres.sh $(LUA) examples/migrate_sqlite_to_postgres.lua
 
 # The whole suite; scripts/with-postgres.sh starts (and always stops) a
-# throwaway server unless LLMSPELL_TEST_PG_URL names one.
+# throwaway server unless LLMSPELL_TEST_PG_URL names one. The suite gets a
+# temporary directory of its own, new for each run (TMPDIR and
+# LLMSPELL_TEST_TMPDIR; spec/zz_leftovers_spec.lua fails when a spec left
+# something in it), removed afterwards.
+# $(call in_suite_tmp,ENV-ASSIGNMENTS,CMD)
+# (0755: specs that drop to user nobody reach their files in it)
+in_suite_tmp = t=$$(mktemp -d "$${TMPDIR:-/tmp}/llmspell-test.XXXXXX") && chmod 0755 "$$t" || exit 1; \
+  $(1) scripts/with-postgres.sh env TMPDIR="$$t" LLMSPELL_TEST_TMPDIR="$$t" $(2); \
+  rc=$$?; rm -rf "$$t"; exit $$rc
+
 test: deps-test
 	$(MAKE) WERROR=-Werror build
-	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+	$(call in_suite_tmp,,$(BUSTED) $(BUSTED_ARGS))
 
 test-only:
 	$(MAKE) WERROR=-Werror build
-	scripts/with-postgres.sh $(BUSTED) $(BUSTED_ARGS)
+	$(call in_suite_tmp,,$(BUSTED) $(BUSTED_ARGS))
 
 # ASan/UBSan: the interpreter is not instrumented, so the runtime is preloaded.
 # --cpath: .busted names ./build, which would otherwise win over LUA_CPATH and
@@ -122,12 +136,11 @@ asan: deps-test
 	$(MAKE) BUILD=build-asan WERROR=-Werror CFLAGS="-O1 -g -fsanitize=address,undefined \
 	  -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" build
-	LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
+	$(call in_suite_tmp,LUA_CPATH="$(CURDIR)/build-asan/?.so;;" \
 	  LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  scripts/with-postgres.sh $(BUSTED) --cpath="$(CURDIR)/build-asan/?.so" $(BUSTED_ARGS)
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1,$(BUSTED) --cpath="$(CURDIR)/build-asan/?.so" $(BUSTED_ARGS))
 
 # valgrind over the key-value specs (slow: minutes). Errors and definite
 # leaks fail the run.
@@ -163,17 +176,30 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/llmspell-storage $(DESTDIR)$(PREFIX)/bin/llmspell-storage
 
-# Leaves no empty llmspell/ folder behind (another package may share it).
+# Removes the files install put there, then each llmspell/ folder (and
+# its subfolders) only once empty: another package's modules under
+# llmspell/ or llmspell/storage/ stay, and so do their folders. Folders
+# deepest first, so storage/migrate/ goes before storage/.
+LUA_DIRS  := $(sort $(dir $(LUA_MODS)))
 uninstall:
-	rm -rf $(LUA_CDIR)/llmspell/storage $(LUA_LDIR)/llmspell/storage
-	rmdir $(LUA_CDIR)/llmspell $(LUA_LDIR)/llmspell 2>/dev/null || true
+	rm -f $(LUA_CDIR)/llmspell/storage/core.so
+	for m in $(LUA_MODS); do rm -f $(LUA_LDIR)/$$m || exit 1; done
 	rm -f $(DESTDIR)$(PREFIX)/bin/llmspell-storage
+	for d in $$(printf '%s\n' $(LUA_DIRS:%/=$(LUA_LDIR)/%) $(LUA_LDIR)/llmspell \
+	    $(LUA_CDIR)/llmspell/storage $(LUA_CDIR)/llmspell | sort -r -u); do \
+	  if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || true; fi; \
+	done
 
 lint:
 	luarocks lint rockspec/llmspell-storage-scm-1.rockspec
 
+# A `luarocks make` run in the source tree leaves its objects beside the
+# sources and core.so under ./llmspell/: those go too.
 clean:
 	rm -rf build build-asan build-fuzz
+	find csrc -name '*.o' -delete
+	rm -f llmspell/storage/core.so
+	rmdir llmspell/storage llmspell 2>/dev/null || true
 
 # ---- the vector index alone (csrc/vector/*.c) ------------------------------------------
 

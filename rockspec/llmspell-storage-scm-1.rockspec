@@ -7,19 +7,41 @@ source = {
 description = {
    summary = "Key-value store, HNSW vector collections and export/import for LLM apps",
    detailed = [[
-One storage API for Lua programs that work with LLMs: a key-value store over
-memory, SQLite and PostgreSQL backends, with tenants, TTL, atomic batches and
-transactions. C core, thin pure-Lua front module.
+One storage API for Lua 5.4 programs that work with LLMs, over memory, SQLite
+and PostgreSQL backends:
+
+- key-value: byte-exact values, tenants (row-level security on PostgreSQL),
+  TTL, ordered prefix listing and streaming scans, atomic batches, nested
+  transactions;
+- vector collections: an HNSW index with metadata filters, scopes, time
+  ranges and TTL, persisted in SQLite or PostgreSQL, reopened from a
+  checksummed snapshot;
+- export/import in rs-llmspell's versioned JSON format, streamed in bounded
+  memory, all or nothing on import, between any two backends;
+- a pure-Lua layer: tenant-bound handles with quotas, a read cache,
+  routing by embedding dimension, migration recipes (copy, verify, dual
+  writes);
+- the llmspell-storage command (info, export, import, migrate, validate).
+
+A C core does the work (it links SQLite, libpq, yajl and OpenSSL's
+libcrypto). Debian: apt-get install liblua5.4-dev libsqlite3-dev libpq-dev
+libyajl-dev libssl-dev, then luarocks --lua-version 5.4 make.
 ]],
+   homepage = "https://example.invalid/llmspell-storage",
    license = "MIT",
-   labels = { "storage", "sqlite", "postgresql", "llm" },
+   labels = { "storage", "sqlite", "postgresql", "vector", "hnsw", "llm" },
 }
 dependencies = {
    "lua >= 5.4, < 5.5",
 }
 external_dependencies = {
    SQLITE = { header = "sqlite3.h", library = "sqlite3" },
-   PGSQL = { header = "libpq-fe.h", library = "pq" },
+   -- The library only: libpq-fe.h lies in include/postgresql/ on Debian
+   -- and Ubuntu but directly in include/ on Fedora, Arch, Alpine and
+   -- Homebrew, and a rockspec header check takes one path. The build
+   -- searches both (incdirs below); a missing header is a compile error
+   -- naming libpq-fe.h (Debian: libpq-dev).
+   PGSQL = { library = "pq" },
    YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
    OPENSSL = { header = "openssl/evp.h", library = "crypto" },
 }
@@ -63,8 +85,9 @@ build = {
             "csrc/lua/export_rows.c", "csrc/lua/import.c", "csrc/lua/import_feed.c",
             "csrc/lua/import_job.c", "csrc/lua/import_parse.c", "csrc/lua/import_rows.c",
             "csrc/lua/kv.c", "csrc/lua/luajson.c", "csrc/lua/luavalue.c", "csrc/lua/records.c",
-            "csrc/lua/store.c", "csrc/lua/xport.c", "csrc/value/filter.c", "csrc/value/json.c",
-            "csrc/value/json_scan.c", "csrc/value/value.c", "csrc/vector/distance.c",
+            "csrc/lua/signals.c", "csrc/lua/store.c", "csrc/lua/xport.c",
+            "csrc/value/filter.c", "csrc/value/json.c", "csrc/value/json_scan.c",
+            "csrc/value/value.c", "csrc/vector/cpus.c", "csrc/vector/distance.c",
             "csrc/vector/graph.c", "csrc/vector/hnsw.c", "csrc/vector/scratch.c",
             "csrc/vector/snapshot.c",
          },
@@ -76,9 +99,18 @@ build = {
                      "$(OPENSSL_LIBDIR)" },
       },
    },
+   install = {
+      bin = { ["llmspell-storage"] = "bin/llmspell-storage" },
+   },
 }
+-- What the specs need beyond the library (spec/packaging_spec.lua checks
+-- both lists against the requires): busted, lua-cjson to read JSON
+-- independently of the library's codec, luasystem for clocks. The library
+-- itself uses luasystem only when present (pcall).
 test_dependencies = {
    "busted",
+   "lua-cjson",
+   "luasystem",
 }
 test = {
    type = "busted",

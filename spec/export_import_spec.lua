@@ -235,7 +235,8 @@ describe("export/import", function()
           local a, ta = open(A)
           populate(a)
           local f1, f2 = helpers.tmpname(".json"), helpers.tmpname(".json")
-          files[#files + 1], files[#files + 1] = f1, f2
+          files[#files + 1] = f1
+          files[#files + 1] = f2
           local est = storage.exporter(a):to_file(f1)
           assert.same({ 56, 335, 5 }, { est.kv_entries, est.vectors, est.collections })
           local b, tb = open(B)

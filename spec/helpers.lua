@@ -15,14 +15,19 @@ function helpers.pg_url()
   return url
 end
 
-local counter = 0
---- A fresh temporary path (the file itself is not created).
+local tmpdir = require "spec.support.tmpdir"
+
+--- A fresh temporary path (the file itself is not created), inside the
+-- suite's own temporary directory (spec/support/tmpdir.lua): whatever a
+-- spec does not remove there fails spec/zz_leftovers_spec.lua.
 function helpers.tmpname(suffix)
-  counter = counter + 1
-  local base = os.tmpname()
-  os.remove(base)
-  return string.format("%s-%d%s", base, counter, suffix or ".db")
+  return tmpdir.path(suffix or ".db")
 end
+
+--- s quoted for the shell (one word, whatever it holds).
+helpers.shell_quote = tmpdir.quote
+
+local counter = 0
 
 --- Removes an SQLite database and its WAL side files.
 function helpers.remove_db(path)

@@ -31,7 +31,7 @@ end
 -- (unaligned, tuples only). Fails the test when psql fails, unless
 -- allow_error, in which case it also returns false and the output.
 local function psql(sql, allow_error)
-  local file = os.tmpname()
+  local file = helpers.tmpname(".sql")
   local f = assert(io.open(file, "w"))
   f:write(sql, "\n")
   f:close()

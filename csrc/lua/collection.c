@@ -24,6 +24,7 @@
 #include "lua/class.h"
 #include "lua/collection.h"
 #include "lua/error.h"
+#include "vector/cpus.h"
 #include "vector/distance.h"
 
 /* The userdata: c is NULL once closed. Uservalue 1 is the db handle. */
@@ -37,9 +38,11 @@ static void invalidate_ud(lua_State *L, int idx);
 /* How the store closes and invalidates the collections it owns. */
 static const lls_owned_type COLL_KIND = {"collection", close_ud, invalidate_ud};
 
+/* The CPUs this process may use (affinity mask, cgroup quota: cpus.h),
+ * not the machine's count. */
 static int default_threads(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > LLS_MAX_THREADS ? LLS_MAX_THREADS : (int)n;
+  int n = hnsw_usable_cpus();
+  return n > LLS_MAX_THREADS ? LLS_MAX_THREADS : n;
 }
 
 const char *lls_coll_metric_name(int metric) {

@@ -26,6 +26,7 @@
 #include "lua/kv.h"
 #include "lua/luajson.h"
 #include "lua/records.h"
+#include "lua/signals.h"
 #include "lua/store.h"
 
 #define MAX_OPTS 32
@@ -350,6 +351,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_import(L);
   lls_open_records(L);
   lls_open_json(L);
+  lls_open_signals(L); /* signals.c: _signals, the CLI's signal guard */
   push_limits(L);
   lua_setfield(L, -2, "limits");
   lua_pushliteral(L, "0.1.0");

@@ -196,31 +196,55 @@ static void push_options(lua_State *L, int arg) {
   }
 }
 
-/* Runs the export; `file` = to_file (path at argument 2). Leaves the stats
- * table on the stack (to_string: the document below it). */
+/* The output of to_file: argument 2, a path (created or truncated) or an
+ * open Lua file handle (io.stdout: written where it stands, left open).
+ * Returns the name for messages. */
+static const char *open_output(lua_State *L, lls_xjob *j, const char *backend) {
+  luaL_Stream *s = luaL_testudata(L, 2, LUA_FILEHANDLE);
+  if (s != NULL) {
+    if (s->closef == NULL) luaL_argerror(L, 2, "the file handle is closed");
+    j->stream = s;
+    j->f = s->f;
+    return "the output file handle";
+  }
+  const char *path = lua_tostring(L, 2); /* a string: run_export checked */
+  j->path = malloc(strlen(path) + 1);
+  if (j->path == NULL) luaL_error(L, "out of memory");
+  strcpy(j->path, path);
+  j->f = fopen(path, "wb");
+  if (j->f == NULL)
+    lls_raisef(L, backend, LLS_EIO, "cannot open '%s' for writing: %s", path, strerror(errno));
+  /* a partial file is removed on failure, but never something that is
+   * not a plain file (a FIFO, /dev/stdout) */
+  struct stat sb;
+  j->remove_on_fail = fstat(fileno(j->f), &sb) == 0 && S_ISREG(sb.st_mode);
+  return path;
+}
+
+/* Ends the output: a path's file is closed, a caller's handle flushed.
+ * Returns 0, or the errno of the failure. */
+static int close_output(lls_xjob *j) {
+  FILE *f = j->f;
+  j->f = NULL;
+  if (j->stream == NULL) return fclose(f) != 0 ? (errno ? errno : EIO) : 0;
+  if (j->stream->closef == NULL) return EBADF;
+  return fflush(f) != 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+}
+
+/* Runs the export; `file` = to_file (path or handle at argument 2). Leaves
+ * the stats table on the stack (to_string: the document below it). */
 static int run_export(lua_State *L, int file) {
   lua_settop(L, file ? 3 : 2); /* the arguments keep their places below */
   lls_handle *h = check_exporter(L, 1);
   int hidx = lua_gettop(L);
-  const char *path = file ? luaL_checkstring(L, 2) : NULL;
+  if (file && !luaL_testudata(L, 2, LUA_FILEHANDLE) && !lua_isstring(L, 2))
+    luaL_typeerror(L, 2, "path (string) or file handle");
   int optarg = file ? 3 : 2;
   lls_xjob *j = lls_xjob_new(L);
   int jidx = lua_gettop(L);
   push_options(L, optarg); /* checked before the file is touched */
   int oidx = lua_gettop(L) - 3;
-  if (file) {
-    j->path = malloc(strlen(path) + 1);
-    if (j->path == NULL) return luaL_error(L, "out of memory");
-    strcpy(j->path, path);
-    j->f = fopen(path, "wb");
-    if (j->f == NULL)
-      return lls_raisef(L, h->vt->name, LLS_EIO, "cannot open '%s' for writing: %s", path,
-                        strerror(errno));
-    /* a partial file is removed on failure, but never something that is
-     * not a plain file (a FIFO, /dev/stdout) */
-    struct stat sb;
-    j->remove_on_fail = fstat(fileno(j->f), &sb) == 0 && S_ISREG(sb.st_mode);
-  }
+  const char *path = file ? open_output(L, j, h->vt->name) : NULL;
   lls_error err;
   int depth = h->txdepth;
   /* Outside a transaction: a read-only snapshot, so every page comes from
@@ -256,10 +280,8 @@ static int run_export(lua_State *L, int file) {
     return lls_raise(L, &err, h->vt->name);
   }
   if (j->f != NULL) {
-    FILE *f = j->f;
-    j->f = NULL;
-    if (fclose(f) != 0) {
-      int e = errno;
+    int e = close_output(j);
+    if (e != 0) {
       lls_xjob_release(j);
       return lls_raisef(L, h->vt->name, LLS_EIO, "cannot write '%s': %s", path, strerror(e));
     }
@@ -272,10 +294,12 @@ static int run_export(lua_State *L, int file) {
   return 1;
 }
 
-/** exp:to_file(path [, opts]) --> stats
+/** exp:to_file(path | file [, opts]) --> stats
  * Streams the export into path (created or truncated; removed again if the
- * export fails). opts: collections = { names } (default all), prefix = KV
- * key prefix (default all), sections = false to leave out passthrough
+ * export fails), or into an open Lua file handle (io.stdout: written at
+ * its position, flushed, left open; nothing is removed). opts:
+ * collections = { names } (default all), prefix = KV key prefix (default
+ * all), sections = false to leave out passthrough
  * sections, progress = function(done, total, phase) called every 1000
  * records and at the end (phase "kv_store", "vector_embeddings",
  * "sections", "done"). stats: see storage.exporter.

@@ -19,8 +19,9 @@
 void lls_xjob_release(lls_xjob *j) {
   if (j->g != NULL) yajl_gen_free(j->g);
   j->g = NULL;
-  if (j->f != NULL) fclose(j->f);
+  if (j->f != NULL && j->stream == NULL) fclose(j->f);
   j->f = NULL;
+  j->stream = NULL;
   if (j->path != NULL && j->remove_on_fail) remove(j->path);
   free(j->path);
   j->path = NULL;
@@ -40,6 +41,11 @@ static int job_gc(lua_State *L) {
 
 void lls_xjob_flush(lls_xjob *j) {
   if (j->f == NULL || j->out.len == 0 || j->werr) return;
+  /* a progress function may close the caller's handle: its FILE is gone */
+  if (j->stream != NULL && j->stream->closef == NULL) {
+    j->werr = EBADF;
+    return;
+  }
   if (fwrite(j->out.data, 1, j->out.len, j->f) != j->out.len) j->werr = errno ? errno : EIO;
   j->out.len = 0;
 }
@@ -60,7 +66,8 @@ void lls_xjob_print(void *ctx, const char *s, size_t n) {
 int lls_xjob_error(lls_xjob *j, lls_error *err) {
   if (j->oom) return lls_error_set(err, LLS_EIO, "out of memory");
   if (j->werr)
-    return lls_error_set(err, LLS_EIO, "cannot write '%s': %s", j->path ? j->path : "?",
+    return lls_error_set(err, LLS_EIO, "cannot write '%s': %s",
+                         j->path ? j->path : "the output file handle",
                          strerror(j->werr));
   if (j->gst != yajl_gen_status_ok)
     return lls_error_set(err, LLS_EFORMAT, "JSON generator failed (status %d): a stored "

@@ -22,6 +22,8 @@ typedef struct lls_xjob {
   yajl_gen g;
   yajl_gen_status gst; /* first generator failure */
   FILE *f;             /* to_file: the output */
+  luaL_Stream *stream; /* to_file(handle): the caller's file (f is its FILE):
+                        * written, flushed, never closed nor removed */
   char *path;          /* to_file: removed when the run fails */
   int remove_on_fail;  /* the path is a regular file this run created */
   lls_buf out;         /* to_string: the document; to_file: unwritten output */

@@ -75,6 +75,10 @@ static void report(lua_State *L, lls_ijob *j, int fn, const char *phase, int for
 /* Next piece of input into *p; 0 at the end. */
 static size_t next_chunk(lua_State *L, lls_ijob *j, const unsigned char **p) {
   if (j->f != NULL) {
+    /* a progress function may close the caller's handle: its FILE is gone */
+    if (j->stream != NULL && j->stream->closef == NULL)
+      lls_raisef(L, j->h->vt->name, LLS_EIO,
+                 "cannot read the import file: the file handle was closed");
     size_t n = fread(j->chunk, 1, CHUNK, j->f);
     if (n == 0 && ferror(j->f))
       lls_raisef(L, j->h->vt->name, LLS_EIO, "cannot read the import file: %s",
@@ -191,7 +195,11 @@ static int run_import(lua_State *L, int file) {
   lls_handle *h = check_importer(L, 1);
   int hidx = lua_gettop(L);
   size_t slen = 0;
-  const char *src = luaL_checklstring(L, 2, &slen);
+  luaL_Stream *stream = file ? luaL_testudata(L, 2, LUA_FILEHANDLE) : NULL;
+  if (stream != NULL && stream->closef == NULL) luaL_argerror(L, 2, "the file handle is closed");
+  if (file && stream == NULL && !lua_isstring(L, 2))
+    luaL_typeerror(L, 2, "path (string) or file handle");
+  const char *src = stream != NULL ? NULL : luaL_checklstring(L, 2, &slen);
   lls_ijob *j = new_job(L);
   int jidx = lua_gettop(L);
   read_options(L, 3, j);
@@ -201,11 +209,15 @@ static int run_import(lua_State *L, int file) {
   if (file) {
     j->chunk = malloc(CHUNK);
     if (j->chunk == NULL) return luaL_error(L, "out of memory");
-    j->f = fopen(src, "rb");
+    j->stream = stream;
+    j->f = stream != NULL ? stream->f : fopen(src, "rb");
     if (j->f == NULL)
       return lls_raisef(L, h->vt->name, LLS_EIO, "cannot open '%s': %s", src, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(j->f), &sb) == 0 && S_ISREG(sb.st_mode)) j->bytes_total = sb.st_size;
+    if (fstat(fileno(j->f), &sb) == 0 && S_ISREG(sb.st_mode)) {
+      long at = stream != NULL ? ftell(j->f) : 0; /* a handle is read from where it is */
+      j->bytes_total = at >= 0 && at <= sb.st_size ? sb.st_size - at : -1;
+    }
   } else {
     j->text = src; /* argument 2 keeps it alive */
     j->text_len = slen;
@@ -251,8 +263,10 @@ static int run_import(lua_State *L, int file) {
   return 1;
 }
 
-/** imp:from_file(path [, opts]) --> stats
- * Imports the document in path, all or nothing. opts: on_conflict =
+/** imp:from_file(path | file [, opts]) --> stats
+ * Imports the document in path, or read from an open Lua file handle
+ * (io.stdin: from where it stands, in pieces; left open), all or nothing.
+ * opts: on_conflict =
  * "replace" (default: the file wins) | "skip" (the store wins) | "error"
  * (raise "conflict"); dry_run = true (parse and check everything, count,
  * write nothing); batch_size = records per backend write (default 1000);

@@ -68,8 +68,9 @@ void lls_ijob_release(lls_ijob *j) {
   j->y = NULL;
   lls_vbuild_free(j->vb);
   j->vb = NULL;
-  if (j->f != NULL) fclose(j->f);
+  if (j->f != NULL && j->stream == NULL) fclose(j->f);
   j->f = NULL;
+  j->stream = NULL;
   if (j->cloc != (locale_t)0) freelocale(j->cloc);
   j->cloc = (locale_t)0;
   free(j->chunk);

@@ -75,6 +75,8 @@ typedef struct ccache {
 typedef struct lls_ijob {
   /* input */
   FILE *f;
+  luaL_Stream *stream; /* from_file(handle): the caller's file (f is its
+                        * FILE): read from where it stands, never closed */
   const char *text; /* from_string: the Lua string (kept alive on the stack) */
   size_t text_len, text_pos;
   unsigned char *chunk;

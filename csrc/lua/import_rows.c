@@ -262,10 +262,10 @@ static int get_int(lls_ijob *j, const lls_value *rec, const char *name, int64_t 
                    int def, int *out) {
   const lls_value *v = field(rec, name);
   char lb[200];
-  if (v == NULL) {
-    *out = def;
-    return 1;
-  }
+  /* set on every path: the compiler cannot see that lls_ijob_fail returns
+   * 0, so at -O3 it thinks a caller may read it after a failure */
+  *out = def;
+  if (v == NULL) return 1;
   if (v->type != LLS_VINT || v->u.i < lo || v->u.i > hi)
     return lls_ijob_fail(j, LLS_EFORMAT, "%s: %s must be an integer in [%lld, %lld]",
                  lls_ijob_label(j, lb, sizeof lb), name, (long long)lo, (long long)hi);

@@ -188,17 +188,20 @@ static int negate(compiler *c, uint32_t kid, uint32_t *idx) {
   return 0;
 }
 
-/* Stores a dotted field name as pre-split segments: (first, count). */
+/* Stores a dotted field name as pre-split segments: (first, count).
+ * Both are set on every path, failures included: GCC at -O1/-Os loses
+ * track of which early returns leave them unset and warns in the caller. */
 static int add_field(compiler *c, const char *key, size_t klen, uint32_t *first,
                      uint32_t *count) {
   lls_filter *f = c->f;
+  *first = 0;
+  *count = 0;
   size_t base = f->names.len;
   if (klen >= UINT32_MAX || base > UINT32_MAX - klen - 1) return oom(c);
   /* NUL-terminated, which also keeps names.data non-NULL for "" fields */
   if (lls_buf_append(&f->names, key, klen) != 0 || lls_buf_append(&f->names, "", 1) != 0)
     return oom(c);
   *first = (uint32_t)f->nsegs;
-  *count = 0;
   size_t start = 0;
   for (;;) {
     const char *dot = klen > start ? memchr(key + start, '.', klen - start) : NULL;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vector/cpus.h"
 #include "vector/graph.h"
 #include "vector/heap.h"
 #include "vector/hnsw_internal.h"
@@ -256,9 +257,10 @@ static void *batch_worker(void *arg) {
   return NULL;
 }
 
+/* The CPUs this process may use (affinity mask, cgroup quota), at most 64. */
 static int online_cores(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+  int n = hnsw_usable_cpus();
+  return n > 64 ? 64 : n;
 }
 
 int hnsw_add_batch(hnsw_index *ix, const float *vecs, size_t n, uint32_t *slots_out,

@@ -78,9 +78,7 @@ end
 
 --- A fresh temporary directory; remove it with ctest.remove_dir.
 function ctest.temp_dir(tag)
-  local base = os.tmpname()
-  os.remove(base)
-  local dir = base .. "-" .. tag
+  local dir = require("spec.support.tmpdir").path("-" .. tag)
   assert(os.execute("mkdir -p " .. ctest.quote(dir)))
   return dir
 end

@@ -8,7 +8,7 @@ local pg = {}
 --- Runs SQL through psql as the URL's user (a superuser under `make test`);
 -- returns the output lines (unaligned, tuples only). Raises when psql fails.
 function pg.psql(sql)
-  local file = os.tmpname()
+  local file = helpers.tmpname(".sql")
   local f = assert(io.open(file, "w"))
   f:write(sql, "\n")
   f:close()

@@ -42,9 +42,11 @@ int lls_memory_row_key(lls_buf *out, int64_t id, lls_str rid) {
   return vkey(out, 'R', id, rid);
 }
 
-/* The collection record for id; *found = 0 when absent. */
+/* The collection record for id; *found = 0 when absent (and on failure,
+ * so a caller's flag is never left unset, which -O3 would warn about). */
 static int get_info(const lls_memory_map *v, int64_t id, lls_coll_info *out, int *found,
                     lls_error *err) {
+  *found = 0;
   lls_buf k = {0};
   if (vkey(&k, 'I', id, NO_SUFFIX) != 0) return lls_buf_free(&k), lls_error_oom(err);
   lls_str key = {k.data, k.len};

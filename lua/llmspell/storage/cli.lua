@@ -10,7 +10,8 @@
 --
 -- URLs are what `storage.open` takes: "sqlite:PATH", "postgresql://...",
 -- "memory". Exit codes: 0 ok, 1 operational error, 2 usage error,
--- 3 validate found problems (130 interrupted). Errors are one line on
+-- 3 validate found problems, 128 + N stopped by signal N (130 Ctrl-C, 143
+-- SIGTERM, 129 SIGHUP). `-o -` / `-i -` are stdout / stdin. Errors are one line on
 -- stderr, never a traceback (LLMSPELL_STORAGE_DEBUG=1 adds one).
 --
 -- bin/llmspell-storage finds the library and calls `cli.main(arg)`;
@@ -261,8 +262,8 @@ Inspect, export, import, migrate and validate llmspell.storage stores.
 
 Commands:
   info URL                          backend, counts, collections, migrations
-  export URL -o FILE                write the store to a JSON export file
-  import URL -i FILE                load an export file (all or nothing)
+  export URL -o FILE                write the store to a JSON export file (- stdout)
+  import URL -i FILE                load an export file, all or nothing (- stdin)
   migrate --from URL --to URL       copy one store into another, then verify
   validate URL                      check the store; exit 3 on problems
 
@@ -276,7 +277,8 @@ Options for every command:
   --version     print the library version
 
 Exit codes: 0 ok, 1 operational error, 2 usage error,
-3 validate found problems, 130 interrupted.
+3 validate found problems, 128+N stopped by signal N (130 Ctrl-C,
+143 SIGTERM, 129 SIGHUP; an export leaves no FILE.part behind).
 ]]
 
 local COMMANDS = {
@@ -299,10 +301,12 @@ schema migrations applied. An SQLite file must exist.
 Usage: llmspell-storage export URL -o FILE [OPTIONS]
 
 Writes the tenant's data as one JSON document (format "1.0"), streaming:
-memory stays bounded whatever the size. FILE appears only once complete.
+memory stays bounded whatever the size. FILE appears only once complete
+(written as FILE.part until then, removed if the export fails or a signal
+stops it). With -o - the document goes to stdout and the report to stderr.
 
 Options:
-  -o, --output FILE     the export file (required)
+  -o, --output FILE     the export file (required; - for stdout)
   --prefix P            only KV keys starting with P
   --collection NAME     only this collection (repeatable; default all)
   --no-sections         leave out passthrough sections (agent_state, ...)
@@ -321,7 +325,7 @@ transaction: on any error the store keeps exactly what it held. An SQLite
 file is created if missing.
 
 Options:
-  -i, --input FILE            the export file (required)
+  -i, --input FILE            the export file (required; - for stdin)
   --on-conflict MODE          replace (default), skip or error, for keys and
                               vector ids that already exist
   --batch-size N              records written per batch (default 1000)
@@ -584,8 +588,9 @@ local function cmd_info(p, out)
   for _, m in ipairs(db:migrations()) do
     migs[#migs + 1] = { name = m.name, applied_at = m.applied_at }
   end
-  local report = { backend = st.backend, location = redact(st.location), tenant = st.tenant,
-                   keys = st.keys, bytes = st.bytes, collections = cols, migrations = migs }
+  local report = { ok = true, command = "info", backend = st.backend,
+                   location = redact(st.location), tenant = st.tenant, keys = st.keys,
+                   bytes = st.bytes, collections = cols, migrations = migs }
   if p.opts.json then
     out(to_json(report))
     return EXIT_OK
@@ -615,31 +620,60 @@ end
 
 -- ---------------------------------------------------------------- export
 
-local function cmd_export(p, out, progress)
+-- Streams the export to the tool's stdout (`-o -`): an open file handle is
+-- written where it stands (a pipe, a `>>` file); anything else with a
+-- write method gets the document in one piece.
+local function export_to_stdout(exp, eopts, io_)
+  local ok, stats
+  if io.type(io_.stdout) == "file" then
+    ok, stats = pcall(exp.to_file, exp, io_.stdout, eopts)
+  else
+    local doc
+    ok, doc, stats = pcall(exp.to_string, exp, eopts)
+    if ok then io_.stdout:write(doc) end
+  end
+  if ok then io_.stdout:flush() end
+  return ok, stats
+end
+
+-- The export file is written as FILE.part and renamed once complete; the
+-- signal guard removes FILE.part when a signal stops the tool, even one
+-- that ends it at once (cli.main).
+local function cmd_export(p, out, progress, io_)
   local url, file = p.args[1], p.opts.output
   local db <close> = open_store(url, p.opts, true)
   local exp = storage.exporter(db)
-  local part = file .. ".part"
   local eopts = { progress = progress:callback(), prefix = p.opts.prefix,
                   collections = p.opts.collection,
                   sections = not p.opts["no-sections"] }
-  local ok, stats = pcall(exp.to_file, exp, part, eopts)
-  progress:finish()
-  if not ok then
-    os.remove(part)
-    error(stats, 0)
-  end
-  local renamed, rerr = os.rename(part, file)
-  if not renamed then
-    os.remove(part)
-    fail_code("io", "cannot write %s: %s", file, rerr)
+  local ok, stats
+  if file == "-" then
+    ok, stats = export_to_stdout(exp, eopts, io_)
+    progress:finish()
+    if not ok then error(stats, 0) end
+  else
+    local part = file .. ".part"
+    if io_.guard then io_.guard:remove_on_signal(part) end
+    ok, stats = pcall(exp.to_file, exp, part, eopts)
+    progress:finish()
+    if not ok then
+      os.remove(part)
+      error(stats, 0)
+    end
+    local renamed, rerr = os.rename(part, file)
+    if io_.guard then io_.guard:remove_on_signal(nil) end
+    if not renamed then
+      os.remove(part)
+      fail_code("io", "cannot write %s: %s", file, rerr)
+    end
   end
   if p.opts.json then
     out(to_json({ ok = true, command = "export", source = redact(url), file = file,
                   stats = stats_json(stats) }))
   elseif not p.opts.quiet then
-    out(string.format("exported %s to %s (%s, %.2f s)", describe(stats), file,
-                      human_bytes(stats.bytes), stats.seconds or 0))
+    out(string.format("exported %s to %s (%s, %.2f s)", describe(stats),
+                      file == "-" and "stdout" or file, human_bytes(stats.bytes),
+                      stats.seconds or 0))
   end
   return EXIT_OK
 end
@@ -651,12 +685,20 @@ local function import_opts(p, progress)
            batch_size = p.opts["batch-size"], dry_run = p.opts["dry-run"] == true }
 end
 
-local function cmd_import(p, out, progress)
+-- `-i -` reads the tool's stdin, in pieces as it arrives.
+local function cmd_import(p, out, progress, io_)
   local url, file = p.args[1], p.opts.input
-  if not file_exists(file) then fail_code("not_found", "cannot read %s: no such file", file) end
+  if file ~= "-" and not file_exists(file) then
+    fail_code("not_found", "cannot read %s: no such file", file)
+  end
   local db <close> = open_store(url, p.opts, false)
   local imp = storage.importer(db)
-  local ok, stats = pcall(imp.from_file, imp, file, import_opts(p, progress))
+  local src = file
+  if file == "-" then
+    src = io_.stdin
+    if io.type(src) ~= "file" then fail("-i -: stdin is not an open file handle") end
+  end
+  local ok, stats = pcall(imp.from_file, imp, src, import_opts(p, progress))
   progress:finish()
   if not ok then error(stats, 0) end
   local dry = p.opts["dry-run"] == true
@@ -665,7 +707,7 @@ local function cmd_import(p, out, progress)
                   dry_run = dry, stats = stats_json(stats) }))
   elseif not p.opts.quiet then
     out(string.format("%s %s from %s (%.2f s)", dry and "dry run: would import" or "imported",
-                      describe(stats), file, stats.seconds or 0))
+                      describe(stats), file == "-" and "stdin" or file, stats.seconds or 0))
   end
   return EXIT_OK
 end
@@ -863,22 +905,38 @@ local function stderr_is_tty(err)
   return ok == true
 end
 
---- Runs the tool.
--- @tparam table argv the arguments (`arg`)
--- @tparam[opt] table handles `stdout`, `stderr`: file handles to write to
---   (default io.stdout, io.stderr)
--- @treturn integer the exit code: 0 ok, 1 operational error, 2 usage
---   error, 3 validate found problems, 130 interrupted
-function cli.main(argv, handles)
-  handles = handles or {}
+-- What the tool says for each signal the guard catches (by number, from
+-- core._signals once loaded); the exit code is 128 + the number.
+local SIGNAL_WORDS = {}
+
+-- The signal guard (core._signals, csrc/lua/signals.c) for a command: while
+-- it is active, SIGINT, SIGTERM and SIGHUP stop the command with an error
+-- (and exit 128 + the signal), and the file registered with
+-- guard:remove_on_signal is removed even when a second signal ends the
+-- process at once. nil when the core has none or a guard is active.
+local function signal_guard()
+  local okc, core = pcall(require, "llmspell.storage.core")
+  if not okc or type(core._signals) ~= "table" then return nil end
+  local s = core._signals
+  SIGNAL_WORDS = { [s.SIGINT] = "interrupted", [s.SIGTERM] = "terminated (SIGTERM)",
+                   [s.SIGHUP] = "hung up (SIGHUP)" }
+  local okg, guard = pcall(s.catch)
+  return okg and guard or nil
+end
+
+-- The body of cli.main; state.guard is the signal guard once made.
+local function run_main(argv, handles, state)
   local stdout, stderr = handles.stdout or io.stdout, handles.stderr or io.stderr
+  local io_ = { stdout = stdout, stdin = handles.stdin or io.stdin }
   local json = false
   for _, a in ipairs(argv) do
     if a == "--" then break end
     if a == "--json" then json = true end
   end
+  -- the report's handle: stdout, or stderr when stdout carries the data
+  local report = stdout
   local function out(s)
-    stdout:write(s, "\n")
+    report:write(s, "\n")
   end
   local progress = new_progress(false, stderr)
   local traceback, command
@@ -913,8 +971,15 @@ function cli.main(argv, handles)
     end
     storage = lib
     check_limits(p, storage.limits)
+    if p.command == "export" and p.opts.output == "-" then report = stderr end
     progress.enabled = not p.opts.quiet and not json and stderr_is_tty(stderr)
-    return RUN[p.command](p, out, progress)
+    if handles.signals ~= false then
+      state.guard = signal_guard()
+      io_.guard = state.guard
+    end
+    local code = RUN[p.command](p, out, progress, io_)
+    if state.guard then state.guard:release() end
+    return code
   end, function(e)
     if os.getenv("LLMSPELL_STORAGE_DEBUG") then traceback = debug.traceback(nil, 2) end
     return e
@@ -928,8 +993,14 @@ function cli.main(argv, handles)
   if getmetatable(e) == ToolError and e.kind == "usage" then
     code, kind = EXIT_USAGE, "usage"
     line = string.format("%s (see '%s%s --help')", line, PROG, command and (" " .. command) or "")
-  elseif type(e) == "string" and e:match("interrupted!$") then
-    code, kind, line = EXIT_INTERRUPTED, "interrupted", "interrupted"
+  else
+    local sig = state.guard and state.guard:caught()
+    if state.guard then state.guard:release() end
+    if sig then
+      code, kind, line = 128 + sig, "interrupted", SIGNAL_WORDS[sig] or "interrupted"
+    elseif type(e) == "string" and e:match("interrupted!$") then
+      code, kind, line = EXIT_INTERRUPTED, "interrupted", "interrupted"
+    end
   end
   stderr:write(PROG, ": ", line, "\n")
   if traceback then stderr:write(traceback, "\n") end
@@ -942,6 +1013,32 @@ function cli.main(argv, handles)
     pcall(function() out(to_json({ ok = false, error = err })) end)
   end
   return code
+end
+
+--- Runs the tool.
+-- @tparam table argv the arguments (`arg`)
+-- @tparam[opt] table handles `stdout`, `stderr`: file handles to write to
+--   (default io.stdout, io.stderr); `stdin`: the handle `-i -` reads
+--   (default io.stdin); `signals = false`: leave signal handling alone
+--   (by default SIGINT, SIGTERM and SIGHUP are caught while a command
+--   runs, and their previous handling restored afterwards)
+-- @treturn integer the exit code: 0 ok, 1 operational error, 2 usage
+--   error, 3 validate found problems, 128 + N stopped by signal N (130
+--   SIGINT, 143 SIGTERM, 129 SIGHUP)
+function cli.main(argv, handles)
+  handles = handles or {}
+  local state = {}
+  local ok, res = pcall(run_main, argv, handles, state)
+  if state.guard then state.guard:release() end
+  if ok then return res end
+  -- only a signal caught as the command was finishing comes here: its
+  -- error was raised outside run_main's own handler
+  local sig = state.guard and state.guard:caught()
+  if not sig then error(res, 0) end
+  pcall(function()
+    (handles.stderr or io.stderr):write(PROG, ": ", SIGNAL_WORDS[sig] or "interrupted", "\n")
+  end)
+  return 128 + sig
 end
 
 return cli

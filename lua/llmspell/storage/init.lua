@@ -67,6 +67,7 @@ storage.filter = require("llmspell.storage.filter").new
 --    local exp = storage.exporter(db)
 --    local stats = exp:to_file("backup.json", { progress = function(done, total, phase) end })
 --    local json, stats = exp:to_string{ prefix = "user:", collections = { "docs" } }
+--    exp:to_file(io.stdout)   -- an open file handle: written where it stands, left open
 --
 -- Options of `to_file` / `to_string`: `collections` (array of names, default
 -- all), `prefix` (key-value prefix, default all), `sections` (false leaves out
@@ -94,6 +95,7 @@ storage.exporter = core.exporter
 --    local imp = storage.importer(db)
 --    local stats = imp:from_file("backup.json", { on_conflict = "skip" })
 --    local stats = imp:from_string(json, { dry_run = true })
+--    imp:from_file(io.stdin)  -- an open file handle: read from where it stands, left open
 --
 -- Options: `on_conflict` = `"replace"` (default: the file wins) | `"skip"`
 -- (the stored record wins) | `"error"` (raise `"conflict"`), `dry_run` (check
