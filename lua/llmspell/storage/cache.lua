@@ -864,9 +864,10 @@ end
 -- `CachedCollection` (the same one while the collection stays open), else
 -- the store's collection.
 -- @tparam string name
-function Cache:collection(name)
+-- @tparam[opt] table options as `db:collection` (`create = true`: get-or-create)
+function Cache:collection(name, options)
   check(self, "collection")
-  local col = self._db:collection(name)
+  local col = self._db:collection(name, options)
   if not self._search then return col end
   return wrap_collection(self, name, col)
 end

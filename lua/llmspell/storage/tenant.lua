@@ -752,14 +752,33 @@ function Tenant:create_collection(name, options)
   return wrap(s, name, col)
 end
 
---- Opens an existing collection of this tenant.
+--- Opens a collection of this tenant, as `db:collection`: with
+-- `options.create`, creates it when absent (counted against
+-- `max_collections`, like `create_collection`).
 -- @tparam string name the tenant-local name
+-- @tparam[opt] table options as `db:collection` (`create`, `dimension`, ...)
 -- @treturn table the collection
 -- @raise error object `not_found` when this tenant has no such collection
-function Tenant:collection(name)
+--   (and `create` is not set), `quota`, `conflict`
+function Tenant:collection(name, options)
   local s = state(self, "collection")
   local full = check_name(s, name, 1, "collection")
-  return wrap(s, name, (s.db:collection(full)))
+  if type(options) == "table" and options.create then
+    local limit = s.quota.max_collections
+    local col = guarded(s, limit ~= nil, function()
+      local exists = false
+      for _, c in ipairs(s.db:list_collections(full)) do
+        if c.name == full then exists = true end
+      end
+      if limit and not exists then
+        local n = vector_usage(s.db, s.id, s.cprefix)
+        if n + 1 > limit then quota_error(s, "max_collections", n, 1) end
+      end
+      return s.db:collection(full, options)
+    end)
+    return wrap(s, name, col)
+  end
+  return wrap(s, name, (s.db:collection(full, options)))
 end
 
 --- This tenant's collections, in name order: `{ { name=, full_name=,

@@ -459,13 +459,14 @@ end
 --- `col = h:collection(name)`: opens the collection on both sides. The
 -- side reads go to must have it (the primary in "primary" and "fallback"
 -- mode); when the other side lacks it, using that side fails later, under
--- the usual rules.
-function Dual:collection(name)
+-- the usual rules. options as `db:collection` (`create = true` creates it
+-- where it is missing, on both sides).
+function Dual:collection(name, options)
   check(self, "collection")
   local p, s = self._p, self._s
-  local okp, pc = pcall(p.collection, p, name)
+  local okp, pc = pcall(p.collection, p, name, options)
   if not okp and not core.is_error(pc) then error(pc, 0) end -- a bad argument
-  local oks, sc = pcall(s.collection, s, name)
+  local oks, sc = pcall(s.collection, s, name, options)
   if self._read == "secondary" then
     if not oks then error(side_error(sc, "secondary", "collection"), 0) end
   elseif not okp then
