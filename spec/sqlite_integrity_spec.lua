@@ -203,11 +203,12 @@ describe("sqlite integrity", function()
       db:close()
       -- what a store written by the previous version looks like
       cli(path, "ALTER TABLE kv_store DROP COLUMN crc; ALTER TABLE vector_embeddings"
-                .. " DROP COLUMN crc; DELETE FROM llmspell_migrations WHERE version = 4;"
+                .. " DROP COLUMN crc; DELETE FROM llmspell_migrations WHERE version >= 4;"
                 .. " PRAGMA application_id = 0")
       db = sqlite_open(path, { tenant = "acme" })
       finally(function() db:close() end)
-      assert.are.same({ "001_kv_store", "002_vectors", "003_export", "004_checksums" },
+      assert.are.same({ "001_kv_store", "002_vectors", "003_export", "004_checksums",
+                        "005_sessions", "006_artifacts", "007_agent_states", "008_workflow_states" },
                       (function()
                         local t = {}
                         for i, m in ipairs(db:migrations()) do t[i] = m.name end

@@ -1,5 +1,6 @@
 /*
- * backend.c -- opening a backend through its vtable.
+ * backend.c -- opening a backend through its vtable, and finding the one
+ * that holds its components.
  */
 #include "backend/backend.h"
 
@@ -7,4 +8,8 @@ lls_backend *lls_backend_open(const lls_backend_vt *vt, lls_config *cfg, lls_err
   lls_backend *b = vt->open(cfg, err);
   if (b != NULL) b->vt = vt;
   return b;
+}
+
+lls_backend *lls_backend_components(lls_backend *b, lls_error *err) {
+  return b->vt->components != NULL ? b->vt->components(b, err) : b;
 }

@@ -32,6 +32,13 @@
 #include "base/buf.h"
 #include "base/error.h"
 
+/* The components' op tables (COMPONENTS.md), one header each:
+ * backend/sessions.h, artifacts.h, agent_states.h, workflows.h. */
+typedef struct lls_session_ops lls_session_ops;
+typedef struct lls_artifact_ops lls_artifact_ops;
+typedef struct lls_agent_state_ops lls_agent_state_ops;
+typedef struct lls_workflow_ops lls_workflow_ops;
+
 /* Static facts about a backend (characteristics()). Latencies are the
  * nominal figures reported before a handle has measured its own. */
 typedef struct lls_traits {
@@ -88,10 +95,22 @@ typedef struct lls_backend_vt {
    * appends one row per problem (key = where, value = what); none = ok. */
   int (*check)(lls_backend *b, lls_rows *problems, lls_error *err);
 
+  /* The backend whose component op tables serve b's components, in b's
+   * transactions: NULL means b itself. The memory backend keeps its
+   * components in a private in-memory SQLite database driven by the
+   * SQLite backend's component code (one implementation of each
+   * component's queries, with the engine's indexes); it opens on first use
+   * and follows the memory store's transactions. NULL + err on failure. */
+  lls_backend *(*components)(lls_backend *b, lls_error *err);
+
   /* The op tables. */
   const lls_kv_ops *kv;
   const lls_vec_ops *vec;
   const lls_xport_ops *xport;
+  const lls_session_ops *sessions;
+  const lls_artifact_ops *artifacts;
+  const lls_agent_state_ops *agent_states;
+  const lls_workflow_ops *workflows;
 } lls_backend_vt;
 
 /* Every backend struct starts with this, so the core can find the vtable. */
@@ -106,6 +125,10 @@ struct lls_backend {
 /* Opens a backend through vt and points the result at vt: the one way to
  * open one. NULL + err on failure. */
 lls_backend *lls_backend_open(const lls_backend_vt *vt, lls_config *cfg, lls_error *err);
+
+/* The backend that holds b's components (vt->components, or b itself);
+ * NULL + err when it cannot be opened. */
+lls_backend *lls_backend_components(lls_backend *b, lls_error *err);
 
 extern const lls_backend_vt lls_memory_vt;
 extern const lls_backend_vt lls_sqlite_vt;

@@ -272,8 +272,10 @@ static void test_migrations(void) {
   lls_rows rows = {0};
   lls_error err;
   OK(vt->migrations(acme, &rows, &err), err);
-  CHECK(rows.count == 3, "%zu migrations", rows.count);
-  if (rows.count == 3) CHECK(str_is(lls_row_key(&rows, 2), "003_export"), "%s", keys_of(&rows));
+  CHECK(rows.count == 7, "%zu migrations", rows.count);
+  if (rows.count == 7) CHECK(str_is(lls_row_key(&rows, 2), "003_export"), "%s", keys_of(&rows));
+  if (rows.count == 7)
+    CHECK(str_is(lls_row_key(&rows, 3), "004_sessions"), "%s", keys_of(&rows));
   lls_rows_free(&rows);
   CHECK(!strcmp(sql("SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class"
                     " WHERE oid = '" SCHEMA ".export_sections'::regclass"),
@@ -819,14 +821,14 @@ static void test_check(void) {
       " RENAME TO kv_store_tenant_isolation");
 
   sql("UPDATE " SCHEMA ".llmspell_migrations SET name = 'renamed' WHERE version = 2");
-  sql("INSERT INTO " SCHEMA ".llmspell_migrations (version, name) VALUES (4, 'future')");
+  sql("INSERT INTO " SCHEMA ".llmspell_migrations (version, name) VALUES (8, 'future')");
   lls_rows_reset(&p);
   OK(vt->check(acme, &p, &err), err);
   CHECK(p.count == 2 && has_problem(&p, "llmspell_migrations", "recorded as 'renamed'") &&
-            has_problem(&p, "llmspell_migrations", "migration 4 ('future') is unknown"),
+            has_problem(&p, "llmspell_migrations", "migration 8 ('future') is unknown"),
         "%s", problems_of(&p));
   sql("UPDATE " SCHEMA ".llmspell_migrations SET name = 'vectors' WHERE version = 2");
-  sql("DELETE FROM " SCHEMA ".llmspell_migrations WHERE version = 4");
+  sql("DELETE FROM " SCHEMA ".llmspell_migrations WHERE version = 8");
   sql("ALTER TABLE " SCHEMA ".export_sections RENAME TO export_sections_x");
   lls_rows_reset(&p);
   OK(vt->check(acme, &p, &err), err);

@@ -292,11 +292,13 @@ static void test_collections(void) {
 
   lls_rows rows = {0};
   OK(vt->migrations(b, &rows, &err));
-  CHECK(rows.count == 4, "%zu migrations", rows.count);
+  CHECK(rows.count == 8, "%zu migrations", rows.count);
   lls_str k0 = lls_row_key(&rows, 0), k1 = lls_row_key(&rows, 1), k3 = lls_row_key(&rows, 3);
   CHECK(k0.len == 12 && memcmp(k0.ptr, "001_kv_store", 12) == 0, "migration 1 name");
   CHECK(k1.len == 11 && memcmp(k1.ptr, "002_vectors", 11) == 0, "migration 2 name");
   CHECK(k3.len == 13 && memcmp(k3.ptr, "004_checksums", 13) == 0, "migration 4 name");
+  lls_str k4 = lls_row_key(&rows, 4);
+  CHECK(k4.len == 12 && memcmp(k4.ptr, "005_sessions", 12) == 0, "migration 5 name");
   lls_rows_free(&rows);
 
   int64_t docs = create(b, "docs", 384, LLS_METRIC_COSINE);
@@ -380,7 +382,7 @@ static void test_collections(void) {
   /* reopening applies no migration again and keeps everything */
   long long applied = sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations");
   b = open_db(path, "acme");
-  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 4, "migrations reapplied");
+  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 8, "migrations reapplied");
   CHECK(sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations") == applied,
         "applied_at changed");
   EXPECT_LIST(b, "a:", "a:1,a:2");

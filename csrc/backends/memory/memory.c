@@ -1,12 +1,14 @@
 /*
  * memory.c -- the memory backend: its vtable, which joins the handle's
- * slots (store.c) and the op tables of kv.c, vectors.c and xport.c.
+ * slots (store.c) and the op tables of kv.c, vectors.c and xport.c; its
+ * components live in a private SQLite store (components.c).
  *
  * The vtable lives apart from store.c so that the op-table files depend on
  * store.c and nothing depends back on them.
  */
 #include "backends/memory/memory.h"
 
+#include "backends/memory/components.h"
 #include "backends/memory/kv.h"
 #include "backends/memory/store.h"
 #include "backends/memory/vectors.h"
@@ -28,6 +30,7 @@ const lls_backend_vt lls_memory_vt = {
     .rollback = lls_memory_rollback,
     .migrations = lls_memory_migrations,
     .check = lls_memory_check,
+    .components = lls_memory_components,
     .kv = &lls_memory_kv_ops,
     .vec = &lls_memory_vec_ops,
     .xport = &lls_memory_xport_ops,

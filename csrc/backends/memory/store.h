@@ -4,8 +4,9 @@
  *
  * A memory store belongs to the handle that opened it; rows still carry
  * the handle's tenant so exports say whose data it is. The op tables live
- * beside this file: kv.c, vectors.c and xport.c; store.c has open, close,
- * transactions and lls_memory_vt.
+ * beside this file: kv.c, vectors.c and xport.c; components.c holds the
+ * components' private SQLite store; store.c has open, close and
+ * transactions.
  */
 #ifndef LLS_BACKENDS_MEMORY_STORE_H
 #define LLS_BACKENDS_MEMORY_STORE_H
@@ -25,6 +26,11 @@ typedef struct lls_memory_backend {
    * the same transactions. */
   lls_memory_map vec;
   int64_t next_coll_id;
+  int depth;          /* open transaction levels */
+  /* The components' store (sessions, artifacts, ...): a private
+   * ":memory:" SQLite backend, opened on first use (components.c). NULL
+   * until then. */
+  lls_backend *components;
 } lls_memory_backend;
 
 static inline lls_memory_backend *lls_memory_of(lls_backend *b) {

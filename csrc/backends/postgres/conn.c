@@ -228,6 +228,7 @@ static int ensure_conn(pg_backend *pg, lls_error *err) {
     for (int tries = 0;; tries++) {
       int rc = reconnect(pg);
       pg->prepared = 0; /* prepared statements and settings die with the session */
+      for (int i = 0; i < pg->ncst; i++) pg->cst[i].prepared = 0;
       pg->tenant_set = 0;
       pg->lost = 0;
       if (rc != 0) {
@@ -245,18 +246,18 @@ static int ensure_conn(pg_backend *pg, lls_error *err) {
   return set_tenant(pg, err);
 }
 
-/* Prepares lls_pg_stmts[st] on this connection the first time it is used. */
-static int ensure_prepared(pg_backend *pg, int st, lls_error *err) {
-  if (pg->prepared & (UINT64_C(1) << st)) return 0;
-  PGresult *r = PQprepare(pg->conn, lls_pg_stmts[st].name, pg->sql[st], lls_pg_stmts[st].nparams,
-                          lls_pg_stmts[st].types);
+/* Prepares a statement on this connection unless *prepared says it is. */
+static int prepare_once(pg_backend *pg, const char *name, const char *sql, int nparams,
+                        const Oid *types, int *prepared, lls_error *err) {
+  if (*prepared) return 0;
+  PGresult *r = PQprepare(pg->conn, name, sql, nparams, types);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
     pg_error(pg, r, err);
     PQclear(r);
     return -1;
   }
   PQclear(r);
-  pg->prepared |= UINT64_C(1) << st;
+  *prepared = 1;
   return 0;
 }
 
@@ -270,7 +271,33 @@ void lls_pg_param_tenant(pg_params *p, const pg_backend *pg) {
   lls_pg_param_bytes(p, pg->tenant, pg->tenant_len);
 }
 
-PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent, lls_error *err) {
+/* Where a statement is and whether it is prepared: one of lls_pg_stmts,
+ * or a component's. */
+typedef struct stmt_ref {
+  int st;       /* index into lls_pg_stmts, or -1 */
+  int cst;      /* index into pg->cst, or -1 */
+} stmt_ref;
+
+static int prepare_ref(pg_backend *pg, stmt_ref ref, lls_error *err) {
+  if (ref.st >= 0) {
+    int done = (pg->prepared & (UINT64_C(1) << ref.st)) != 0;
+    if (prepare_once(pg, lls_pg_stmts[ref.st].name, pg->sql[ref.st], lls_pg_stmts[ref.st].nparams,
+                     lls_pg_stmts[ref.st].types, &done, err) != 0)
+      return -1;
+    pg->prepared |= UINT64_C(1) << ref.st;
+    return 0;
+  }
+  const pg_stmt *d = pg->cst[ref.cst].def;
+  return prepare_once(pg, d->name, pg->cst[ref.cst].sql, d->nparams, d->types,
+                      &pg->cst[ref.cst].prepared, err);
+}
+
+static const char *ref_name(const pg_backend *pg, stmt_ref ref) {
+  return ref.st >= 0 ? lls_pg_stmts[ref.st].name : pg->cst[ref.cst].def->name;
+}
+
+static PGresult *run_ref(pg_backend *pg, stmt_ref ref, const pg_params *p, int idempotent,
+                         lls_error *err) {
   release_held(pg);
   if (p->toobig) {
     lls_error_set(err, LLS_EINVALID, "value too large for PostgreSQL (2 GB limit)");
@@ -279,8 +306,8 @@ PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent,
   for (int attempt = 0;; attempt++) {
     int may_retry = idempotent && attempt == 0 && pg->txdepth == 0 && !pg->own_tx;
     int rc = ensure_conn(pg, err);
-    if (rc == 0 && ensure_prepared(pg, st, err) == 0) {
-      PGresult *r = PQexecPrepared(pg->conn, lls_pg_stmts[st].name, p->n, p->v, p->len, p->fmt, 1);
+    if (rc == 0 && prepare_ref(pg, ref, err) == 0) {
+      PGresult *r = PQexecPrepared(pg->conn, ref_name(pg, ref), p->n, p->v, p->len, p->fmt, 1);
       ExecStatusType s = PQresultStatus(r);
       if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) return r;
       pg_error(pg, r, err);
@@ -288,6 +315,32 @@ PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent,
     }
     if (rc == NO_SESSION || !may_retry || !lls_pg_conn_lost(pg)) return NULL;
   }
+}
+
+PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent, lls_error *err) {
+  return run_ref(pg, (stmt_ref){st, -1}, p, idempotent, err);
+}
+
+/* The cache slot of a component statement, filling in the schema the
+ * first time; -1 + err when out of memory or slots. */
+static int cst_slot(pg_backend *pg, const pg_stmt *def, lls_error *err) {
+  for (int i = 0; i < pg->ncst; i++)
+    if (pg->cst[i].def == def) return i;
+  if (pg->ncst == LLS_PG_MAX_CSTMT)
+    return lls_error_set(err, LLS_EINVALID, "too many component statements (%d)", pg->ncst);
+  char *sql = lls_pg_fill_schema(def->sql, pg->schema);
+  if (sql == NULL) return lls_error_oom(err);
+  pg->cst[pg->ncst].def = def;
+  pg->cst[pg->ncst].sql = sql;
+  pg->cst[pg->ncst].prepared = 0;
+  return pg->ncst++;
+}
+
+PGresult *lls_pg_run_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p, int idempotent,
+                          lls_error *err) {
+  int i = cst_slot(pg, def, err);
+  if (i < 0) return NULL;
+  return run_ref(pg, (stmt_ref){-1, i}, p, idempotent, err);
 }
 
 int lls_pg_command(pg_backend *pg, const char *sql, PGresult **r_out, lls_error *err) {
@@ -386,15 +439,27 @@ int lls_pg_cursor_close(pg_backend *pg, const char *name, int ok, lls_error *err
   return ok ? 0 : -1;
 }
 
-PGresult *lls_pg_write_one(pg_backend *pg, int st, const pg_params *p, lls_error *err) {
-  if (pg->txdepth == 0) return lls_pg_run(pg, st, p, 0, err);
+/* A write statement, under a savepoint inside the caller's transaction. */
+static PGresult *write_ref(pg_backend *pg, stmt_ref ref, const pg_params *p, lls_error *err) {
+  if (pg->txdepth == 0) return run_ref(pg, ref, p, 0, err);
   if (lls_pg_unit_begin(pg, 0, err) != 0) return NULL;
-  PGresult *r = lls_pg_run(pg, st, p, 0, err);
+  PGresult *r = run_ref(pg, ref, p, 0, err);
   if (lls_pg_unit_end(pg, 0, r != NULL, err) != 0) {
     PQclear(r);
     return NULL;
   }
   return r;
+}
+
+PGresult *lls_pg_write_one(pg_backend *pg, int st, const pg_params *p, lls_error *err) {
+  return write_ref(pg, (stmt_ref){st, -1}, p, err);
+}
+
+PGresult *lls_pg_write_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p,
+                            lls_error *err) {
+  int i = cst_slot(pg, def, err);
+  if (i < 0) return NULL;
+  return write_ref(pg, (stmt_ref){-1, i}, p, err);
 }
 
 void lls_pg_trim_arrays(pg_backend *pg) {
@@ -602,6 +667,7 @@ void lls_pg_close(lls_backend *b) {
   release_held(pg);
   if (pg->conn != NULL) PQfinish(pg->conn);
   for (int i = 0; i < ST_COUNT; i++) free(pg->sql[i]);
+  for (int i = 0; i < pg->ncst; i++) free(pg->cst[i].sql);
   for (int i = 0; i < A_COUNT; i++) lls_buf_free(&pg->arr[i]);
   for (int i = 0; i < V_COUNT; i++) lls_buf_free(&pg->varr[i]);
   lls_buf_free(&pg->upper);

@@ -31,6 +31,9 @@ enum {
 /* Array parameters of vec_put ($4..$11 of ST_VEC_INSERT / ST_VEC_UPSERT). */
 enum { V_ID, V_SCOPE, V_VEC, V_MD, V_CREATED, V_UPDATED, V_EVENT, V_EXPIRES, V_COUNT };
 
+/* How many statements the component files may cache per handle. */
+#define LLS_PG_MAX_CSTMT 160
+
 /* The handle behind every lls_backend this backend opens. */
 typedef struct pg_backend {
   lls_backend base;
@@ -40,6 +43,14 @@ typedef struct pg_backend {
   char *schema;         /* validated identifier, unquoted */
   char *sql[ST_COUNT];  /* statement texts with the schema filled in */
   uint64_t prepared;    /* bit i: lls_pg_stmts[i] prepared on this connection */
+  /* Statements of the component files (sessions.c, ...), which keep their
+   * SQL beside their code: cached by the address of their pg_stmt. */
+  struct {
+    const pg_stmt *def;
+    char *sql;    /* schema filled in */
+    int prepared; /* on this connection */
+  } cst[LLS_PG_MAX_CSTMT];
+  int ncst;
   int tenant_set;       /* app.current_tenant_id set on this connection */
   int lost;             /* the session is known to be gone although libpq may
                            still say CONNECTION_OK (a failed send whose EOF
@@ -67,6 +78,16 @@ void lls_pg_param_tenant(pg_params *p, const pg_backend *pg);
  * retried once on a fresh connection; anything else is never retried, so a
  * write is never applied twice. */
 PGresult *lls_pg_run(pg_backend *pg, int st, const pg_params *p, int idempotent, lls_error *err);
+
+/* lls_pg_run for a component file's own statement (a pg_stmt with static
+ * storage and a name unique in the library, "lls_<component>_<what>"),
+ * prepared per connection on first use. */
+PGresult *lls_pg_run_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p, int idempotent,
+                          lls_error *err);
+
+/* lls_pg_write_one for a component file's own statement. */
+PGresult *lls_pg_write_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p,
+                            lls_error *err);
 
 /* Runs a parameterless command (transaction control) on the current
  * connection. *r_out, when given, receives the result on success. */

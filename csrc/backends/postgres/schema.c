@@ -209,7 +209,8 @@
  * tenant_id column. */
 #define TENANT_TABLES                                                            \
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
-  " 'vector_snapshots', 'export_sections']"
+  " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
+  " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -576,6 +577,115 @@ const pg_migration lls_pg_migration_scripts[] = {
      " record text NOT NULL,"
      " PRIMARY KEY (tenant_id, section, ord));"
      RLS("export_sections")},
+    /* The components of COMPONENTS.md; each component's file (sessions.c,
+     * artifacts.c, agent_states.c, workflows.c) documents its tables and
+     * the queries over them. agent_states.state_data is bytea: its
+     * checksum covers the stored bytes, which jsonb would rewrite. The
+     * foreign keys are checked at commit, so an import may bring artifacts
+     * before their sessions; deleting a session deletes its artifacts in
+     * code, which also keeps the content reference counts. */
+    {4, "sessions",
+     "CREATE TABLE @S.sessions ("
+     " tenant_id text NOT NULL,"
+     " session_id text COLLATE \"C\" NOT NULL,"
+     " row_id text NOT NULL,"
+     " status text NOT NULL CHECK (status IN ('active', 'completed', 'expired', 'archived')),"
+     " data jsonb NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " updated_at timestamptz NOT NULL,"
+     " last_accessed_at timestamptz NOT NULL,"
+     " expires_at timestamptz,"
+     " artifact_count bigint NOT NULL DEFAULT 0,"
+     " next_sequence bigint NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (tenant_id, session_id));"
+     "CREATE INDEX sessions_status_idx ON @S.sessions (tenant_id, status, created_at);"
+     "CREATE INDEX sessions_created_idx ON @S.sessions (tenant_id, created_at);"
+     "CREATE INDEX sessions_expires_idx ON @S.sessions (tenant_id, expires_at)"
+     " WHERE expires_at IS NOT NULL;"
+     RLS("sessions")},
+    {5, "artifacts",
+     "CREATE TABLE @S.artifact_content ("
+     " tenant_id text NOT NULL,"
+     " content_hash text COLLATE \"C\" NOT NULL,"
+     " size_bytes bigint NOT NULL,"
+     " stored_bytes bigint NOT NULL,"
+     " is_compressed boolean NOT NULL,"
+     " original_size_bytes bigint NOT NULL,"
+     " chunk_count int NOT NULL,"
+     " reference_count bigint NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " last_accessed_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, content_hash));"
+     "CREATE TABLE @S.artifact_chunks ("
+     " tenant_id text NOT NULL,"
+     " content_hash text COLLATE \"C\" NOT NULL,"
+     " chunk_index int NOT NULL,"
+     " raw_size int NOT NULL,"
+     " data bytea NOT NULL,"
+     " PRIMARY KEY (tenant_id, content_hash, chunk_index),"
+     " FOREIGN KEY (tenant_id, content_hash) REFERENCES @S.artifact_content"
+     " ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED);"
+     "ALTER TABLE @S.artifact_chunks ALTER data SET STORAGE EXTERNAL;"
+     "CREATE TABLE @S.artifacts ("
+     " tenant_id text NOT NULL,"
+     " artifact_id text COLLATE \"C\" NOT NULL,"
+     " session_id text COLLATE \"C\" NOT NULL,"
+     " sequence bigint NOT NULL,"
+     " content_hash text COLLATE \"C\" NOT NULL,"
+     " metadata jsonb NOT NULL,"
+     " name text NOT NULL,"
+     " artifact_type text NOT NULL CHECK (artifact_type IN"
+     " ('code', 'data', 'image', 'document', 'binary')),"
+     " mime_type text NOT NULL,"
+     " size_bytes bigint NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " created_by text,"
+     " version int NOT NULL DEFAULT 1,"
+     " parent_artifact_id text,"
+     " tags jsonb NOT NULL,"
+     " stored_at timestamptz NOT NULL,"
+     " updated_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, artifact_id),"
+     " FOREIGN KEY (tenant_id, session_id) REFERENCES @S.sessions"
+     " DEFERRABLE INITIALLY DEFERRED,"
+     " FOREIGN KEY (tenant_id, content_hash) REFERENCES @S.artifact_content"
+     " DEFERRABLE INITIALLY DEFERRED);"
+     "CREATE INDEX artifacts_session_idx ON @S.artifacts (tenant_id, session_id, sequence);"
+     "CREATE INDEX artifacts_content_idx ON @S.artifacts (tenant_id, content_hash);"
+     RLS("artifact_content") RLS("artifact_chunks") RLS("artifacts")},
+    {6, "agent_states",
+     "CREATE TABLE @S.agent_states ("
+     " tenant_id text NOT NULL,"
+     " agent_id text COLLATE \"C\" NOT NULL,"
+     " state_id text NOT NULL,"
+     " agent_type text NOT NULL,"
+     " state_data bytea NOT NULL,"
+     " is_json boolean NOT NULL,"
+     " schema_version int NOT NULL,"
+     " data_version bigint NOT NULL,"
+     " checksum text NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " updated_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, agent_id));"
+     "CREATE INDEX agent_states_type_idx ON @S.agent_states (tenant_id, agent_type);"
+     RLS("agent_states")},
+    {7, "workflow_states",
+     "CREATE TABLE @S.workflow_states ("
+     " tenant_id text NOT NULL,"
+     " workflow_id text COLLATE \"C\" NOT NULL,"
+     " workflow_name text NOT NULL,"
+     " state_data jsonb NOT NULL,"
+     " current_step int NOT NULL,"
+     " status text NOT NULL CHECK (status IN"
+     " ('pending', 'running', 'completed', 'failed', 'cancelled')),"
+     " started_at timestamptz,"
+     " completed_at timestamptz,"
+     " last_updated timestamptz NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, workflow_id));"
+     "CREATE INDEX workflow_states_status_idx"
+     " ON @S.workflow_states (tenant_id, status, last_updated);"
+     RLS("workflow_states")},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

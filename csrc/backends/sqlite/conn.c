@@ -80,6 +80,26 @@ sqlite3_stmt *lls_sqlite_stmt(sqlite_backend *b, int id, lls_error *err) {
   return b->st[id];
 }
 
+sqlite3_stmt *lls_sqlite_sql_stmt(sqlite_backend *b, const char *sql, lls_error *err) {
+  for (int i = 0; i < b->ncst; i++)
+    if (b->cst[i].sql == sql) return b->cst[i].st;
+  if (b->ncst == LLS_SQLITE_MAX_CSTMT) {
+    lls_error_set(err, LLS_EINVALID, "too many component statements (%d)", b->ncst);
+    return NULL;
+  }
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v3(b->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+  if (rc != SQLITE_OK) {
+    lls_sqlite_fail(b->db, rc, "prepare", err);
+    sqlite3_finalize(st);
+    return NULL;
+  }
+  b->cst[b->ncst].sql = sql;
+  b->cst[b->ncst].st = st;
+  b->ncst++;
+  return st;
+}
+
 int lls_sqlite_run(sqlite_backend *b, sqlite3_stmt *s, int rc, const char *what,
                    lls_error *err) {
   if (rc == SQLITE_OK) rc = sqlite3_step(s);

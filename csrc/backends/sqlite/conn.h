@@ -15,6 +15,9 @@
 #include "backend/backend.h"
 #include "backends/sqlite/schema.h"
 
+/* How many statements the component files may cache per handle. */
+#define LLS_SQLITE_MAX_CSTMT 160
+
 typedef struct sqlite_backend {
   lls_backend base;
   sqlite3 *db;
@@ -26,6 +29,13 @@ typedef struct sqlite_backend {
   int depth;       /* open transaction levels (begin() minus commit/rollback) */
   int busy_ms;     /* busy_timeout_ms, restored after sweep() */
   sqlite3_stmt *st[ST_COUNT];
+  /* Statements of the component files (sessions.c, ...), which keep
+   * their SQL beside their code: cached by the address of their text. */
+  struct {
+    const char *sql;
+    sqlite3_stmt *st;
+  } cst[LLS_SQLITE_MAX_CSTMT];
+  int ncst;
   lls_buf value;   /* get()'s result lives here until the next call */
   lls_buf upper;   /* scratch for lls_prefix_upper */
 } sqlite_backend;
@@ -98,6 +108,12 @@ int lls_sqlite_check_txn(sqlite_backend *b, lls_error *err);
 
 /* The cached statement `id`, prepared on first use; NULL + err on failure. */
 sqlite3_stmt *lls_sqlite_stmt(sqlite_backend *b, int id, lls_error *err);
+
+/* The statement for sql (a string with static storage, which identifies
+ * it), prepared on first use and cached for the handle's life; NULL + err
+ * on failure. For the component files, whose SQL lives beside their code
+ * rather than in schema.c's table. */
+sqlite3_stmt *lls_sqlite_sql_stmt(sqlite_backend *b, const char *sql, lls_error *err);
 
 /* Returns a statement to its pristine state. Bindings are cleared too so a
  * cached statement never keeps a pointer to a caller's (freed) buffer. */

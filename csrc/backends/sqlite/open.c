@@ -392,6 +392,7 @@ void lls_sqlite_close(lls_backend *base) {
   sqlite_backend *b = (sqlite_backend *)base;
   if (b == NULL) return;
   for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(b->st[i]);
+  for (int i = 0; i < b->ncst; i++) sqlite3_finalize(b->cst[i].st);
   if (b->db != NULL) {
     if (!sqlite3_get_autocommit(b->db))
       sqlite3_exec(b->db, lls_sqlite_sql[ST_ROLLBACK], NULL, NULL, NULL);

@@ -101,6 +101,10 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
+ *   -- migrations 5-8: sessions, artifacts (artifact_content,
+ *   artifact_chunks, artifacts), agent_states, workflow_states: the
+ *   components' tables, documented in their files beside this one.
+ *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
  * instead of an altered value. A NULL crc (a row inserted by hand) fails
@@ -212,6 +216,109 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  vector, metadata, created_at, updated_at, event_time, expires_at, seq)\n"
      "  WHERE crc IS NULL;\n"
      "PRAGMA application_id = 1280070484;"},
+    /* The components of COMPONENTS.md (issue 10); each component's file
+     * (sessions.c, artifacts.c, agent_states.c, workflows.c) documents
+     * its tables and the queries over them. Times are microseconds. */
+    {5, "sessions",
+     "CREATE TABLE IF NOT EXISTS sessions (\n"
+     "  tenant_id        TEXT NOT NULL,\n"
+     "  session_id       TEXT NOT NULL,\n"
+     "  row_id           TEXT NOT NULL,\n"
+     "  status           TEXT NOT NULL CHECK (status IN\n"
+     "                     ('active', 'completed', 'expired', 'archived')),\n"
+     "  data             TEXT NOT NULL,\n"
+     "  created_at       INTEGER NOT NULL,\n"
+     "  updated_at       INTEGER NOT NULL,\n"
+     "  last_accessed_at INTEGER NOT NULL,\n"
+     "  expires_at       INTEGER,\n"
+     "  artifact_count   INTEGER NOT NULL DEFAULT 0,\n"
+     "  next_sequence    INTEGER NOT NULL DEFAULT 0,\n"
+     "  PRIMARY KEY (tenant_id, session_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS sessions_status\n"
+     "  ON sessions (tenant_id, status, created_at);\n"
+     "CREATE INDEX IF NOT EXISTS sessions_created ON sessions (tenant_id, created_at);\n"
+     "CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (tenant_id, expires_at)\n"
+     "  WHERE expires_at IS NOT NULL;"},
+    {6, "artifacts",
+     "CREATE TABLE IF NOT EXISTS artifact_content (\n"
+     "  tenant_id           TEXT NOT NULL,\n"
+     "  content_hash        TEXT NOT NULL,\n"
+     "  size_bytes          INTEGER NOT NULL,\n"
+     "  stored_bytes        INTEGER NOT NULL,\n"
+     "  is_compressed       INTEGER NOT NULL,\n"
+     "  original_size_bytes INTEGER NOT NULL,\n"
+     "  chunk_count         INTEGER NOT NULL,\n"
+     "  reference_count     INTEGER NOT NULL,\n"
+     "  created_at          INTEGER NOT NULL,\n"
+     "  last_accessed_at    INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, content_hash)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE TABLE IF NOT EXISTS artifact_chunks (\n"
+     "  tenant_id    TEXT NOT NULL,\n"
+     "  content_hash TEXT NOT NULL,\n"
+     "  chunk_index  INTEGER NOT NULL,\n"
+     "  raw_size     INTEGER NOT NULL,\n"
+     "  data         BLOB NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, content_hash, chunk_index)\n"
+     ");\n"
+     "CREATE TABLE IF NOT EXISTS artifacts (\n"
+     "  tenant_id          TEXT NOT NULL,\n"
+     "  artifact_id        TEXT NOT NULL,\n"
+     "  session_id         TEXT NOT NULL,\n"
+     "  sequence           INTEGER NOT NULL,\n"
+     "  content_hash       TEXT NOT NULL,\n"
+     "  metadata           TEXT NOT NULL,\n"
+     "  name               TEXT NOT NULL,\n"
+     "  artifact_type      TEXT NOT NULL CHECK (artifact_type IN\n"
+     "                       ('code', 'data', 'image', 'document', 'binary')),\n"
+     "  mime_type          TEXT NOT NULL,\n"
+     "  size_bytes         INTEGER NOT NULL,\n"
+     "  created_at         INTEGER NOT NULL,\n"
+     "  created_by         TEXT,\n"
+     "  version            INTEGER NOT NULL DEFAULT 1,\n"
+     "  parent_artifact_id TEXT,\n"
+     "  tags               TEXT NOT NULL,\n"
+     "  stored_at          INTEGER NOT NULL,\n"
+     "  updated_at         INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, artifact_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS artifacts_session\n"
+     "  ON artifacts (tenant_id, session_id, sequence);\n"
+     "CREATE INDEX IF NOT EXISTS artifacts_content ON artifacts (tenant_id, content_hash);"},
+    {7, "agent_states",
+     "CREATE TABLE IF NOT EXISTS agent_states (\n"
+     "  tenant_id      TEXT NOT NULL,\n"
+     "  agent_id       TEXT NOT NULL,\n"
+     "  state_id       TEXT NOT NULL,\n"
+     "  agent_type     TEXT NOT NULL,\n"
+     "  state_data     BLOB NOT NULL,\n"
+     "  is_json        INTEGER NOT NULL,\n"
+     "  schema_version INTEGER NOT NULL,\n"
+     "  data_version   INTEGER NOT NULL,\n"
+     "  checksum       TEXT NOT NULL,\n"
+     "  created_at     INTEGER NOT NULL,\n"
+     "  updated_at     INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, agent_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS agent_states_type ON agent_states (tenant_id, agent_type);"},
+    {8, "workflow_states",
+     "CREATE TABLE IF NOT EXISTS workflow_states (\n"
+     "  tenant_id     TEXT NOT NULL,\n"
+     "  workflow_id   TEXT NOT NULL,\n"
+     "  workflow_name TEXT NOT NULL,\n"
+     "  state_data    TEXT NOT NULL,\n"
+     "  current_step  INTEGER NOT NULL,\n"
+     "  status        TEXT NOT NULL CHECK (status IN\n"
+     "                  ('pending', 'running', 'completed', 'failed', 'cancelled')),\n"
+     "  started_at    INTEGER,\n"
+     "  completed_at  INTEGER,\n"
+     "  last_updated  INTEGER NOT NULL,\n"
+     "  created_at    INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, workflow_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS workflow_states_status\n"
+     "  ON workflow_states (tenant_id, status, last_updated);"},
 };
 
 const int lls_sqlite_nmigrations =

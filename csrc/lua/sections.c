@@ -1,0 +1,19 @@
+/*
+ * sections.c -- the list of component export sections (sections.h).
+ */
+#include "lua/sections.h"
+
+#include <string.h>
+
+/* In export order: sessions before the artifacts that refer to them. */
+const lls_section_codec *const lls_section_codecs[] = {
+    NULL,
+};
+
+const lls_section_codec *lls_section_find(const char *name, size_t len) {
+  for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
+    const char *n = lls_section_codecs[i]->name;
+    if (strlen(n) == len && memcmp(n, name, len) == 0) return lls_section_codecs[i];
+  }
+  return NULL;
+}
