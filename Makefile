@@ -36,7 +36,7 @@ WERROR    ?=
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = $(STD) -fPIC $(WARN) $(WERROR) $(CFLAGS) -Icsrc \
              $(LUA_INC) $(PG_INC) $(EXTRA_CFLAGS)
-LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl -lcrypto
+LIBS      := -lsqlite3 -lpq -lpthread -lm -lyajl -lcrypto -llz4
 
 BUILD     ?= build
 # One folder per layer and per backend (see README "Layout").
@@ -45,7 +45,7 @@ OBJ       := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRC))
 SO        := $(BUILD)/llmspell/storage/core.so
 
 # Debian packages the build, the tests and the demo need.
-PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev libyajl-dev libssl-dev
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libsqlite3-dev libpq-dev libyajl-dev libssl-dev liblz4-dev
 PKGS_TEST  := $(PKGS_BUILD) lua-cjson lua-busted postgresql sqlite3 lua-system luarocks
 PKGS_BENCH := $(PKGS_TEST) lua-sql-sqlite3 lua-sql-postgres
 

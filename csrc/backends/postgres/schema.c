@@ -650,7 +650,8 @@ const pg_migration lls_pg_migration_scripts[] = {
      " DEFERRABLE INITIALLY DEFERRED,"
      " FOREIGN KEY (tenant_id, content_hash) REFERENCES @S.artifact_content"
      " DEFERRABLE INITIALLY DEFERRED);"
-     "CREATE INDEX artifacts_session_idx ON @S.artifacts (tenant_id, session_id, sequence);"
+     "CREATE UNIQUE INDEX artifacts_session_idx"
+     " ON @S.artifacts (tenant_id, session_id, sequence);"
      "CREATE INDEX artifacts_content_idx ON @S.artifacts (tenant_id, content_hash);"
      RLS("artifact_content") RLS("artifact_chunks") RLS("artifacts")},
     {6, "agent_states",

@@ -283,7 +283,7 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  updated_at         INTEGER NOT NULL,\n"
      "  PRIMARY KEY (tenant_id, artifact_id)\n"
      ") WITHOUT ROWID;\n"
-     "CREATE INDEX IF NOT EXISTS artifacts_session\n"
+     "CREATE UNIQUE INDEX IF NOT EXISTS artifacts_session\n"
      "  ON artifacts (tenant_id, session_id, sequence);\n"
      "CREATE INDEX IF NOT EXISTS artifacts_content ON artifacts (tenant_id, content_hash);"},
     {7, "agent_states",

@@ -8,6 +8,7 @@
  */
 #include "backends/sqlite/sqlite.h"
 
+#include "backends/sqlite/artifacts.h"
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
@@ -35,4 +36,5 @@ const lls_backend_vt lls_sqlite_vt = {
     .kv = &lls_sqlite_kv_ops,
     .vec = &lls_sqlite_vec_ops,
     .xport = &lls_sqlite_xport_ops,
+    .artifacts = &lls_sqlite_artifact_ops,
 };
