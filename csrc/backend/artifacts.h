@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "backend/backend.h"
+#include "base/limits.h"
 #include "base/sha256.h"
 
 /* Raw bytes per chunk: what one statement carries and one read decodes. */
@@ -50,6 +51,7 @@ enum {
   LLS_ART_CREATED_BY, /* may be NULL */
   LLS_ART_PARENT,     /* parent_artifact_id; may be NULL */
   LLS_ART_TAGS,       /* JSON array of strings */
+  LLS_ART_TENANT,     /* tenant_id (dump; the rows of every read are the tenant's) */
   LLS_ART_NSTR
 };
 
@@ -90,6 +92,7 @@ void lls_artifact_rows_free(lls_artifact_rows *r);
 
 /* One artifact_content row (export/import). */
 typedef struct lls_content_row {
+  char tenant[LLS_MAX_TENANT + 1]; /* tenant_id (dump) */
   char hash[LLS_SHA256_HEX];
   int64_t size_bytes;          /* original bytes */
   int64_t stored_bytes;        /* bytes its chunks hold */
@@ -222,14 +225,6 @@ struct lls_artifact_ops {
    * was no such artifact. */
   int (*del)(lls_backend *b, lls_str artifact_id, int64_t now, int *existed, lls_error *err);
 
-  /* Deletes every artifact of the session, with the reference counting of
-   * del (sessions' delete and cleanup use it; the session row is theirs).
-   * Runs inside the caller's unit or transaction and opens none, so it
-   * may be called between the caller's own statements. *removed counts
-   * the artifacts deleted. */
-  int (*delete_session)(lls_backend *b, lls_str session_id, int64_t now, int64_t *removed,
-                        lls_error *err);
-
   /* Figures over the session's artifacts (session_id.ptr != NULL) or the
    * tenant's. */
   int (*stats)(lls_backend *b, lls_str session_id, lls_artifact_stats *out, lls_error *err);
@@ -260,9 +255,10 @@ struct lls_artifact_ops {
   /* Import: stores row i of r as given (every column). A row with the
    * same artifact_id is kept (skip), replaced (replace) or refused
    * (error). A new row adds a reference to its content when that is
-   * stored, and raises its session's next_sequence past its sequence when
-   * the session is stored (the session may come later: put() also looks
-   * at the highest stored sequence). */
+   * stored, and counts in its session's artifact_count and raises its
+   * next_sequence past its sequence when the session is stored (a session
+   * loaded later counts the artifacts stored by then; put() also looks at
+   * the highest stored sequence). */
   int (*load_artifact)(lls_backend *b, const lls_artifact_rows *r, size_t i,
                        lls_conflict on_conflict, int64_t now, int *written, lls_error *err);
 };

@@ -20,6 +20,12 @@
 #define LLS_MAX_KEY 1024
 /* Vector entry ids: 1..LLS_MAX_ID bytes. */
 #define LLS_MAX_ID 512
+/* Artifacts: names 1..LLS_MAX_ARTIFACT_NAME bytes (file names, titles;
+ * mime types, tags and creators follow LLS_MAX_NAME / LLS_MAX_ID), and
+ * ids "<session_id>:<sequence>:<content_hash>", at most a session id, a
+ * 20-digit sequence and a 64-digit hash. */
+#define LLS_MAX_ARTIFACT_NAME 1024
+#define LLS_MAX_ARTIFACT_ID (LLS_MAX_ID + 1 + 20 + 1 + 64)
 /* Collection names: 1..LLS_MAX_NAME bytes of LLS_NAME_CHARS. */
 #define LLS_MAX_NAME 255
 /* Scopes: 1..LLS_MAX_SCOPE bytes; "global" when the caller gives none. */

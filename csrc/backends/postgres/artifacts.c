@@ -149,12 +149,12 @@ static const pg_stmt AST_ARTIFACT_LOAD = {
     4,
     {OID_TEXT, OID_TEXT_ARR, OID_INT8_ARR, OID_TSTZ_ARR}};
 
-/* Columns 0-18 of every artifact read (read_row). */
+/* Columns 0-19 of every artifact read (read_row). */
 #define ROW_COLS                                                                          \
   "a.artifact_id, a.session_id, a.sequence, a.content_hash, a.metadata::text, a.name,"   \
   " a.artifact_type, a.mime_type, a.size_bytes, a.created_at, a.created_by, a.version,"  \
   " a.parent_artifact_id, a.tags::text, a.stored_at, a.updated_at, c.chunk_count,"       \
-  " c.stored_bytes, c.is_compressed"
+  " c.stored_bytes, c.is_compressed, a.tenant_id"
 #define ROW_FROM                                                                          \
   " FROM @S.artifacts a LEFT JOIN @S.artifact_content c"                                 \
   " ON c.tenant_id = a.tenant_id AND c.content_hash = a.content_hash"
@@ -213,23 +213,6 @@ static const pg_stmt AST_CONTENT_DROP = {
     2,
     {OID_TEXT, OID_TEXT_ARR}};
 
-/* A session's artifacts and their references; returns how many went and
- * the contents left without references (a binary text[], which is also
- * the binary form AST_CONTENT_DROP takes). */
-static const pg_stmt AST_SESSION_DROP = {
-    "lls_artifacts_session_drop",
-    "WITH g AS (DELETE FROM @S.artifacts WHERE tenant_id = $1 AND session_id = $2"
-    " RETURNING content_hash),"
-    " n AS (SELECT content_hash, count(*) AS k FROM g GROUP BY content_hash),"
-    " c AS (UPDATE @S.artifact_content x SET reference_count = x.reference_count - n.k"
-    " FROM n WHERE x.tenant_id = $1 AND x.content_hash = n.content_hash"
-    " RETURNING x.content_hash, x.reference_count)"
-    " SELECT (SELECT count(*) FROM g),"
-    " ARRAY(SELECT content_hash FROM c WHERE reference_count <= 0)::text[],"
-    " (SELECT count(*) FROM c WHERE reference_count <= 0)",
-    2,
-    {OID_TEXT, OID_TEXT}};
-
 static const pg_stmt AST_ARTIFACT_HASH = {
     "lls_artifacts_hash",
     "SELECT content_hash FROM @S.artifacts WHERE tenant_id = $1 AND artifact_id = $2", 2,
@@ -247,12 +230,13 @@ static const pg_stmt AST_CONTENT_ADJ = {
     3,
     {OID_TEXT, OID_TEXT, OID_INT8}};
 
-static const pg_stmt AST_SESSION_SEQ_PAST = {
-    "lls_artifacts_seq_past",
-    "UPDATE @S.sessions SET next_sequence = GREATEST(next_sequence, $3 + 1)"
-    " WHERE tenant_id = $1 AND session_id = $2",
-    3,
-    {OID_TEXT, OID_TEXT, OID_INT8}};
+/* An imported artifact counts in its session (when that is stored). */
+static const pg_stmt AST_SESSION_LOADED = {
+    "lls_artifacts_session_loaded",
+    "UPDATE @S.sessions SET next_sequence = GREATEST(next_sequence, $3 + 1),"
+    " artifact_count = artifact_count + $4 WHERE tenant_id = $1 AND session_id = $2",
+    4,
+    {OID_TEXT, OID_TEXT, OID_INT8, OID_INT8}};
 
 static const pg_stmt AST_STATS_TENANT = {
     "lls_artifacts_stats",
@@ -281,7 +265,8 @@ static const pg_stmt AST_COUNT = {"lls_artifacts_count",
 static const pg_stmt AST_CONTENT_DUMP = {
     "lls_artifacts_content_dump",
     "SELECT content_hash, size_bytes, stored_bytes, is_compressed, original_size_bytes,"
-    " chunk_count, reference_count, created_at, last_accessed_at FROM @S.artifact_content"
+    " chunk_count, reference_count, created_at, last_accessed_at, tenant_id"
+    " FROM @S.artifact_content"
     " WHERE tenant_id = $1 AND content_hash > $2 ORDER BY content_hash LIMIT $3",
     3,
     {OID_TEXT, OID_TEXT, OID_INT8}};
@@ -324,7 +309,7 @@ static int read_row(const PGresult *r, int i, lls_artifact_rows *out, lls_error 
   static const int text[][2] = {
       {0, LLS_ART_ID},    {1, LLS_ART_SESSION}, {3, LLS_ART_HASH},        {4, LLS_ART_METADATA},
       {5, LLS_ART_NAME},  {6, LLS_ART_TYPE},    {7, LLS_ART_MIME},        {10, LLS_ART_CREATED_BY},
-      {12, LLS_ART_PARENT}, {13, LLS_ART_TAGS},
+      {12, LLS_ART_PARENT}, {13, LLS_ART_TAGS},   {19, LLS_ART_TENANT},
   };
   lls_artifact_row *row = lls_artifact_rows_add(out);
   if (row == NULL) return lls_error_oom(err);
@@ -539,26 +524,6 @@ end:
   return 0;
 }
 
-static int pg_delete_session(lls_backend *b, lls_str session_id, int64_t now,
-                             int64_t *removed, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  (void)now;
-  *removed = 0;
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  lls_pg_param_bytes(&p, session_id.ptr, session_id.len);
-  PGresult *r = lls_pg_run_stmt(pg, &AST_SESSION_DROP, &p, 0, err);
-  if (r == NULL) return -1;
-  int rc = 0;
-  if (PQntuples(r) > 0) {
-    *removed = lls_pg_int8_at(r, 0, 0);
-    if (lls_pg_int8_at(r, 0, 2) > 0)
-      rc = drop_contents(pg, PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1), err);
-  }
-  PQclear(r);
-  return rc;
-}
-
 /* --------------------------------------------------------------- reads */
 
 static int pg_info(lls_backend *b, lls_str artifact_id, lls_artifact_rows *out,
@@ -575,7 +540,7 @@ static int pg_info(lls_backend *b, lls_str artifact_id, lls_artifact_rows *out,
     rc = read_row(r, 0, out, err);
     if (rc == 0 && first != NULL) {
       first->len = 0;
-      if (!PQgetisnull(r, 0, 19)) rc = decode_at(r, 19, first, err);
+      if (!PQgetisnull(r, 0, 20)) rc = decode_at(r, 20, first, err);
     }
   }
   PQclear(r);
@@ -684,6 +649,10 @@ static int pg_dump_content(lls_backend *b, lls_str after, size_t limit, lls_cont
     c->reference_count = lls_pg_int8_at(r, i, 6);
     c->created_at = lls_pg_time_or_zero(r, i, 7);
     c->last_accessed_at = lls_pg_time_or_zero(r, i, 8);
+    lls_str t = lls_pg_str_at(r, i, 9);
+    size_t tl = t.len < sizeof c->tenant ? t.len : sizeof c->tenant - 1;
+    memcpy(c->tenant, t.ptr, tl);
+    c->tenant[tl] = '\0';
   }
   PQclear(r);
   return 0;
@@ -791,7 +760,7 @@ static int pg_load_artifact(lls_backend *b, const lls_artifact_rows *r, size_t i
   *written = 0;
   lls_buf t = {0}, n = {0}, m = {0};
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int ok = -1, wrote = 0, same = 0;
+  int ok = -1, wrote = 0, same = 0, replaced = 0;
   pg_params p = {0};
   lls_pg_param_tenant(&p, pg);
   lls_pg_param_bytes(&p, id.ptr, id.len);
@@ -812,6 +781,7 @@ static int pg_load_artifact(lls_backend *b, const lls_artifact_rows *r, size_t i
       goto end;
     }
     same = strlen(oldhash) == hash.len && memcmp(oldhash, hash.ptr, hash.len) == 0;
+    replaced = 1;
     if (run_void(pg, &AST_ARTIFACT_DROP, &p, err) != 0) goto end;
     lls_str oh = {oldhash, strlen(oldhash)};
     if (!same && adjust(pg, oh, 1, err) != 0) goto end;
@@ -840,7 +810,8 @@ static int pg_load_artifact(lls_backend *b, const lls_artifact_rows *r, size_t i
   lls_pg_param_tenant(&p, pg);
   lls_pg_param_bytes(&p, session.ptr, session.len);
   lls_pg_param_int8(&p, r->rows[i].sequence);
-  if (run_void(pg, &AST_SESSION_SEQ_PAST, &p, err) != 0) goto end;
+  lls_pg_param_int8(&p, !replaced);
+  if (run_void(pg, &AST_SESSION_LOADED, &p, err) != 0) goto end;
   wrote = 1;
   ok = 0;
 end:
@@ -858,7 +829,6 @@ const lls_artifact_ops lls_postgres_artifact_ops = {
     .read_chunk = pg_read_chunk,
     .list = pg_list,
     .del = pg_del,
-    .delete_session = pg_delete_session,
     .stats = pg_stats,
     .count = pg_count,
     .dump_content = pg_dump_content,

@@ -101,12 +101,12 @@ static const char SQL_ARTIFACT_PUT[] =
     " parent_artifact_id, tags, stored_at, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
-/* Columns 0-18 of every artifact read (read_row). */
+/* Columns 0-19 of every artifact read (read_row). */
 #define ROW_COLS                                                                          \
   "a.artifact_id, a.session_id, a.sequence, a.content_hash, a.metadata, a.name,"         \
   " a.artifact_type, a.mime_type, a.size_bytes, a.created_at, a.created_by, a.version,"  \
   " a.parent_artifact_id, a.tags, a.stored_at, a.updated_at, c.chunk_count,"             \
-  " c.stored_bytes, c.is_compressed"
+  " c.stored_bytes, c.is_compressed, a.tenant_id"
 #define ROW_FROM                                                                          \
   " FROM artifacts a LEFT JOIN artifact_content c"                                       \
   " ON c.tenant_id = a.tenant_id AND c.content_hash = a.content_hash"
@@ -141,9 +141,10 @@ static const char SQL_SESSION_DEC[] =
     "UPDATE sessions SET artifact_count = artifact_count - 1"
     " WHERE tenant_id = ?1 AND session_id = ?2 AND artifact_count > 0";
 
-static const char SQL_SESSION_SEQ_PAST[] =
-    "UPDATE sessions SET next_sequence = max(next_sequence, ?3 + 1)"
-    " WHERE tenant_id = ?1 AND session_id = ?2";
+/* An imported artifact counts in its session (when that is stored). */
+static const char SQL_SESSION_LOADED[] =
+    "UPDATE sessions SET next_sequence = max(next_sequence, ?3 + 1),"
+    " artifact_count = artifact_count + ?4 WHERE tenant_id = ?1 AND session_id = ?2";
 
 /* ?3: how many references go (+1 for an import's new artifact: -1). */
 static const char SQL_CONTENT_DEC[] =
@@ -155,13 +156,6 @@ static const char SQL_CHUNKS_DROP[] =
 
 static const char SQL_CONTENT_DROP[] =
     "DELETE FROM artifact_content WHERE tenant_id = ?1 AND content_hash = ?2";
-
-static const char SQL_SESSION_HASHES[] =
-    "SELECT content_hash, count(*) FROM artifacts WHERE tenant_id = ?1 AND session_id = ?2"
-    " GROUP BY content_hash";
-
-static const char SQL_SESSION_DROP[] =
-    "DELETE FROM artifacts WHERE tenant_id = ?1 AND session_id = ?2";
 
 static const char SQL_STATS_TENANT[] =
     "SELECT (SELECT count(*) FROM artifacts WHERE tenant_id = ?1),"
@@ -180,7 +174,8 @@ static const char SQL_COUNT[] = "SELECT count(*) FROM artifacts WHERE tenant_id 
 
 static const char SQL_CONTENT_DUMP[] =
     "SELECT content_hash, size_bytes, stored_bytes, is_compressed, original_size_bytes,"
-    " chunk_count, reference_count, created_at, last_accessed_at FROM artifact_content"
+    " chunk_count, reference_count, created_at, last_accessed_at, tenant_id"
+    " FROM artifact_content"
     " WHERE tenant_id = ?1 AND content_hash > ?2 ORDER BY content_hash LIMIT ?3";
 
 /* ------------------------------------------------------------- helpers */
@@ -233,7 +228,7 @@ static int read_row(sqlite3_stmt *s, lls_artifact_rows *out, lls_error *err) {
   static const int text[][2] = {
       {0, LLS_ART_ID},    {1, LLS_ART_SESSION}, {3, LLS_ART_HASH},        {4, LLS_ART_METADATA},
       {5, LLS_ART_NAME},  {6, LLS_ART_TYPE},    {7, LLS_ART_MIME},        {10, LLS_ART_CREATED_BY},
-      {12, LLS_ART_PARENT}, {13, LLS_ART_TAGS},
+      {12, LLS_ART_PARENT}, {13, LLS_ART_TAGS},   {19, LLS_ART_TENANT},
   };
   lls_artifact_row *row = lls_artifact_rows_add(out);
   if (row == NULL) return lls_error_oom(err);
@@ -455,62 +450,6 @@ fail:
   return -1;
 }
 
-/* One distinct content of a session and how many of its artifacts name it. */
-typedef struct hash_count {
-  char hash[LLS_SHA256_HEX];
-  int64_t n;
-} hash_count;
-
-static int sqlite_delete_session(lls_backend *base, lls_str session_id, int64_t now,
-                                 int64_t *removed, lls_error *err) {
-  sqlite_backend *b = (sqlite_backend *)base;
-  (void)now;
-  *removed = 0;
-  if (lls_sqlite_check_txn(b, err) != 0) return -1;
-  /* The distinct contents first: the references go before the rows. */
-  hash_count *hc = NULL;
-  size_t n = 0, cap = 0;
-  sqlite3_stmt *s = prep(b, SQL_SESSION_HASHES, err);
-  if (s == NULL) return -1;
-  int rc = bind_bytes(s, 2, session_id, 1);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-    lls_str h;
-    if (column_bytes(s, 0, &h, 1) != 0 || h.len != LLS_SHA256_HEX - 1) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 8;
-      hash_count *p = realloc(hc, cap * sizeof *p);
-      if (p == NULL) {
-        rc = SQLITE_NOMEM;
-        break;
-      }
-      hc = p;
-    }
-    memcpy(hc[n].hash, h.ptr, h.len);
-    hc[n].hash[h.len] = '\0';
-    hc[n].n = sqlite3_column_int64(s, 1);
-    *removed += hc[n].n;
-    n++;
-  }
-  if (rc != SQLITE_DONE) {
-    if (rc == SQLITE_NOMEM) lls_error_oom(err);
-    else lls_sqlite_fail(b->db, rc, "session artifacts", err);
-    done(s);
-    free(hc);
-    return -1;
-  }
-  done(s);
-  int ok = 0;
-  for (size_t i = 0; ok == 0 && i < n; i++) {
-    lls_str h = {hc[i].hash, LLS_SHA256_HEX - 1};
-    ok = release(b, h, hc[i].n, err);
-  }
-  free(hc);
-  if (ok != 0) return -1;
-  s = prep(b, SQL_SESSION_DROP, err);
-  if (s == NULL) return -1;
-  return lls_sqlite_run(b, s, bind_bytes(s, 2, session_id, 1), "session artifacts", err);
-}
-
 /* --------------------------------------------------------------- reads */
 
 static int sqlite_info(lls_backend *base, lls_str artifact_id, lls_artifact_rows *out,
@@ -526,12 +465,12 @@ static int sqlite_info(lls_backend *base, lls_str artifact_id, lls_artifact_rows
   int ok = read_row(s, out, err);
   if (ok == 0 && first != NULL) {
     first->len = 0;
-    if (sqlite3_column_type(s, 19) != SQLITE_NULL) {
+    if (sqlite3_column_type(s, 20) != SQLITE_NULL) {
       lls_str data;
-      if (column_bytes(s, 20, &data, 0) != 0)
+      if (column_bytes(s, 21, &data, 0) != 0)
         ok = lls_error_oom(err);
       else
-        ok = lls_artifact_chunk_decode(data, sqlite3_column_int64(s, 19), first, err);
+        ok = lls_artifact_chunk_decode(data, sqlite3_column_int64(s, 20), first, err);
     }
   }
   done(s);
@@ -641,6 +580,14 @@ static int sqlite_dump_content(lls_backend *base, lls_str after, size_t limit,
     c->reference_count = sqlite3_column_int64(s, 6);
     c->created_at = sqlite3_column_int64(s, 7);
     c->last_accessed_at = sqlite3_column_int64(s, 8);
+    lls_str t;
+    if (column_bytes(s, 9, &t, 1) != 0) {
+      done(s);
+      return lls_error_oom(err);
+    }
+    size_t tl = t.len < sizeof c->tenant ? t.len : sizeof c->tenant - 1;
+    memcpy(c->tenant, t.ptr, tl);
+    c->tenant[tl] = '\0';
   }
   if (rc != SQLITE_DONE) {
     lls_sqlite_fail(b->db, rc, "artifact dump", err);
@@ -717,7 +664,7 @@ static int sqlite_load_artifact(lls_backend *base, const lls_artifact_rows *r, s
   lls_str hash = lls_artifact_rows_get(r, i, LLS_ART_HASH);
   (void)now;
   *written = 0;
-  int nested, row, same = 0;
+  int nested, row, same = 0, replaced = 0;
   if (lls_sqlite_unit_begin(b, &nested, "import", err) != 0) return -1;
   sqlite3_stmt *s = prep(b, SQL_ARTIFACT_HASH, err);
   if (s == NULL) goto fail;
@@ -738,6 +685,7 @@ static int sqlite_load_artifact(lls_backend *base, const lls_artifact_rows *r, s
       return 0;
     }
     same = strlen(oldhash) == hash.len && memcmp(oldhash, hash.ptr, hash.len) == 0;
+    replaced = 1;
     s = prep(b, SQL_ARTIFACT_DEL, err);
     if (s == NULL) goto fail;
     if (step(b, s, bind_bytes(s, 2, id, 1), "import", &row, err) != 0) goto fail;
@@ -755,10 +703,11 @@ static int sqlite_load_artifact(lls_backend *base, const lls_artifact_rows *r, s
     if (step(b, s, rc, "import", &row, err) != 0) goto fail;
     if (row) done(s);
   }
-  s = prep(b, SQL_SESSION_SEQ_PAST, err);
+  s = prep(b, SQL_SESSION_LOADED, err);
   if (s == NULL) goto fail;
   int rc = bind_bytes(s, 2, lls_artifact_rows_get(r, i, LLS_ART_SESSION), 1);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, r->rows[i].sequence);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int(s, 4, !replaced);
   if (lls_sqlite_run(b, s, rc, "import", err) != 0) goto fail;
   if (lls_sqlite_unit_commit(b, nested, "import", err) != 0) goto fail;
   *written = 1;
@@ -775,7 +724,6 @@ const lls_artifact_ops lls_sqlite_artifact_ops = {
     .read_chunk = sqlite_read_chunk,
     .list = sqlite_list,
     .del = sqlite_del,
-    .delete_session = sqlite_delete_session,
     .stats = sqlite_stats,
     .count = sqlite_count,
     .dump_content = sqlite_dump_content,
