@@ -26,6 +26,7 @@
 #include "lua/kv.h"
 #include "lua/luajson.h"
 #include "lua/records.h"
+#include "lua/sessions.h"
 #include "lua/signals.h"
 #include "lua/store.h"
 
@@ -333,6 +334,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_store_methods,   /* store.c: close, transaction, stats, ... */
       lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
+      lls_sessions_db_methods, /* sessions.c: sessions */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -344,6 +346,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   luaL_checkversion(L);
   lls_open_store(L, store_methods);
   lls_open_kv(L);
+  lls_open_sessions(L);
   lls_open_collections(L, coll_methods);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
