@@ -42,7 +42,7 @@ typedef struct lls_session {
   lls_str data;           /* JSON text */
   int64_t created_at, updated_at, last_accessed_at;
   int64_t expires_at;     /* 0 = never */
-  int64_t artifact_count; /* load: -1 = count the session's artifact rows */
+  int64_t artifact_count; /* not read by load (see there) */
 } lls_session;
 
 /* What update changes: a NULL ptr keeps the column. */
@@ -110,8 +110,10 @@ struct lls_session_ops {
   int (*dump)(lls_backend *b, lls_str after, int64_t now, size_t limit, lls_session_sink sink,
               void *ud, size_t *n, lls_error *err);
 
-  /* Import: writes s as given (every column; artifact_count -1 = the
-   * number of the session's artifact rows already stored). A visible
+  /* Import: writes s as given, every column but artifact_count, which
+   * becomes the number of the session's artifact rows already stored (so
+   * the count stays true whatever the file says, and in either order:
+   * the artifacts' load adds those that come later). A visible
    * session with the id is resolved by on_conflict (replace overwrites
    * its columns and keeps its artifacts and next_sequence; skip sets
    * *written = 0; error is LLS_ECONFLICT); an expired one is removed

@@ -98,10 +98,10 @@ static lls_expiry_change opt_expiry(lua_State *L, int arg, int64_t now, int allo
     lua_Number t = lua_tonumber(L, -1);
     if (te != LUA_TNUMBER || !lls_time_ok(t) || t <= 0)
       luaL_argerror(L, arg,
-                    allow_clear ? "option 'expires_at' must be a time (" LLS_TIME_RULE
-                                  ") after the epoch, or false for none"
-                                : "option 'expires_at' must be a time (" LLS_TIME_RULE
-                                  ") after the epoch");
+                    allow_clear ? "option 'expires_at' must be a positive time (" LLS_TIME_RULE
+                                  "), or false for none"
+                                : "option 'expires_at' must be a positive time (" LLS_TIME_RULE
+                                  ")");
     *expires_at = lls_seconds_to_us(t);
     /* a time in the first microsecond would round to 0, "never" */
     if (*expires_at <= 0) *expires_at = 1;
@@ -489,13 +489,10 @@ static int read_record(const lls_value *rec, int64_t now, lls_session *s, lls_bu
     *skip = 1;
     return 0;
   }
+  /* checked, not stored: the store counts the artifacts it holds */
   const lls_value *n = field(rec, "artifact_count");
-  s->artifact_count = -1;
-  if (n != NULL) {
-    if (n->type != LLS_VINT || n->u.i < 0)
-      return bad(err, id, "%s must be a non-negative integer", "artifact_count");
-    s->artifact_count = n->u.i;
-  }
+  if (n != NULL && (n->type != LLS_VINT || n->u.i < 0))
+    return bad(err, id, "%s must be a non-negative integer", "artifact_count");
   const lls_value *d = field(rec, "session_data");
   json->len = 0;
   if (d == NULL) {

@@ -151,16 +151,17 @@ static const pg_stmt SS_CASCADE = {
     2, {OID_TEXT, OID_TEXT_ARR}};
 
 /* load(): $3 now, $4 row_id, $5 status, $6 data, $7 created, $8 updated,
- * $9 accessed, $10 expires_at, $11 artifact_count (-1: count the rows). */
+ * $9 accessed, $10 expires_at. artifact_count is the number of the
+ * session's artifact rows already stored, whatever the file says (the
+ * artifacts' load counts those that come later). */
 #define LOAD_COUNT                                                                 \
-  "CASE WHEN $11 < 0 THEN (SELECT count(*) FROM @S.artifacts"                      \
-  " WHERE tenant_id = $1 AND session_id = $2) ELSE $11 END"
+  "(SELECT count(*) FROM @S.artifacts WHERE tenant_id = $1 AND session_id = $2)"
 #define LOAD_NEXT                                                                  \
   "(SELECT coalesce(max(sequence) + 1, 0) FROM @S.artifacts"                       \
   " WHERE tenant_id = $1 AND session_id = $2)"
 #define T_LOAD                                                                     \
   {OID_TEXT, OID_TEXT, OID_TSTZ, OID_TEXT, OID_TEXT, OID_TEXT, OID_TSTZ, OID_TSTZ, \
-   OID_TSTZ, OID_TSTZ, OID_INT8}
+   OID_TSTZ, OID_TSTZ}
 static const pg_stmt SS_LOAD_PROBE = {
     "lls_sessions_load_probe",
     "SELECT " VIS("$3") " FROM @S.sessions WHERE tenant_id = $1 AND session_id = $2"
@@ -171,14 +172,14 @@ static const pg_stmt SS_LOAD_INSERT = {
     "INSERT INTO @S.sessions (tenant_id, session_id, row_id, status, data, created_at,"
     " updated_at, last_accessed_at, expires_at, artifact_count, next_sequence)"
     " VALUES ($1, $2, $4, $5, $6::jsonb, $7, $8, $9, $10, " LOAD_COUNT ", " LOAD_NEXT ")",
-    11, T_LOAD};
+    10, T_LOAD};
 static const pg_stmt SS_LOAD_REPLACE = {
     "lls_sessions_load_replace",
     "UPDATE @S.sessions SET row_id = $4, status = $5, data = $6::jsonb, created_at = $7,"
     " updated_at = $8, last_accessed_at = $9, expires_at = $10,"
     " artifact_count = " LOAD_COUNT ", next_sequence = greatest(next_sequence, " LOAD_NEXT ")"
     " WHERE tenant_id = $1 AND session_id = $2",
-    11, T_LOAD};
+    10, T_LOAD};
 
 /* ------------------------------------------------------------- helpers */
 
@@ -498,7 +499,6 @@ static int load_write(pg_backend *pg, const pg_stmt *st, const lls_session *s, i
   lls_pg_param_time(&p, s->updated_at);
   lls_pg_param_time(&p, s->last_accessed_at);
   lls_pg_param_expiry(&p, s->expires_at);
-  lls_pg_param_int8(&p, s->artifact_count);
   PGresult *r = lls_pg_run_stmt(pg, st, &p, 0, err);
   if (r == NULL) {
     data_error(err);

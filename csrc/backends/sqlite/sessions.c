@@ -119,8 +119,10 @@ static const char SQL_CASCADE_CONTENT[] =
 static const char SQL_CASCADE_ARTIFACTS[] = "DELETE FROM " ARTIFACTS_OF;
 
 /* load(): ?3 now, ?4 row_id, ?5 status, ?6 data, ?7 created, ?8 updated,
- * ?9 accessed, ?10 expires_at, ?11 artifact_count (-1: count the rows). */
-#define LOAD_COUNT "CASE WHEN ?11 < 0 THEN (SELECT count(*) FROM " ARTIFACTS_OF ") ELSE ?11 END"
+ * ?9 accessed, ?10 expires_at. artifact_count is the number of the
+ * session's artifact rows already stored, whatever the file says (the
+ * artifacts' load counts those that come later). */
+#define LOAD_COUNT "(SELECT count(*) FROM " ARTIFACTS_OF ")"
 #define LOAD_NEXT "(SELECT coalesce(max(sequence) + 1, 0) FROM " ARTIFACTS_OF ")"
 static const char SQL_LOAD_PROBE[] =
     "SELECT " VISIBLE " FROM sessions WHERE tenant_id = ?1 AND session_id = ?2";
@@ -474,7 +476,7 @@ static int sqlite_dump(lls_backend *base, lls_str after, int64_t now, size_t lim
   return 0;
 }
 
-/* Binds load()'s ?3..?11. */
+/* Binds load()'s ?3..?10. */
 static int bind_load(sqlite3_stmt *st, const lls_session *s, int64_t now) {
   int rc = sqlite3_bind_int64(st, 3, now);
   if (rc == SQLITE_OK) rc = bind_bytes(st, 4, s->row_id, 1);
@@ -484,7 +486,6 @@ static int bind_load(sqlite3_stmt *st, const lls_session *s, int64_t now) {
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 8, s->updated_at);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 9, s->last_accessed_at);
   if (rc == SQLITE_OK) rc = bind_expiry(st, 10, s->expires_at);
-  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(st, 11, s->artifact_count);
   return rc;
 }
 
