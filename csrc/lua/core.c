@@ -27,6 +27,7 @@
 #include "lua/kv.h"
 #include "lua/luajson.h"
 #include "lua/records.h"
+#include "lua/sessions.h"
 #include "lua/signals.h"
 #include "lua/store.h"
 
@@ -334,6 +335,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_store_methods,   /* store.c: close, transaction, stats, ... */
       lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
+      lls_sessions_db_methods, /* sessions.c: sessions */
       lls_artifacts_db_methods, /* artifacts.c: artifacts */
       NULL,
   };
@@ -346,6 +348,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   luaL_checkversion(L);
   lls_open_store(L, store_methods);
   lls_open_kv(L);
+  lls_open_sessions(L);
   lls_open_collections(L, coll_methods);
   lls_open_artifacts(L);
   luaL_newlib(L, funcs);

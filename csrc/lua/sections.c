@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "lua/artifacts.h"
+#include "lua/sessions.h"
 
 /* In export order: sessions before the artifacts that refer to them. */
 const lls_section_codec *const lls_section_codecs[] = {
+    &lls_sessions_section,
     &lls_artifacts_section,
     NULL,
 };

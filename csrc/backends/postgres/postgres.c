@@ -11,6 +11,7 @@
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
 #include "backends/postgres/kv.h"
+#include "backends/postgres/sessions.h"
 #include "backends/postgres/vectors.h"
 #include "backends/postgres/xport.h"
 
@@ -36,5 +37,6 @@ const lls_backend_vt lls_postgres_vt = {
     .kv = &lls_postgres_kv_ops,
     .vec = &lls_postgres_vec_ops,
     .xport = &lls_postgres_xport_ops,
+    .sessions = &lls_postgres_session_ops,
     .artifacts = &lls_postgres_artifact_ops,
 };

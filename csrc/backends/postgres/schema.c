@@ -598,8 +598,9 @@ const pg_migration lls_pg_migration_scripts[] = {
      " artifact_count bigint NOT NULL DEFAULT 0,"
      " next_sequence bigint NOT NULL DEFAULT 0,"
      " PRIMARY KEY (tenant_id, session_id));"
-     "CREATE INDEX sessions_status_idx ON @S.sessions (tenant_id, status, created_at);"
-     "CREATE INDEX sessions_created_idx ON @S.sessions (tenant_id, created_at);"
+     "CREATE INDEX sessions_status_idx"
+     " ON @S.sessions (tenant_id, status, created_at, session_id);"
+     "CREATE INDEX sessions_created_idx ON @S.sessions (tenant_id, created_at, session_id);"
      "CREATE INDEX sessions_expires_idx ON @S.sessions (tenant_id, expires_at)"
      " WHERE expires_at IS NOT NULL;"
      RLS("sessions")},

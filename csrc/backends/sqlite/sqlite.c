@@ -12,6 +12,7 @@
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
+#include "backends/sqlite/sessions.h"
 #include "backends/sqlite/vectors.h"
 #include "backends/sqlite/xport.h"
 
@@ -36,5 +37,6 @@ const lls_backend_vt lls_sqlite_vt = {
     .kv = &lls_sqlite_kv_ops,
     .vec = &lls_sqlite_vec_ops,
     .xport = &lls_sqlite_xport_ops,
+    .sessions = &lls_sqlite_session_ops,
     .artifacts = &lls_sqlite_artifact_ops,
 };
