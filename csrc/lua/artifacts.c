@@ -325,6 +325,7 @@ static int a_put(lua_State *L) {
                                         luaL_typename(L, 3)));
   size_t n;
   const char *content = lua_tolstring(L, 3, &n);
+  lua_settop(L, 4); /* the scratch goes above the options */
   scratch *sc = new_scratch(L);
   check_opts(L, 4, sc, &a, (lls_str){"unnamed", 7});
   char hash[LLS_SHA256_HEX];
@@ -371,6 +372,7 @@ static int a_put_file(lua_State *L) {
   path.ptr = lua_tolstring(L, 3, &path.len);
   if (strlen(path.ptr) != path.len || path.len == 0)
     luaL_argerror(L, 3, "path must be a non-empty string without NUL bytes");
+  lua_settop(L, 4); /* the scratch goes above the options */
   scratch *sc = new_scratch(L);
   check_opts(L, 4, sc, &a, base_name(path));
   open_file(L, h, sc, path.ptr);

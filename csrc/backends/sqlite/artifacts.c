@@ -500,7 +500,7 @@ static int sqlite_read_chunk(lls_backend *base, lls_str hash, int64_t index, lls
 /* Runs a statement whose rows are ROW_COLS into out. */
 static int read_rows(sqlite_backend *b, sqlite3_stmt *s, int rc, lls_artifact_rows *out,
                      const char *what, lls_error *err) {
-  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  for (rc = rc == SQLITE_OK ? sqlite3_step(s) : rc; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
     if (read_row(s, out, err) != 0) {
       done(s);
       return -1;
@@ -558,7 +558,7 @@ static int sqlite_dump_content(lls_backend *base, lls_str after, size_t limit,
   if (s == NULL) return -1;
   int rc = bind_bytes(s, 2, after, 1);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, limit ? clamp_limit(limit) : -1);
-  while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+  for (rc = rc == SQLITE_OK ? sqlite3_step(s) : rc; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
     lls_str h;
     lls_content_row *c;
     if (column_bytes(s, 0, &h, 1) != 0 || (c = lls_content_rows_add(out)) == NULL) {
