@@ -444,7 +444,8 @@ describe("artifacts in an SQLite file", function()
     assert.equal("2", cli(path, "SELECT count(*) FROM artifact_content"))
     assert.equal("2|3|" .. (2 * MiB + 10) .. "|0",
                  cli(path, "SELECT reference_count, chunk_count, size_bytes, is_compressed"
-                           .. " FROM artifact_content WHERE content_hash = '" .. sha256(big) .. "'"))
+                           .. " FROM artifact_content WHERE content_hash = '" .. sha256(big)
+                           .. "'"))
     assert.equal("0|1048576|1048576\n1|1048576|1048576\n2|10|10",
                  cli(path, "SELECT chunk_index, raw_size, length(data) FROM artifact_chunks"
                            .. " WHERE content_hash = '" .. sha256(big) .. "' ORDER BY 1"))
@@ -565,7 +566,8 @@ describe("artifacts in PostgreSQL", function()
     assert.equal("0", pg.psql1("SELECT count(*) FROM pg_largeobject_metadata"))
     assert.equal("small", pg.psql1(as("globex") .. "SELECT convert_from(data, 'UTF8') FROM "
                                    .. SCHEMA .. ".artifact_chunks;"))
-    local rls = pg.psql1("SELECT string_agg(relname || ':' || relrowsecurity || relforcerowsecurity,"
+    local rls = pg.psql1("SELECT string_agg(relname || ':' || relrowsecurity"
+                         .. " || relforcerowsecurity,"
                          .. " ',' ORDER BY relname) FROM pg_class WHERE relnamespace = "
                          .. lit(SCHEMA) .. "::regnamespace AND relname LIKE 'artifact%'"
                          .. " AND relkind = 'r'")
@@ -836,8 +838,22 @@ describe("the artifacts export section", function()
     -- importing again: skip keeps, error refuses, replace rewrites in place
     local st2 = storage.importer(sq):from_string(doc, { on_conflict = "skip" })
     assert.equal(305 + 304 + 2, st2.skipped) -- and the two sessions
-    local err = err_of(function() storage.importer(sq):from_string(doc, { on_conflict = "error" }) end)
+    local err = err_of(function()
+      storage.importer(sq):from_string(doc, { on_conflict = "error" })
+    end)
     assert.equal("conflict", err.code)
+    local st3 = storage.importer(sq):from_string(doc, { on_conflict = "replace" })
+    assert.same({ 305, 304 }, { st3.artifacts, st3.artifact_content })
+    -- the two artifacts put since stay, and every reference count is the
+    -- number of artifacts naming the content
+    local after = section(export(sq))
+    assert.equal(307, #after.artifacts)
+    local refs = {}
+    for _, r in ipairs(after.artifacts) do
+      refs[r.content_hash] = (refs[r.content_hash] or 0) + 1
+    end
+    for _, r in ipairs(after.content) do assert.equal(refs[r.content_hash], r.reference_count) end
+    assert.equal(4, sq:sessions():get("s1").artifact_count)
   end)
 
   -- rs-llmspell's records, written by hand: "hello world" stored

@@ -700,7 +700,8 @@ static int dump_artifact_row(const lls_artifact_rows *r, size_t i, lls_section_e
            put(rec, "created_by", str_value(lls_artifact_rows_get(r, i, LLS_ART_CREATED_BY))) ||
            put(rec, "mime_type", str_value(lls_artifact_rows_get(r, i, LLS_ART_MIME))) ||
            put(rec, "name", str_value(lls_artifact_rows_get(r, i, LLS_ART_NAME))) ||
-           put(rec, "parent_artifact_id", str_value(lls_artifact_rows_get(r, i, LLS_ART_PARENT))) ||
+           put(rec, "parent_artifact_id",
+               str_value(lls_artifact_rows_get(r, i, LLS_ART_PARENT))) ||
            put(rec, "sequence", lls_value_int(row->sequence)) ||
            put(rec, "session_id", str_value(lls_artifact_rows_get(r, i, LLS_ART_SESSION))) ||
            put(rec, "size_bytes", lls_value_int(row->size_bytes)) ||
@@ -760,7 +761,8 @@ static const lls_value *field(const lls_value *rec, const char *name) {
 
 /* A format error about record `what` (its id when known). */
 static int bad(lls_error *err, const char *part, lls_str id, const char *what) {
-  if (id.ptr == NULL) return lls_error_set(err, LLS_EFORMAT, "artifacts.%s record: %s", part, what);
+  if (id.ptr == NULL)
+    return lls_error_set(err, LLS_EFORMAT, "artifacts.%s record: %s", part, what);
   return lls_error_set(err, LLS_EFORMAT, "artifacts.%s record '%.*s': %s", part,
                        (int)(id.len > 200 ? 200 : id.len), id.ptr, what);
 }
@@ -837,7 +839,8 @@ static int load_content(lls_backend *cb, const lls_value *rec, lls_conflict on_c
                "data is missing (content rs-llmspell kept as a large object is exported "
                "without its bytes)");
   const lls_value *z = field(rec, "is_compressed");
-  if (z != NULL && z->type != LLS_VBOOL) return bad(err, part, id, "is_compressed must be true or false");
+  if (z != NULL && z->type != LLS_VBOOL)
+    return bad(err, part, id, "is_compressed must be true or false");
   if (rec_int(rec, "created_at", now, &c.created_at) != 0 ||
       rec_int(rec, "last_accessed_at", c.created_at, &c.last_accessed_at) != 0)
     return bad(err, part, id, "created_at and last_accessed_at must be integer microseconds");

@@ -16,7 +16,13 @@ local function hwm_kib()
 end
 
 local opts = { backend = backend, tenant = tenant }
-if backend == "sqlite" then opts.path = target; opts.cache_size = tonumber(os.getenv("CACHE"))  elseif backend == "postgres" then opts.url = target end
+if backend == "sqlite" then
+  opts.path = target
+  -- the page cache is the store's, whatever it holds: the spec caps it
+  opts.cache_size = tonumber(os.getenv("CACHE"))
+elseif backend == "postgres" then
+  opts.url = target
+end
 local db = storage.open(opts)
 local a = db:artifacts()
 db:sessions():create("big")
