@@ -11,6 +11,7 @@
 #include "backends/postgres/conn.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/vectors.h"
+#include "backends/postgres/workflows.h"
 #include "backends/postgres/xport.h"
 
 const lls_backend_vt lls_postgres_vt = {
@@ -35,4 +36,5 @@ const lls_backend_vt lls_postgres_vt = {
     .kv = &lls_postgres_kv_ops,
     .vec = &lls_postgres_vec_ops,
     .xport = &lls_postgres_xport_ops,
+    .workflows = &lls_postgres_workflow_ops,
 };

@@ -675,7 +675,7 @@ const pg_migration lls_pg_migration_scripts[] = {
      " workflow_id text COLLATE \"C\" NOT NULL,"
      " workflow_name text NOT NULL,"
      " state_data jsonb NOT NULL,"
-     " current_step int NOT NULL,"
+     " current_step int NOT NULL CHECK (current_step >= 0),"
      " status text NOT NULL CHECK (status IN"
      " ('pending', 'running', 'completed', 'failed', 'cancelled')),"
      " started_at timestamptz,"

@@ -308,7 +308,7 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  workflow_id   TEXT NOT NULL,\n"
      "  workflow_name TEXT NOT NULL,\n"
      "  state_data    TEXT NOT NULL,\n"
-     "  current_step  INTEGER NOT NULL,\n"
+     "  current_step  INTEGER NOT NULL CHECK (current_step >= 0),\n"
      "  status        TEXT NOT NULL CHECK (status IN\n"
      "                  ('pending', 'running', 'completed', 'failed', 'cancelled')),\n"
      "  started_at    INTEGER,\n"

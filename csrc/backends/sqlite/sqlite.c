@@ -12,6 +12,7 @@
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
 #include "backends/sqlite/vectors.h"
+#include "backends/sqlite/workflows.h"
 #include "backends/sqlite/xport.h"
 
 const lls_backend_vt lls_sqlite_vt = {
@@ -35,4 +36,5 @@ const lls_backend_vt lls_sqlite_vt = {
     .kv = &lls_sqlite_kv_ops,
     .vec = &lls_sqlite_vec_ops,
     .xport = &lls_sqlite_xport_ops,
+    .workflows = &lls_sqlite_workflow_ops,
 };
