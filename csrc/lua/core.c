@@ -28,6 +28,7 @@
 #include "lua/records.h"
 #include "lua/signals.h"
 #include "lua/store.h"
+#include "lua/workflows.h"
 
 #define MAX_OPTS 32
 
@@ -333,6 +334,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_store_methods,   /* store.c: close, transaction, stats, ... */
       lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
+      lls_workflows_db_methods, /* workflows.c: workflows */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -345,6 +347,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_store(L, store_methods);
   lls_open_kv(L);
   lls_open_collections(L, coll_methods);
+  lls_open_workflows(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);
