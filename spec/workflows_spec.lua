@@ -465,9 +465,11 @@ describe("workflows in PostgreSQL", function()
 end)
 
 -- Two processes race the machine on a store both reach. Each child opens
--- it, says "ready", waits for the go file, then moves every workflow and
--- prints the outcome; the single statement per move must let exactly one
--- of two terminal moves win, and stamp started_at once.
+-- it, says "ready" and waits for the go file, which holds a start time;
+-- then both move workflow k at start + k * 2 ms by the clock, so they hit
+-- the same row at nearly the same moment, again and again, and print each
+-- outcome. The single statement per move must let exactly one of two
+-- terminal moves win, and stamp started_at once.
 local CHILD = [[
 local storage = require "llmspell.storage"
 local system = require "system"
@@ -477,9 +479,18 @@ local db = kind == "sqlite" and storage.open { backend = "sqlite", path = target
 local w = db:workflows()
 io.stdout:setvbuf("line")
 print("ready")
-while not io.open(go) do system.sleep(0.001) end
-for i = 1, tonumber(n) do
-  local id = "r" .. i
+local f = io.open(go)
+while not f do
+  system.sleep(0.001)
+  f = io.open(go)
+end
+local start = tonumber(f:read("a"))
+f:close()
+for k = 1, tonumber(n) do
+  local at = start + k * 0.002
+  if at - system.gettime() > 0.001 then system.sleep(at - system.gettime() - 0.001) end
+  while system.gettime() < at do end -- the last millisecond, spinning
+  local id = "r" .. k
   local ok, r = pcall(w.set_status, w, id, status)
   if ok then
     print(id, "ok", string.format("%.6f", r.started_at),
@@ -508,7 +519,7 @@ local race_backends = {
 
 for _, b in ipairs(race_backends) do
   describe("two processes racing workflows on " .. b.name, function()
-    local N = 40
+    local N = 100
     local script, go, db
 
     before_each(function()
@@ -534,17 +545,20 @@ for _, b in ipairs(race_backends) do
     --- Runs one child per status at once; returns each child's outcomes by id.
     local function race(statuses)
       local children = {}
-      for i, status in ipairs(statuses) do
+      for _, status in ipairs(statuses) do
         local args = { b.name, b:target(), b.tenant, go, tostring(N), status }
         for j, a in ipairs(args) do args[j] = sh_quote(a) end
-        children[i] = assert(io.popen(helpers.lua_command(sh_quote(script) .. " "
+        children[#children + 1] = assert(io.popen(helpers.lua_command(sh_quote(script) .. " "
                                                           .. table.concat(args, " ")) .. " 2>&1"))
       end
       for _, p in ipairs(children) do
         local first = p:read("l")
         if first ~= "ready" then error("child failed: " .. tostring(first) .. p:read("a")) end
       end
-      assert(io.open(go, "w")):close()
+      local f = assert(io.open(go .. ".tmp", "w")) -- renamed, so no child reads it half written
+      f:write(string.format("%.6f", helpers.now() + 0.05))
+      f:close()
+      assert(os.rename(go .. ".tmp", go))
       local results = {}
       for i, p in ipairs(children) do
         results[i] = {}
@@ -595,3 +609,166 @@ for _, b in ipairs(race_backends) do
     end)
   end)
 end
+
+-- The "workflow_states" export section: rs-llmspell's WorkflowStateExport
+-- records (times in microseconds), through every backend and back.
+describe("the workflow_states section", function()
+  local tenant, path, stores
+
+  local function open(kind)
+    local db
+    if kind == "memory" then
+      db = storage.open { backend = "memory", tenant = tenant }
+    elseif kind == "sqlite" then
+      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
+    else
+      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
+    end
+    stores[#stores + 1] = db
+    return db
+  end
+
+  local function section(db)
+    local json = storage.exporter(db):to_string()
+    return storage.json_decode(json).data.workflow_states
+  end
+
+  local function ids_of(records)
+    local ids = {}
+    for i, r in ipairs(records) do ids[i] = r.workflow_id end
+    return ids
+  end
+
+  before_each(function()
+    tenant = helpers.unique_tenant("wfx")
+    path = helpers.tmpname(".db")
+    stores = {}
+  end)
+
+  after_each(function()
+    for _, db in ipairs(stores) do
+      if pcall(db.tenant, db) then
+        for _, id in ipairs(db:workflows():list()) do db:workflows():delete(id) end
+        db:close()
+      end
+    end
+    helpers.remove_db(path)
+  end)
+
+  it("round-trips memory -> SQLite -> PostgreSQL, record for record", function()
+    local mem = open("memory")
+    local w = mem:workflows()
+    w:save("a", { name = "first", data = { cfg = { retries = 3, rate = 0.25 },
+                                           steps = storage.array { "x", "y" } } })
+    w:save("b", { status = "running", current_step = 4 })
+    w:save("c", { status = "running" })
+    w:set_status("c", "failed")
+    w:save("d", { status = "cancelled", data = "text" })
+    local want = section(mem)
+    assert.same({ "a", "b", "c", "d" }, ids_of(want))
+    local a = want[1]
+    assert.same({ tenant, "first", "pending", 0 }, { a.tenant_id, a.workflow_name, a.status,
+                                                   a.current_step })
+    assert.same({ cfg = { retries = 3, rate = 0.25 }, steps = { "x", "y" } }, a.state_data)
+    assert.is_nil(a.started_at) -- null in the file
+    assert.equal("integer", math.type(a.created_at))
+    assert.equal(math.floor(w:load("a").created_at * 1e6 + 0.5), a.created_at)
+    assert.is_true(want[3].completed_at >= want[3].started_at)
+
+    local doc = storage.exporter(mem):to_string()
+    assert.matches('"started_at":null', doc, 1, true)
+    for _, kind in ipairs { "sqlite", "postgres" } do
+      local db = open(kind)
+      local st = storage.importer(db):from_string(doc)
+      assert.equal(4, st.workflow_states)
+      assert.same(want, section(db))
+      assert.same(w:load("c"), db:workflows():load("c"))
+      doc = storage.exporter(db):to_string()
+    end
+  end)
+
+  it("imports rs-llmspell's records, short forms too, on every backend", function()
+    local doc = [[{"version": "1.0", "exported_at": "2025-01-31T10:00:00Z",
+      "source_backend": "postgresql", "migrations": ["V8"], "data": {"workflow_states": [
+      {"tenant_id": "rs", "workflow_id": "wf-full", "workflow_name": "Research",
+       "state_data": {"config": {"name": "Research"}, "step_results": [1, 2.5]},
+       "current_step": 2, "status": "completed", "started_at": 1700000000000000,
+       "completed_at": 1700000005500000, "last_updated": 1700000005500000,
+       "created_at": 1699999999000000},
+      {"tenant_id": "rs", "workflow_id": "wf-short", "workflow_name": null,
+       "state_data": {}, "current_step": 0, "status": "running", "started_at": null,
+       "completed_at": null, "last_updated": 1700000000000000,
+       "created_at": 1700000000000000},
+      {"workflow_id": "wf-min"}]}}]]
+    for _, kind in ipairs { "memory", "sqlite", "postgres" } do
+      local db = open(kind)
+      local w = db:workflows()
+      local st = storage.importer(db):from_string(doc)
+      assert.equal(3, st.workflow_states)
+      local full = w:load("wf-full")
+      assert.same({ "wf-full", "Research", "completed", 2, 1700000000, 1700000005.5,
+                    1700000005.5, 1699999999 },
+                  { full.workflow_id, full.name, full.status, full.current_step,
+                    full.started_at, full.completed_at, full.last_updated, full.created_at })
+      assert.same({ config = { name = "Research" }, step_results = { 1, 2.5 } }, full.data)
+      local short = w:load("wf-short")
+      assert.same({ "wf-short", "running", 1700000000 }, { short.name, short.status,
+                                                          short.created_at })
+      assert.is_nil(short.started_at)
+      local min = w:load("wf-min")
+      assert.same({ "wf-min", "pending", 0, {} }, { min.name, min.status, min.current_step,
+                                                   min.data })
+      assert.equal(min.created_at, min.last_updated)
+      -- the records join the machine where they stand
+      code_of("invalid", w.set_status, w, "wf-full", "running")
+      assert.is_number(w:set_status("wf-short", "completed").completed_at)
+      local out = section(db)
+      assert.same({ "wf-full", "wf-min", "wf-short" }, ids_of(out))
+      assert.equal(db:tenant(), out[1].tenant_id) -- the store's tenant, not the file's
+    end
+  end)
+
+  it("resolves conflicts by workflow_id: replace, skip, error", function()
+    local db = open("sqlite")
+    local w = db:workflows()
+    w:save("x", { name = "stored" })
+    local function doc(name)
+      return '{"version":"1.0","data":{"workflow_states":[{"workflow_id":"x",'
+             .. '"workflow_name":"' .. name .. '"},{"workflow_id":"y"}]}}'
+    end
+    local st = storage.importer(db):from_string(doc("skipped"), { on_conflict = "skip" })
+    assert.same({ 1, 1 }, { st.workflow_states, st.skipped })
+    assert.equal("stored", w:load("x").name)
+    w:delete("y")
+    local err = code_of("conflict", function()
+      storage.importer(db):from_string(doc("refused"), { on_conflict = "error" })
+    end)
+    assert.matches("workflow 'x' exists", err.message, 1, true)
+    assert.is_nil(w:load("y")) -- all or nothing
+    storage.importer(db):from_string(doc("file"))
+    assert.equal("file", w:load("x").name)
+    assert.equal("y", w:load("y").workflow_id)
+  end)
+
+  it("refuses a bad record naming it and the field, writing nothing", function()
+    local db = open("memory")
+    local cases = {
+      { '{"workflow_id":"a","status":"paused"}', "status must be one of pending" },
+      { '{"workflow_id":"a","current_step":-1}', "current_step must be an integer in [0, " },
+      { '{"workflow_id":"a","created_at":1.5}', "created_at must be an integer" },
+      { '{"workflow_id":"a","workflow_name":7}', "workflow_name must be a string" },
+      { '{"workflow_id":"a","state_data":{"s":"nul\\u0000"}}', "must not hold NUL" },
+      { '{"workflow_name":"no id"}', "workflow_id is missing" },
+      { '"not an object"', "a record must be an object" },
+    }
+    for _, case in ipairs(cases) do
+      local err = code_of("format", function()
+        storage.importer(db):from_string('{"version":"1.0","data":{"workflow_states":'
+                                         .. '[{"workflow_id":"ok"},' .. case[1] .. ']}}')
+      end)
+      assert.matches("workflow_states[1]", err.message, 1, true)
+      assert.matches(case[2], err.message, 1, true)
+      assert.is_nil(db:workflows():load("ok"))
+    end
+  end)
+end)

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backend/backend.h"
 
@@ -99,6 +100,18 @@ struct lls_workflow_ops {
   int (*put)(lls_backend *b, const lls_workflow *w, lls_conflict on_conflict, int *written,
              lls_error *err);
 };
+
+/* The statuses in the machine's order, for messages. */
+#define LLS_WF_STATUS_LIST "pending, running, completed, failed, cancelled"
+enum { LLS_WF_PENDING, LLS_WF_RUNNING, LLS_WF_COMPLETED, LLS_WF_FAILED, LLS_WF_CANCELLED };
+
+/* s's LLS_WF_* index, or -1 when s is none of the five. */
+static inline int lls_workflow_status(lls_str s) {
+  static const char *const names[] = {"pending", "running", "completed", "failed", "cancelled"};
+  for (int i = 0; i < 5; i++)
+    if (strlen(names[i]) == s.len && memcmp(names[i], s.ptr, s.len) == 0) return i;
+  return -1;
+}
 
 /* ----------------------------------------------- the machine, as SQL */
 

@@ -1,7 +1,7 @@
 /*
  * workflows.c -- db:workflows(), the workflow-state component
- * (COMPONENTS.md "Workflow states", docs/workflows.md), and its export
- * section "workflow_states".
+ * (COMPONENTS.md "Workflow states", docs/workflows.md); its export
+ * section is workflows_section.c.
  *
  * The status machine (backend/workflows.h) is enforced by the backends'
  * write statements; this file checks arguments, keeps a new workflow from
@@ -11,7 +11,6 @@
 #include "lua/workflows.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "backend/workflows.h"
@@ -21,33 +20,19 @@
 #include "lua/class.h"
 #include "lua/component.h"
 #include "lua/error.h"
-#include "value/json.h"
+#include "lua/workflows_section.h"
 
-/* Statuses, and where each may move besides staying (for messages; the
- * rule itself is LLS_WF_MOVE_OK). */
-static const char *const STATUSES[] = {"pending", "running", "completed", "failed",
-                                       "cancelled", NULL};
+/* Where each status may move besides staying, by LLS_WF_* index, for
+ * messages (the rule itself is LLS_WF_MOVE_OK). */
 static const char *const MOVES[] = {"running, failed or cancelled",
                                     "completed, failed or cancelled", NULL, NULL, NULL};
-#define STATUS_LIST "pending, running, completed, failed, cancelled"
-
-/* Index of s in STATUSES, or -1. */
-static int status_index(lls_str s) {
-  for (int i = 0; STATUSES[i] != NULL; i++)
-    if (strlen(STATUSES[i]) == s.len && memcmp(STATUSES[i], s.ptr, s.len) == 0) return i;
-  return -1;
-}
 
 /* Ids and names in messages: at most this many bytes. */
 #define QUOTE(s) (int)((s).len > 200 ? 200 : (s).len), (s).ptr
 
-static int wf_count(lls_backend *cb, int64_t now, int64_t *n, lls_error *err) {
-  (void)now;
-  return cb->vt->workflows->count(cb, n, err);
-}
-
 static const lls_component_class CLS = {{"workflows", lls_component_owned_close, NULL},
-                                        "llmspell.storage.Workflows", "workflows", wf_count};
+                                        "llmspell.storage.Workflows", "workflows",
+                                        lls_workflows_count};
 
 /* ------------------------------------------------------ argument checks */
 
@@ -69,18 +54,18 @@ static lls_str check_status(lua_State *L, int idx, int arg) {
   lls_str s = {NULL, 0};
   if (lua_type(L, idx) == LUA_TSTRING) s.ptr = lua_tolstring(L, idx, &s.len);
   if (s.ptr == NULL)
-    luaL_argerror(L, arg, lua_pushfstring(L, "status must be one of " STATUS_LIST " (got %s)",
-                                          luaL_typename(L, idx)));
-  if (status_index(s) < 0)
-    luaL_argerror(L, arg, lua_pushfstring(L, "status must be one of " STATUS_LIST " (got '%s')",
-                                          lua_tostring(L, idx)));
+    luaL_argerror(L, arg, lua_pushfstring(L, "status must be one of " LLS_WF_STATUS_LIST
+                                          " (got %s)", luaL_typename(L, idx)));
+  if (lls_workflow_status(s) < 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "status must be one of " LLS_WF_STATUS_LIST
+                                          " (got '%s')", lua_tostring(L, idx)));
   return s;
 }
 
 /* Raises `invalid` for the refused move of workflow id from `from` to `to`. */
 static int refuse(lua_State *L, const lls_handle *h, lls_str id, lls_str from, lls_str to,
                   int is_new) {
-  int i = status_index(from);
+  int i = lls_workflow_status(from);
   const char *moves = i >= 0 ? MOVES[i] : NULL;
   return lls_raisef(L, h->vt->name, LLS_EINVALID,
                     "%sworkflow '%.*s' cannot move from %.*s to %.*s (%.*s %s%s)",
@@ -129,7 +114,7 @@ static int json_buf_gc(lua_State *L) {
 static int save(lua_State *L, lls_handle *h, lls_backend *cb, lls_str id,
                 const lls_workflow_change *c, int saving) {
   /* a new workflow starts pending, which cannot move to completed */
-  int completed = c->status.ptr && status_index(c->status) == 2;
+  int completed = c->status.ptr && lls_workflow_status(c->status) == LLS_WF_COMPLETED;
   lls_workflow w;
   lls_workflow_outcome outcome;
   lls_error err;
@@ -261,187 +246,3 @@ void lls_open_workflows(lua_State *L) {
   };
   lls_component_define(L, &CLS, methods);
 }
-
-/* ------------------------------------------- the export section */
-
-/* Rows per dump page. */
-#define PAGE 256
-
-/* Adds member k = v to o (taking v; a NULL v is out of memory). */
-static int put(lls_value *o, const char *k, lls_value *v) {
-  return lls_value_set(o, k, strlen(k), v);
-}
-
-static lls_value *str_value(lls_str s) { return lls_value_string(s.ptr, s.len); }
-
-static lls_value *time_value(int set, int64_t us) {
-  return set ? lls_value_int(us) : lls_value_null();
-}
-
-typedef struct dump_ctx {
-  lls_section_emit emit;
-  void *ud;
-  lls_buf last; /* the last id sent: where the next page starts */
-} dump_ctx;
-
-/* One row as rs-llmspell's WorkflowStateExport, to the exporter. */
-static int dump_row(void *ud, const lls_workflow *w, lls_error *err) {
-  dump_ctx *d = ud;
-  char msg[256];
-  lls_value *data = lls_json_decode(w->data.ptr, w->data.len, msg, sizeof msg);
-  if (data == NULL)
-    return lls_error_set(err, LLS_EINTEGRITY, "workflow '%.*s': stored data cannot be read: %s",
-                         QUOTE(w->workflow_id), msg);
-  lls_value *rec = lls_value_object();
-  if (rec == NULL) {
-    lls_value_free(data);
-    return lls_error_oom(err);
-  }
-  /* each put takes its value, also when an earlier one failed */
-  int rc = put(rec, "tenant_id", str_value(w->tenant_id)) |
-           put(rec, "workflow_id", str_value(w->workflow_id)) |
-           put(rec, "workflow_name", str_value(w->name)) | put(rec, "state_data", data) |
-           put(rec, "current_step", lls_value_int(w->current_step)) |
-           put(rec, "status", str_value(w->status)) |
-           put(rec, "started_at", time_value(w->has_started, w->started_at)) |
-           put(rec, "completed_at", time_value(w->has_completed, w->completed_at)) |
-           put(rec, "last_updated", lls_value_int(w->last_updated)) |
-           put(rec, "created_at", lls_value_int(w->created_at));
-  d->last.len = 0;
-  if (rc != 0 || lls_buf_append(&d->last, w->workflow_id.ptr, w->workflow_id.len) != 0) {
-    lls_value_free(rec);
-    return lls_error_oom(err);
-  }
-  rc = d->emit(d->ud, rec, err);
-  lls_value_free(rec);
-  return rc;
-}
-
-/* Every workflow of the tenant in workflow_id order, a page at a time. */
-static int section_dump(lls_backend *cb, int part, int64_t now, lls_section_emit emit, void *ud,
-                        int64_t *n, lls_error *err) {
-  (void)part, (void)now;
-  dump_ctx d = {emit, ud, {NULL, 0, 0}};
-  lls_buf after = {NULL, 0, 0};
-  int rc = 0;
-  *n = 0;
-  for (;;) {
-    size_t got;
-    lls_str from = {after.data ? after.data : "", after.len};
-    rc = cb->vt->workflows->dump(cb, from, PAGE, dump_row, &d, &got, err);
-    *n += (int64_t)got;
-    if (rc != 0 || got < PAGE) break;
-    lls_buf tmp = after; /* the page's last id becomes the next start */
-    after = d.last;
-    d.last = tmp;
-  }
-  lls_buf_free(&after);
-  lls_buf_free(&d.last);
-  return rc;
-}
-
-/* Import errors name the record by its id once it is known. */
-static int bad(lls_error *err, lls_str id, const char *fmt, const char *field) {
-  char what[300];
-  snprintf(what, sizeof what, fmt, field);
-  if (id.ptr == NULL) return lls_error_set(err, LLS_EFORMAT, "workflow_states record: %s", what);
-  return lls_error_set(err, LLS_EFORMAT, "workflow_states record '%.*s': %s", QUOTE(id), what);
-}
-
-/* A text member (absent or null: *out stays NULL). */
-static int rec_text(const lls_value *rec, const char *k, size_t min, lls_str id, lls_str *out,
-                    lls_error *err) {
-  const lls_value *v = lls_value_get(rec, k, strlen(k));
-  if (v == NULL || v->type == LLS_VNULL) return 0;
-  if (v->type != LLS_VSTRING) return bad(err, id, "%s must be a string", k);
-  lls_str s = {v->u.s.ptr, v->u.s.len};
-  if (!lls_text_ok(s, min, LLS_MAX_ID))
-    return bad(err, id, "%s must be UTF-8 text without NUL of at most 512 bytes", k);
-  *out = s;
-  return 0;
-}
-
-/* An integer member in [lo, hi]; *set = 0 when absent or null. */
-static int rec_int(const lls_value *rec, const char *k, int64_t lo, int64_t hi, lls_str id,
-                   int *set, int64_t *out, lls_error *err) {
-  const lls_value *v = lls_value_get(rec, k, strlen(k));
-  *set = v != NULL && v->type != LLS_VNULL;
-  if (!*set) return 0;
-  if (v->type != LLS_VINT || v->u.i < lo || v->u.i > hi)
-    return bad(err, id, "%s must be an integer in range", k);
-  *out = v->u.i;
-  return 0;
-}
-
-/* 1 when a string of v (at any depth) holds a NUL byte: data takes what
- * the Lua API takes, and PostgreSQL's jsonb cannot hold "\u0000". */
-static int has_nul(const lls_value *v) {
-  switch (v->type) {
-  case LLS_VSTRING: return v->u.s.len > 0 && memchr(v->u.s.ptr, '\0', v->u.s.len) != NULL;
-  case LLS_VARRAY:
-    for (size_t i = 0; i < v->u.a.n; i++)
-      if (has_nul(v->u.a.items[i])) return 1;
-    return 0;
-  case LLS_VOBJECT:
-    for (size_t i = 0; i < v->u.o.n; i++)
-      if (has_nul(v->u.o.members[i].value)) return 1;
-    return 0;
-  default: return 0;
-  }
-}
-
-/* Reads rs-llmspell's record (its short form too: only workflow_id is
- * required; status "pending", current_step 0, state_data {}, name = the
- * id, missing times: unset, or now for last_updated / created_at). */
-static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_conflict on_conflict,
-                        int64_t now, int *written, lls_error *err) {
-  (void)part;
-  const int64_t tmax = (int64_t)(LLS_MAX_TIME_S * 1e6);
-  lls_str none = {NULL, 0};
-  lls_workflow w = {0};
-  int set;
-  int64_t x;
-  if (rec->type != LLS_VOBJECT) return bad(err, none, "%s", "not an object");
-  if (rec_text(rec, "workflow_id", 1, none, &w.workflow_id, err) != 0) return -1;
-  if (w.workflow_id.ptr == NULL) return bad(err, none, "%s is missing", "workflow_id");
-  lls_str id = w.workflow_id;
-  w.name = id;
-  w.status = (lls_str){"pending", 7};
-  if (rec_text(rec, "workflow_name", 0, id, &w.name, err) != 0 ||
-      rec_text(rec, "status", 1, id, &w.status, err) != 0)
-    return -1;
-  if (w.name.ptr == NULL) w.name = id;
-  if (w.status.ptr == NULL) w.status = (lls_str){"pending", 7};
-  if (status_index(w.status) < 0)
-    return bad(err, id, "%s must be one of " STATUS_LIST, "status");
-  if (rec_int(rec, "current_step", 0, INT32_MAX, id, &set, &x, err) != 0) return -1;
-  w.current_step = set ? (int)x : 0;
-  if (rec_int(rec, "started_at", -tmax, tmax, id, &w.has_started, &w.started_at, err) != 0 ||
-      rec_int(rec, "completed_at", -tmax, tmax, id, &w.has_completed, &w.completed_at, err))
-    return -1;
-  int has_updated, has_created;
-  if (rec_int(rec, "last_updated", -tmax, tmax, id, &has_updated, &w.last_updated, err) != 0 ||
-      rec_int(rec, "created_at", -tmax, tmax, id, &has_created, &w.created_at, err) != 0)
-    return -1;
-  if (!has_created) w.created_at = has_updated ? w.last_updated : now;
-  if (!has_updated) w.last_updated = has_created ? w.created_at : now;
-  const lls_value *data = lls_value_get(rec, "state_data", 10);
-  if (data != NULL && has_nul(data))
-    return bad(err, id, "%s must not hold NUL (\\u0000) in its strings", "state_data");
-  lls_buf json = {NULL, 0, 0};
-  char msg[256];
-  if (data == NULL) {
-    w.data = (lls_str){"{}", 2};
-  } else if (lls_json_encode(data, &json, msg, sizeof msg) != 0) {
-    lls_buf_free(&json);
-    return bad(err, id, "state_data: %s", msg);
-  } else {
-    w.data = (lls_str){json.data, json.len};
-  }
-  int rc = cb->vt->workflows->put(cb, &w, on_conflict, written, err);
-  lls_buf_free(&json);
-  return rc;
-}
-
-const lls_section_codec lls_workflows_section = {"workflow_states", NULL, section_dump,
-                                                 section_load, wf_count};

@@ -1,6 +1,6 @@
 /*
- * lua/workflows.h -- db:workflows(), the workflow-state component, and
- * its export section (workflows.c).
+ * lua/workflows.h -- db:workflows(), the workflow-state component
+ * (workflows.c).
  */
 #ifndef LLS_LUA_WORKFLOWS_H
 #define LLS_LUA_WORKFLOWS_H
@@ -8,15 +8,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "lua/sections.h"
-
 /* The store's method db:workflows(), for the Store class core.c assembles. */
 extern const luaL_Reg lls_workflows_db_methods[];
 
 /* Defines the Workflows class. */
 void lls_open_workflows(lua_State *L);
-
-/* The "workflow_states" section (rs-llmspell's WorkflowStateExport). */
-extern const lls_section_codec lls_workflows_section;
 
 #endif
