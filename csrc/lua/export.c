@@ -6,7 +6,8 @@
  *
  * The document is streamed: yajl's generator prints into a 256 KiB buffer
  * that is written out whenever it fills, and the data is read a page at a
- * time (vt->xport->kv_dump, vt->xport->vec_dump, vt->xport->sec_dump), so memory stays bounded
+ * time (vt->xport->kv_dump, vt->xport->vec_dump, the component codecs of
+ * sections.h, vt->xport->sec_dump), so memory stays bounded
  * whatever the store holds. Everything is read inside one transaction (a
  * savepoint inside db:transaction), so the file is one consistent view.
  *
@@ -37,6 +38,7 @@
 #include "lua/args.h"
 #include "lua/error.h"
 #include "lua/export.h"
+#include "lua/export_components.h"
 #include "lua/export_rows.h"
 #include "lua/store.h"
 
@@ -95,6 +97,7 @@ static int export_body(lua_State *L) {
     return lls_raisef(L, h->vt->name, LLS_EINVALID, "backend %s cannot export", h->vt->name);
   lls_export_list_collections(L, j, h, names);
   j->total = j->progress ? lls_export_count_total(L, j, h, prefix, sections) : -1;
+  if (j->progress && sections) j->total += lls_export_count_components(L, h);
   lls_xjob_report(L, j, "kv_store", 1);
   write_header(L, j, h);
   /* a progress call at the end of each phase too, so a bar shows it */
@@ -106,6 +109,7 @@ static int export_body(lua_State *L) {
   lls_xjob_report(L, j, "vector_embeddings", 1);
   lls_xjob_still_open(L, h);
   if (sections) {
+    lls_export_components(L, j, h);
     lls_export_sections(L, j, h);
     lls_xjob_report(L, j, "sections", 1);
     lls_xjob_still_open(L, h);
@@ -299,8 +303,9 @@ static int run_export(lua_State *L, int file) {
  * export fails), or into an open Lua file handle (io.stdout: written at
  * its position, flushed, left open; nothing is removed). opts:
  * collections = { names } (default all), prefix = KV key prefix (default
- * all), sections = false to leave out passthrough
- * sections, progress = function(done, total, phase) called every 1000
+ * all), sections = false to leave out the component sections (sessions,
+ * artifacts, agent_state, workflow_states) and the passthrough sections,
+ * progress = function(done, total, phase) called every 1000
  * records and at the end (phase "kv_store", "vector_embeddings",
  * "sections", "done"). stats: see storage.exporter.
  * Raises "closed", "io" (cannot write), "not_found" (unknown collection). */

@@ -13,6 +13,7 @@
 #include "base/utf8.h"
 #include "lua/error.h"
 #include "lua/export_rows.h"
+#include "lua/sections.h"
 
 static int str_is(lls_str s, const char *lit) {
   return s.len == strlen(lit) && memcmp(s.ptr, lit, s.len) == 0;
@@ -455,9 +456,11 @@ void lls_export_sections(lua_State *L, lls_xjob *j, lls_handle *h) {
         cur.len = 0;
         if (lls_buf_append(&cur, name.ptr, name.len) != 0) j->oom = 1;
         have_cur = 1;
-        /* names the document uses itself never come from an import */
+        /* names the document uses itself never come from an import; a
+         * component's section is written from its tables (rows a store
+         * kept from before the component existed stay unexported) */
         if (str_is(name, "kv_store") || str_is(name, "vector_embeddings") ||
-            str_is(name, "vector_collections"))
+            str_is(name, "vector_collections") || lls_section_find(name.ptr, name.len) != NULL)
           continue;
         g_str(j, name.ptr, name.len);
         if (ord < 0) {

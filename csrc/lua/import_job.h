@@ -17,6 +17,7 @@
 #include "base/hashidx.h"
 #include "base/limits.h"
 #include "lua/store.h"
+#include "lua/sections.h"
 #include "lua/xport.h"
 #include "value/json.h"
 #include "value/json_scan.h"
@@ -37,7 +38,9 @@ typedef enum pstate {
   P_COLLS, /* in data.vector_collections */
   P_VMAP,  /* in data.vector_embeddings */
   P_VEC,   /* in one dimension's array */
-  P_SEC,   /* in a passthrough section's array */
+  P_SEC,   /* in a passthrough (or component) section's array */
+  P_CPARTS, /* in a component section that is an object of arrays (artifacts) */
+  P_CPART, /* in one of those arrays */
   P_END    /* after the document */
 } pstate;
 
@@ -112,6 +115,9 @@ typedef struct lls_ijob {
   int dim;
   lls_buf secname; /* the current passthrough section */
   int sec_single, sec_skip;
+  const lls_section_codec *codec; /* the current section is this component's */
+  lls_backend *cb;                /* ...whose rows live there */
+  int cpart;                      /* ...in this part (-1: none yet, -2: unknown, skipped) */
   int64_t idx;     /* index of the next record in its container */
   /* the record being assembled */
   int in_rec;

@@ -197,6 +197,12 @@ static int ev_data(lls_ijob *j, evt t, const char *p, size_t n) {
   if (j->sink == NULL && !lls_import_begin_section(j)) return 0;
   j->phase = "sections";
   j->idx = 0;
+  if (j->codec != NULL && j->codec->parts != NULL && t == E_START_MAP) {
+    /* a component's object of arrays (artifacts): each array streams */
+    j->ps = P_CPARTS;
+    j->cpart = -1;
+    return 1;
+  }
   if (t == E_START_ARRAY) {
     j->ps = P_SEC;
     j->sec_single = 0;
@@ -231,6 +237,28 @@ static int ev_vmap(lls_ijob *j, evt t, const char *p, size_t n) {
   return 1;
 }
 
+/* In a component section's object of arrays: a part's name, then its
+ * array (a member the component does not know is skipped). */
+static int ev_cparts(lls_ijob *j, evt t, const char *p, size_t n) {
+  if (t == E_KEY) {
+    j->cpart = -2;
+    for (int i = 0; j->codec->parts[i] != NULL; i++)
+      if (key_is(p, n, j->codec->parts[i])) j->cpart = i;
+    return 1;
+  }
+  if (t == E_END_MAP) {
+    j->ps = P_DATA;
+    return 1;
+  }
+  if (j->cpart == -2 || t == E_NULL) return start_skip(j, t);
+  if (t != E_START_ARRAY)
+    return lls_ijob_fail(j, LLS_EFORMAT, "data.%s.%s is not an array", j->codec->name,
+                         j->codec->parts[j->cpart]);
+  j->ps = P_CPART;
+  j->idx = 0;
+  return 1;
+}
+
 /* In an array of records: each element starts one; the end returns to
  * the enclosing state. */
 static int ev_records(lls_ijob *j, evt t, const char *p, size_t n) {
@@ -238,12 +266,13 @@ static int ev_records(lls_ijob *j, evt t, const char *p, size_t n) {
     rkind k;
     pstate back;
   } of[] = {[P_KV] = {R_KV, P_DATA}, [P_COLLS] = {R_COLL, P_DATA},
-            [P_VEC] = {R_VEC, P_VMAP}, [P_SEC] = {R_SEC, P_DATA}};
+            [P_VEC] = {R_VEC, P_VMAP}, [P_SEC] = {R_SEC, P_DATA},
+            [P_CPART] = {R_SEC, P_CPARTS}};
   if (t == E_END_ARRAY) {
     j->ps = of[j->ps].back;
     return 1;
   }
-  if (j->ps == P_SEC) {
+  if (j->ps == P_SEC || j->ps == P_CPART) {
     if (!is_value_start(t)) return lls_ijob_fail(j, LLS_EFORMAT, "malformed section");
   } else if (t != E_START_MAP) {
     if (j->ps == P_VEC)
@@ -276,7 +305,9 @@ static int event(lls_ijob *j, evt t, const char *p, size_t n) {
   case P_KV:
   case P_COLLS:
   case P_VEC:
-  case P_SEC: return ev_records(j, t, p, n);
+  case P_SEC:
+  case P_CPART: return ev_records(j, t, p, n);
+  case P_CPARTS: return ev_cparts(j, t, p, n);
   case P_END: break;
   }
   return lls_ijob_fail(j, LLS_EFORMAT, "data after the end of the document");

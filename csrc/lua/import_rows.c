@@ -716,6 +716,54 @@ static int section_exists(lls_ijob *j, int *exists) {
   return 1;
 }
 
+/* A component's section starts: its records go to the codec, one by one,
+ * inside the import's transaction. Passthrough records a store kept under
+ * the same name (from before the component existed) are replaced by the
+ * file's section when the file wins. */
+static int begin_component(lls_ijob *j, lls_str name) {
+  j->cpart = -1;
+  if (j->dry_run) return 1;
+  lls_error err;
+  if ((j->cb = lls_backend_components(j->h->b, &err)) == NULL)
+    return lls_ijob_fail_backend(j, &err);
+  const lls_xport_ops *x = j->h->vt->xport;
+  if (j->on_conflict == LLS_CONFLICT_REPLACE && x->sec_clear != NULL &&
+      x->sec_clear(j->h->b, name, &err) != 0)
+    return lls_ijob_fail_backend(j, &err);
+  return 1;
+}
+
+/* One record of a component's section (see begin_component). */
+static int take_component(lls_ijob *j, const lls_value *v) {
+  const lls_section_codec *c = j->codec;
+  lls_str name = {c->name, strlen(c->name)};
+  char lb[128];
+  j->done++;
+  if (c->parts == NULL && j->ps != P_SEC)
+    return lls_ijob_fail(j, LLS_EFORMAT, "data.%s is not an array", c->name);
+  if (c->parts != NULL && j->ps != P_CPART)
+    return lls_ijob_fail(j, LLS_EFORMAT, "data.%s is not an object of arrays (%s, ...)",
+                         c->name, c->parts[0]);
+  int part = c->parts != NULL ? j->cpart : 0;
+  int written = 1;
+  if (!j->dry_run) {
+    lls_error err;
+    if (c->load(j->cb, part, v, j->on_conflict, j->now, &written, &err) != 0) {
+      if (err.code == LLS_EFORMAT || err.code == LLS_ECONFLICT || err.code == LLS_EINVALID)
+        return lls_ijob_fail(j, err.code == LLS_EINVALID ? LLS_EFORMAT : err.code, "%s: %s",
+                             lls_ijob_label(j, lb, sizeof lb), err.message);
+      return lls_ijob_fail_backend(j, &err);
+    }
+  }
+  if (!written) {
+    j->st.skipped++;
+    return 1;
+  }
+  if (lls_xstats_add(&j->st, name, 1) != 0) return lls_ijob_oom(j);
+  if (c->parts != NULL) lls_xstats_part(&j->st, name, c->parts[part], 1);
+  return 1;
+}
+
 /* A passthrough section starts (its key is in j->secname). */
 int lls_import_begin_section(lls_ijob *j) {
   lls_str name = {j->secname.data, j->secname.len};
@@ -726,6 +774,8 @@ int lls_import_begin_section(lls_ijob *j) {
   if (!flush_sec(j)) return 0;
   if (lls_xstats_add(&j->st, name, 0) != 0) return lls_ijob_oom(j);
   j->sec_skip = 0;
+  j->codec = lls_section_find(name.ptr, name.len);
+  if (j->codec != NULL) return begin_component(j, name);
   if (j->dry_run) return 1;
   const lls_backend_vt *vt = j->h->vt;
   if (vt->xport->sec_put == NULL || vt->xport->sec_clear == NULL || vt->xport->sec_dump == NULL)
@@ -746,6 +796,7 @@ int lls_import_begin_section(lls_ijob *j) {
 }
 
 int lls_import_take_sec(lls_ijob *j, const lls_value *v) {
+  if (j->codec != NULL) return take_component(j, v);
   lls_str name = {j->secname.data, j->secname.len};
   int64_t ord = j->sec_single ? -1 : j->idx;
   int64_t count = j->sec_single ? lls_xstats_single(&j->st, name, v) : 1;

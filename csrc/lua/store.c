@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "lua/class.h"
 #include "lua/error.h"
+#include "lua/sections.h"
 #include "lua/store.h"
 
 /* --------------------------------------------------------- the handle */
@@ -229,8 +230,26 @@ static int count_sink(void *ud, const lls_coll_info *info, lls_error *err) {
   return 0;
 }
 
+/* Pushes { <section> = records } for every component (sessions,
+ * artifacts, agent_state, workflow_states, ...), by their export names. */
+static void push_component_counts(lua_State *L, lls_handle *h) {
+  lls_error err;
+  lls_backend *cb = lls_backend_components(h->b, &err);
+  if (cb == NULL) lls_store_fail(L, h, &err);
+  lua_newtable(L);
+  int64_t now = lls_now_us();
+  for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
+    int64_t n = 0;
+    if (lls_section_codecs[i]->count(cb, now, &n, &err) != 0) lls_store_fail(L, h, &err);
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, lls_section_codecs[i]->name);
+  }
+}
+
 /** db:stats() --> { backend=, tenant=, location=, keys=, bytes=, collections=,
- *                  transaction_depth= } */
+ *                  transaction_depth=, components = { sessions=, artifacts=,
+ *                  agent_state=, workflow_states= } (records per component,
+ *                  by export section name) } */
 static int store_stats(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
   lls_kv_stats st;
@@ -255,6 +274,8 @@ static int store_stats(lua_State *L) {
   lua_setfield(L, -2, "collections");
   lua_pushinteger(L, h->txdepth);
   lua_setfield(L, -2, "transaction_depth");
+  push_component_counts(L, h);
+  lua_setfield(L, -2, "components");
   return 1;
 }
 

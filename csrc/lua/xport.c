@@ -59,6 +59,12 @@ int64_t lls_xstats_single(lls_xstats *s, lls_str name, const lls_value *v) {
   return 1;
 }
 
+void lls_xstats_part(lls_xstats *s, lls_str name, const char *part, int64_t n) {
+  if (!str_is(name, "artifacts")) return;
+  if (strcmp(part, "content") == 0) s->artifact_content += n;
+  else if (strcmp(part, "artifacts") == 0) s->artifacts += n;
+}
+
 void lls_xstats_free(lls_xstats *s) {
   for (size_t i = 0; i < s->nsections; i++) free(s->sections[i].name);
   free(s->sections);

@@ -39,6 +39,11 @@ int lls_xstats_add(lls_xstats *s, lls_str name, int64_t n);
  * artifacts of artifacts (each also added to its own field), else 1. */
 int64_t lls_xstats_single(lls_xstats *s, lls_str name, const lls_value *v);
 
+/* Counts n records of part `part` of a component section in its own
+ * field where rs-llmspell's ImportStats has one (artifacts: "content" ->
+ * artifact_content, "artifacts" -> artifacts). */
+void lls_xstats_part(lls_xstats *s, lls_str name, const char *part, int64_t n);
+
 void lls_xstats_free(lls_xstats *s);
 
 /* Pushes { kv_entries=, vectors=, collections=, skipped=, sections={...},

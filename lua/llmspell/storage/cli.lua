@@ -261,7 +261,8 @@ Usage: llmspell-storage COMMAND [OPTIONS] ...
 Inspect, export, import, migrate and validate llmspell.storage stores.
 
 Commands:
-  info URL                          backend, counts, collections, migrations
+  info URL                          backend, counts (keys, components), collections,
+                                    migrations
   export URL -o FILE                write the store to a JSON export file (- stdout)
   import URL -i FILE                load an export file, all or nothing (- stdin)
   migrate --from URL --to URL       copy one store into another, then verify
@@ -588,9 +589,12 @@ local function cmd_info(p, out)
   for _, m in ipairs(db:migrations()) do
     migs[#migs + 1] = { name = m.name, applied_at = m.applied_at }
   end
+  local comps = {}
+  for name, n in pairs(st.components or {}) do comps[name] = n end
   local report = { ok = true, command = "info", backend = st.backend,
                    location = redact(st.location), tenant = st.tenant, keys = st.keys,
-                   bytes = st.bytes, collections = cols, migrations = migs }
+                   bytes = st.bytes, collections = cols, migrations = migs,
+                   components = comps }
   if p.opts.json then
     out(to_json(report))
     return EXIT_OK
@@ -604,6 +608,12 @@ local function cmd_info(p, out)
   out(string.format("keys         %d", st.keys))
   out(string.format("bytes        %d (%s)", st.bytes, human_bytes(st.bytes)))
   out(string.format("migrations   %s", #names > 0 and table.concat(names, ", ") or "(none)"))
+  local cnames = {}
+  for name in pairs(comps) do cnames[#cnames + 1] = name end
+  table.sort(cnames)
+  for _, name in ipairs(cnames) do
+    out(string.format("%-12s %d", name, comps[name]))
+  end
   out(string.format("collections  %d", #cols))
   if #cols > 0 then
     local w = 4
