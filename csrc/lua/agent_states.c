@@ -276,7 +276,7 @@ static int as_delete(lua_State *L) {
   return 1;
 }
 
-/** g:count() --> the number of agents with a state (#g says the same) */
+/** g:count() --> the number of agents with a state */
 static int as_count(lua_State *L) {
   lls_backend *cb;
   lls_handle *h = lls_component_check(L, 1, &CLS, &cb);
@@ -569,11 +569,15 @@ static int state_bytes(const lls_value *rec, lls_str id, lls_str given, lls_buf 
   return 0;
 }
 
-/* Stores one record. Its checksum, when given, must be the SHA-256 of the
- * bytes it stands for (state_bytes): otherwise the record was altered or
- * damaged, and it is refused (LLS_EFORMAT) rather than stored under a
- * checksum that would fail every load, or under a fresh one that would
- * hide the damage. Without a checksum it gets its own. */
+/* Stores one record. Our records carry is_json, and their bytes are
+ * exactly what state_bytes rebuilds, so a checksum that does not match
+ * means the record was altered or damaged: refused (LLS_EFORMAT), never
+ * stored under a checksum that fails every load nor under a fresh one
+ * that hides the damage. rs-llmspell's records (no is_json) carry a
+ * checksum of the bytes its caller serialised before PostgreSQL's jsonb
+ * (or its own importer) rewrote them, which the file does not hold: it is
+ * kept when it matches the bytes stored, else replaced by theirs. A record
+ * without a checksum gets its own. */
 static int section_load(lls_backend *cb, int part, const lls_value *rec,
                         lls_conflict on_conflict, int64_t now, int *written, lls_error *err) {
   (void)part;
@@ -587,18 +591,19 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec,
   if (rec_fields(rec, &st, sid, now, err) != 0 ||
       rec_text(rec, st.agent_id, "checksum", LLS_MAX_ID, &given, err) != 0)
     return -1;
+  int ours = member(rec, "is_json") != NULL;
   lls_buf bytes = {0};
   int rc = state_bytes(rec, st.agent_id, given, &bytes, &st.is_json, err);
   st.state_data.ptr = bytes.data ? bytes.data : "";
   st.state_data.len = bytes.len;
   if (rc == 0 && lls_sha256_hex(st.state_data.ptr, st.state_data.len, hex) != 0)
     rc = lls_error_set(err, LLS_EIO, "SHA-256 failed");
-  if (rc == 0 && given.ptr != NULL && !sum_equal(given, hex))
+  if (rc == 0 && ours && given.ptr != NULL && !sum_equal(given, hex))
     rc = lls_error_set(err, LLS_EFORMAT,
                        FMT_REC "checksum %.*s does not match state_data (whose SHA-256 is %s):"
-                       " the record was altered or damaged (without a checksum field it"
-                       " is imported with a fresh one)",
-                       quote_len(st.agent_id), st.agent_id.ptr, (int)given.len, given.ptr, hex);
+                       " the record was altered or damaged",
+                       quote_len(st.agent_id), st.agent_id.ptr,
+                       (int)(given.len > 64 ? 64 : given.len), given.ptr, hex);
   if (rc == 0) {
     st.checksum.ptr = hex;
     st.checksum.len = LLS_SHA256_HEX - 1;
