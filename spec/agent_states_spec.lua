@@ -22,7 +22,7 @@ local function sha256(s)
   local out = p:read("a")
   p:close()
   os.remove(path)
-  return assert(out:match("^(%x+)"), out)
+  return (assert(out:match("^(%x+)"), out))
 end
 
 --- Runs the sqlite3 CLI on path; its output without the final newline.
@@ -63,7 +63,10 @@ local function contract(backend, it, run_name)
     end)
 
     after_each(function()
-      if db then db:close() end
+      if db then
+        pcall(function() for _, id in ipairs(g:list()) do g:delete(id) end end)
+        db:close()
+      end
       if backend.teardown then backend:teardown() end
     end)
 
@@ -367,4 +370,361 @@ describe("concurrent agent state savers", function()
     assert.equal(4 * n, lasts[4])
     db:close()
   end)
+end)
+
+-- ------------------------------------------------------------- raw SQL
+
+describe("agent states in an SQLite file", function()
+  local path, db, g
+
+  before_each(function()
+    path = helpers.tmpname(".db")
+    db = storage.open { backend = "sqlite", path = path }
+    g = db:agent_states()
+  end)
+
+  after_each(function()
+    db:close()
+    helpers.remove_db(path)
+  end)
+
+  it("are rows the sqlite3 CLI reads, listed through the type index", function()
+    g:save("a", { x = 1 }, { agent_type = "chat" })
+    g:save("b", "raw")
+    assert.equal("a|chat|1|1|1|" .. sha256('{"x":1}') .. '|blob|{"x":1}\n'
+                 .. "b|unknown|0|1|1|" .. sha256("raw") .. "|blob|raw",
+                 cli(path, "SELECT agent_id, agent_type, is_json, schema_version, data_version,"
+                     .. " checksum, typeof(state_data), CAST(state_data AS TEXT)"
+                     .. " FROM agent_states WHERE tenant_id = 'default' ORDER BY agent_id"))
+    -- list{agent_type=}'s query: a range of agent_states_type, in id order (no sort)
+    local plan = cli(path, "EXPLAIN QUERY PLAN SELECT agent_id FROM agent_states"
+                     .. " WHERE tenant_id = 'default' AND agent_type = 'chat' AND agent_id > ''"
+                     .. " ORDER BY agent_id LIMIT -1")
+    assert.matches("agent_states_type", plan, 1, true)
+    assert.not_matches("TEMP B-TREE", plan, 1, true)
+  end)
+
+  it("raise integrity for a state changed behind the library's back", function()
+    g:save("a", { x = 1 })
+    g:save("b", "raw text")
+    g:save("c", { ok = true })
+    cli(path, "UPDATE agent_states SET state_data = CAST('{\"x\":2}' AS BLOB)"
+        .. " WHERE agent_id = 'a'")
+    local err = err_of(function() g:load("a") end)
+    assert.is_true(storage.is_error(err))
+    assert.equal("integrity", err.code)
+    assert.equal("sqlite", err.backend)
+    assert.matches("agent state 'a' fails its checksum", err.message, 1, true)
+    cli(path, "UPDATE agent_states SET state_data = CAST('raw texT' AS BLOB) WHERE agent_id = 'b'")
+    assert.equal("integrity", err_of(function() g:load("b") end).code)
+    cli(path, "UPDATE agent_states SET checksum = '" .. ("0"):rep(64) .. "' WHERE agent_id = 'c'")
+    assert.equal("integrity", err_of(function() g:load("c") end).code)
+    -- an export does not carry a damaged state either
+    assert.equal("integrity", err_of(function() storage.exporter(db):to_string() end).code)
+    -- the rest still works, and a new save replaces the damaged state
+    assert.same({ "a", "b", "c" }, g:list())
+    assert.equal(2, g:save("a", { x = 3 }).data_version)
+    assert.same({ x = 3 }, g:load("a"))
+    assert.is_true(g:delete("b"))
+    assert.is_true(g:delete("c"))
+    assert.is_string(storage.exporter(db):to_string())
+  end)
+end)
+
+describe("agent states in PostgreSQL", function()
+  local SCHEMA = "llmspell_agentspec"
+  local READER = "llmspell_agentspec_reader" -- NOLOGIN, no BYPASSRLS: raw SQL via SET ROLE
+  local opened = {}
+
+  local function open(tenant)
+    local db = storage.open { backend = "postgres", url = helpers.pg_url(), schema = SCHEMA,
+                              tenant = tenant }
+    opened[#opened + 1] = db
+    return db
+  end
+
+  setup(function()
+    pg.psql(table.concat({
+      "SET client_min_messages = warning;",
+      "DROP SCHEMA IF EXISTS " .. SCHEMA .. " CASCADE;",
+      "DROP ROLE IF EXISTS " .. READER .. ";",
+      "CREATE ROLE " .. READER .. " NOLOGIN NOSUPERUSER NOBYPASSRLS;",
+    }, "\n"))
+    open("acme"):close() -- creates the schema
+    pg.psql("GRANT USAGE ON SCHEMA " .. SCHEMA .. " TO " .. READER .. ";\n"
+            .. "GRANT SELECT ON " .. SCHEMA .. ".agent_states TO " .. READER .. ";")
+  end)
+
+  teardown(function()
+    pg.psql("SET client_min_messages = warning;\nDROP SCHEMA IF EXISTS " .. SCHEMA
+            .. " CASCADE;\nDROP ROLE IF EXISTS " .. READER .. ";")
+  end)
+
+  before_each(function() pg.psql("DELETE FROM " .. SCHEMA .. ".agent_states") end)
+
+  after_each(function()
+    for _, db in ipairs(opened) do db:close() end
+    opened = {}
+  end)
+
+  it("keep each tenant's rows apart in raw SQL for a role without BYPASSRLS", function()
+    local acme, globex = open("acme"):agent_states(), open("globex"):agent_states()
+    acme:save("a1", { x = 1 })
+    acme:save("a2", "two")
+    globex:save("g1", { y = 1 })
+    local base = "SET ROLE " .. READER .. ";\n"
+    local query = "SELECT count(*), string_agg(tenant_id || ':' || agent_id, ',' ORDER BY"
+                  .. " agent_id) FROM " .. SCHEMA .. ".agent_states;"
+    local function as(tenant)
+      return base .. "SELECT set_config('app.current_tenant_id', " .. lit(tenant)
+             .. ", false);\n"
+    end
+    assert.equal("0|", pg.psql1(base .. query)) -- no tenant: nothing
+    assert.equal("2|acme:a1,acme:a2", pg.psql1(as("acme") .. query))
+    assert.equal("1|globex:g1", pg.psql1(as("globex") .. query))
+    assert.equal("0", pg.psql1(as("acme") .. "SELECT count(*) FROM " .. SCHEMA
+                               .. ".agent_states WHERE tenant_id = 'globex';"))
+    -- the stored bytes are the state's JSON text, and the checksum is theirs
+    assert.equal('{"x":1}|t|t|1', pg.psql1(as("acme") .. "SELECT convert_from(state_data,"
+      .. " 'UTF8'), is_json, checksum = encode(sha256(state_data), 'hex'), data_version FROM "
+      .. SCHEMA .. ".agent_states WHERE agent_id = 'a1';"))
+    assert.equal("two|f", pg.psql1(as("acme") .. "SELECT convert_from(state_data, 'UTF8'),"
+      .. " is_json FROM " .. SCHEMA .. ".agent_states WHERE agent_id = 'a2';"))
+  end)
+
+  it("raise integrity for a state changed behind the library's back", function()
+    local db = open("acme")
+    local g = db:agent_states()
+    g:save("a", { x = 1 })
+    g:save("b", { x = 1 })
+    pg.psql("UPDATE " .. SCHEMA .. ".agent_states SET state_data = convert_to('{\"x\":2}',"
+            .. " 'UTF8') WHERE tenant_id = 'acme' AND agent_id = 'a'")
+    local err = err_of(function() g:load("a") end)
+    assert.equal("integrity", err.code)
+    assert.equal("postgres", err.backend)
+    assert.matches("agent state 'a' fails its checksum", err.message, 1, true)
+    pg.psql("UPDATE " .. SCHEMA .. ".agent_states SET checksum = upper(checksum)"
+            .. " WHERE tenant_id = 'acme' AND agent_id = 'b'")
+    assert.equal("integrity", err_of(function() g:load("b") end).code)
+    assert.equal("integrity", err_of(function() storage.exporter(db):to_string() end).code)
+    assert.equal(2, g:save("a", { x = 3 }).data_version)
+    assert.same({ x = 3 }, g:load("a"))
+  end)
+
+  it("list{agent_type=} is a range of the type index, already in id order", function()
+    local g = open("acme"):agent_states()
+    for i = 1, 20 do g:save("id" .. i, { i = i }, { agent_type = i % 2 == 0 and "even" or "odd" }) end
+    local plan = table.concat(pg.psql("SET enable_seqscan = off;\nEXPLAIN (COSTS OFF)"
+      .. " SELECT agent_id FROM " .. SCHEMA .. ".agent_states WHERE tenant_id = 'acme'"
+      .. " AND agent_type = 'even' AND agent_id > '' ORDER BY agent_id LIMIT NULL;"), "\n")
+    assert.matches("agent_states_type_idx", plan, 1, true)
+    assert.not_matches("Sort", plan, 1, true)
+    assert.equal(10, #g:list { agent_type = "even" })
+  end)
+end)
+
+-- ------------------------------------------------------ export / import
+
+describe("the agent_state export section", function()
+  local files, opened = {}, {}
+
+  local function track(db)
+    opened[#opened + 1] = db
+    return db
+  end
+
+  local function open(kind, tenant)
+    if kind == "memory" then return track(storage.open { backend = "memory", tenant = tenant }) end
+    if kind == "sqlite" then
+      local path = helpers.tmpname(".db")
+      files[#files + 1] = path
+      return track(storage.open { backend = "sqlite", path = path, tenant = tenant })
+    end
+    return track(storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant })
+  end
+
+  after_each(function()
+    for _, db in ipairs(opened) do
+      if db:backend_type() == "postgres" then
+        local g = db:agent_states()
+        for _, id in ipairs(g:list()) do g:delete(id) end
+      end
+      db:close()
+    end
+    for _, p in ipairs(files) do helpers.remove_db(p) end
+    files, opened = {}, {}
+  end)
+
+  local function export(db) return (storage.exporter(db):to_string()) end
+  local function section(doc) return storage.json_decode(doc).data.agent_state end
+
+  it("goes memory -> SQLite -> PostgreSQL and back, record for record", function()
+    local tenant = helpers.unique_tenant("agentx")
+    local mem = open("memory", tenant)
+    local g = mem:agent_states()
+    g:save("json", { messages = { "a", "b" }, n = math.maxinteger, f = 0.5,
+                     empty = storage.array {} }, { agent_type = "chat", schema_version = 3 })
+    g:save("json", { messages = { "a", "b", "c" }, n = 1, f = 1.0 })
+    g:save("text", "plain text state")
+    g:save("bytes", "\0\1\2\255 binary")
+    g:save("ключ", { unicode = "日本" })
+    for i = 1, 150 do g:save(("many/%03d"):format(i), { i = i }) end -- pages of the dump
+    local doc = export(mem)
+    local recs = section(doc)
+    assert.equal(154, #recs)
+    for i = 2, #recs do assert.is_true(recs[i - 1].agent_id < recs[i].agent_id) end
+    local by = {}
+    for _, r in ipairs(recs) do by[r.agent_id] = r end
+    local r = by.json
+    assert.same({ "agent_id", "agent_type", "checksum", "created_at", "data_version", "is_json",
+                  "schema_version", "state_data", "state_id", "tenant_id", "updated_at" },
+                sorted_keys(r))
+    assert.same({ "chat", 3, 2, true, tenant },
+                { r.agent_type, r.schema_version, r.data_version, r.is_json, r.tenant_id })
+    assert.equal(sha256(storage.json_encode(r.state_data)), r.checksum)
+    assert.equal(1.0, r.state_data.f)
+    assert.equal("float", math.type(r.state_data.f))
+    assert.equal("integer", math.type(r.created_at))
+    assert.is_true(math.abs(r.created_at / 1e6 - os.time()) < 120)
+    assert.is_true(r.updated_at >= r.created_at)
+    assert.same({ false, "plain text state", sha256("plain text state") },
+                { by.text.is_json, by.text.state_data, by.text.checksum })
+    assert.is_nil(by.text.state_encoding)
+    assert.same({ false, "base64", "AAEC/yBiaW5hcnk=", sha256("\0\1\2\255 binary") },
+                { by.bytes.is_json, by.bytes.state_encoding, by.bytes.state_data,
+                  by.bytes.checksum })
+
+    local sq = open("sqlite", tenant)
+    assert.equal(154, storage.importer(sq):from_string(doc).agent_states)
+    local doc2 = export(sq)
+    assert.same(recs, section(doc2))
+    local p = open("postgres", tenant)
+    assert.equal(154, storage.importer(p):from_string(doc2).agent_states)
+    local doc3 = export(p)
+    assert.same(recs, section(doc3))
+    for _, db in ipairs { sq, p } do
+      local ag = db:agent_states()
+      assert.equal("\0\1\2\255 binary", (ag:load("bytes")))
+      local s, info = ag:load("json")
+      assert.same({ messages = { "a", "b", "c" }, n = 1, f = 1.0 }, s)
+      assert.same({ 2, 3, "chat" }, { info.data_version, info.schema_version, info.agent_type })
+      -- a later save counts on from the imported version
+      assert.equal(3, ag:save("json", { n = 2 }).data_version)
+    end
+  end)
+
+  -- rs-llmspell's records, written by hand: ag-1 as rs exports one whose
+  -- checksum is the SHA-256 of serde_json's text of state_data; ag-2's
+  -- checksum covers another serialisation (the caller's field order, which
+  -- jsonb did not keep); ag-3 is the short form; ag-4 a string state whose
+  -- checksum is that of its bytes.
+  local AG1 = '{"memory":["x","y"],"temperature":0.7}'
+  local RS_TEMPLATE = [[{"version":"1.0","exported_at":"2025-01-15T10:30:00Z",
+  "source_backend":"postgresql","migrations":["V6"],"data":{"agent_state":[
+  {"state_id":"0e5f9a2c-1b3d-4e6f-8a9b-0c1d2e3f4a5b","tenant_id":"rs-tenant",
+   "agent_id":"ag-1","agent_type":"llm","state_data":{"temperature":0.7,"memory":["x","y"]},
+   "schema_version":2,"data_version":7,"checksum":"SUM1",
+   "created_at":1736937000123456,"updated_at":1736937000123999},
+  {"state_id":"1f6a0b3d-2c4e-4f70-9b0c-1d2e3f4a5b6c","tenant_id":"rs-tenant",
+   "agent_id":"ag-2","agent_type":"tool","state_data":{"b":1,"a":[true,null]},
+   "schema_version":1,"data_version":1,"checksum":"SUM2","created_at":1,"updated_at":2},
+  {"agent_id":"ag-3","state_data":"a JSON string"},
+  {"agent_id":"ag-4","state_data":"raw bytes","checksum":"SUM4"}
+  ]}}]]
+  local function rs_file()
+    local doc = RS_TEMPLATE:gsub("SUM1", sha256(AG1))
+    doc = doc:gsub("SUM2", sha256('{"b":1,"a":[true,null]}'))
+    doc = doc:gsub("SUM4", sha256("raw bytes"))
+    return doc
+  end
+
+  for _, kind in ipairs { "memory", "sqlite", "postgres" } do
+    it("imports rs-llmspell's records into " .. kind .. " and refuses damaged ones", function()
+      local db = open(kind, helpers.unique_tenant("agentrs"))
+      local g = db:agent_states()
+      local st = storage.importer(db):from_string(rs_file())
+      assert.same({ 4, 4, 0 }, { st.agent_states, st.total, st.skipped })
+      local s, info = g:load("ag-1")
+      assert.same({ memory = { "x", "y" }, temperature = 0.7 }, s)
+      assert.same({ "llm", 2, 7, sha256(AG1), "0e5f9a2c-1b3d-4e6f-8a9b-0c1d2e3f4a5b",
+                    1736937000.123456, 1736937000.123999 },
+                  { info.agent_type, info.schema_version, info.data_version, info.checksum,
+                    info.state_id, info.created_at, info.updated_at })
+      -- rs's checksum of bytes the file does not carry: the row gets the
+      -- checksum of what it holds, and loads
+      s, info = g:load("ag-2")
+      assert.same({ 1, true }, { s.b, s.a[1] })
+      assert.equal(sha256('{"a":[true,null],"b":1}'), info.checksum)
+      s, info = g:load("ag-3")
+      assert.equal("a JSON string", s)
+      assert.same({ "unknown", 1, 1, sha256('"a JSON string"') },
+                  { info.agent_type, info.schema_version, info.data_version, info.checksum })
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", info.state_id)
+      assert.is_true(math.abs(info.created_at - os.time()) < 120)
+      s, info = g:load("ag-4")
+      assert.same({ "raw bytes", sha256("raw bytes") }, { s, info.checksum })
+      -- exported back with every field, in the store's tenant
+      local back = {}
+      for _, r in ipairs(section(export(db))) do back[r.agent_id] = r end
+      assert.same({ "ag-1", "llm", AG1 }, { back["ag-1"].agent_id, back["ag-1"].agent_type,
+                                           storage.json_encode(back["ag-1"].state_data) })
+      assert.same({ true, false, true }, { back["ag-1"].is_json, back["ag-4"].is_json,
+                                          back["ag-3"].is_json })
+      assert.equal(db:tenant(), back["ag-1"].tenant_id)
+
+      -- conflicts by agent_id: skip keeps, error refuses, replace overwrites
+      g:save("ag-1", { changed = true })
+      st = storage.importer(db):from_string(rs_file(), { on_conflict = "skip" })
+      assert.same({ 0, 4 }, { st.agent_states, st.skipped })
+      assert.same({ changed = true }, g:load("ag-1"))
+      local err = err_of(function()
+        storage.importer(db):from_string(rs_file(), { on_conflict = "error" })
+      end)
+      assert.equal("conflict", err.code)
+      assert.matches("ag-1", err.message, 1, true)
+      assert.same({ changed = true }, g:load("ag-1"))
+      storage.importer(db):from_string(rs_file(), { on_conflict = "replace" })
+      assert.equal(7, select(2, g:load("ag-1")).data_version)
+
+      -- our own records carry is_json: their checksum must match, and a
+      -- damaged file changes nothing (the import is all or nothing)
+      local function ours(rec)
+        return '{"version":"1.0","data":{"agent_state":[{"agent_id":"fresh","state_data":'
+               .. '{"ok":1},"is_json":true},' .. rec .. "]}}"
+      end
+      local cases = {
+        { '{"agent_id":"x","state_data":{"a":1},"is_json":true,"checksum":"'
+          .. sha256('{"a":2}') .. '"}', "checksum" },
+        { '{"agent_id":"x","state_data":"text","is_json":false,"checksum":"'
+          .. ("0"):rep(64) .. '"}', "checksum" },
+        { '{"agent_id":"x","state_data":{"a":1},"is_json":false}', "state_data must be a string" },
+        { '{"agent_id":"x","state_data":"!!","is_json":false,"state_encoding":"base64"}',
+          "base64" },
+        { '{"agent_id":"x","state_data":"eA==","state_encoding":"hex"}', "state_encoding" },
+        { '{"agent_id":"x","state_data":{},"is_json":"yes"}', "is_json" },
+        { '{"state_data":{}}', "agent_id" },
+        { '{"agent_id":"","state_data":{}}', "agent_id" },
+        { '{"agent_id":"x"}', "state_data is missing" },
+        { '{"agent_id":"x","state_data":{},"data_version":0}', "data_version" },
+        { '{"agent_id":"x","state_data":{},"schema_version":1.5}', "schema_version" },
+        { '{"agent_id":"x","state_data":{},"agent_type":""}', "agent_type" },
+        { '{"agent_id":"x","state_data":{},"created_at":"yesterday"}', "created_at" },
+        { '"not a record"', "object" },
+      }
+      local before = g:count()
+      for _, c in ipairs(cases) do
+        local e = err_of(function() storage.importer(db):from_string(ours(c[1])) end)
+        assert.equal("format", e.code, c[1])
+        assert.matches(c[2], e.message, 1, true)
+        assert.equal(before, g:count())
+        assert.is_nil(g:load("fresh"))
+      end
+      -- the same record with its true checksum goes in, bytes and all
+      local good = '{"agent_id":"x","state_data":"eA==","is_json":false,'
+                   .. '"state_encoding":"base64","checksum":"' .. sha256("x") .. '"}'
+      storage.importer(db):from_string(ours(good))
+      assert.equal("x", (g:load("x")))
+      assert.same({ ok = 1 }, g:load("fresh"))
+    end)
+  end
 end)
