@@ -1,7 +1,7 @@
 /*
  * lua/agent_states.h -- db:agent_states(), the agent state component
  * (agent_states.c): save, load, list and delete one state per agent id,
- * checksummed, and its export section "agent_state".
+ * checksummed. Its export section is agent_states_section.h.
  */
 #ifndef LLS_LUA_AGENT_STATES_H
 #define LLS_LUA_AGENT_STATES_H
@@ -9,15 +9,10 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "lua/sections.h"
-
 /* The store method agent_states, for the Store class core.c assembles. */
 extern const luaL_Reg lls_agent_states_db_methods[];
 
 /* Defines the AgentStates class. */
 void lls_open_agent_states(lua_State *L);
-
-/* The export section "agent_state" (sections.c lists it). */
-extern const lls_section_codec lls_agent_states_section;
 
 #endif
