@@ -220,6 +220,20 @@ local function contract(backend, it, run_name)
                                           db:get("kv") })
     end)
 
+    it("rolls back a first use inside a transaction", function()
+      local fresh = open()
+      local ok = pcall(fresh.transaction, fresh, function()
+        fresh:agent_states():save("first", { v = 1 })
+        error("abort")
+      end)
+      assert.is_false(ok)
+      assert.is_nil(fresh:agent_states():load("first"))
+      fresh:transaction(function() fresh:agent_states():save("first", { v = 2 }) end)
+      assert.same({ v = 2 }, fresh:agent_states():load("first"))
+      fresh:agent_states():delete("first")
+      fresh:close()
+    end)
+
     it("refuses bad arguments, naming them, before writing anything", function()
       local function bad(pattern, f)
         local ok, msg = pcall(f)
@@ -513,7 +527,9 @@ describe("agent states in PostgreSQL", function()
 
   it("list{agent_type=} is a range of the type index, already in id order", function()
     local g = open("acme"):agent_states()
-    for i = 1, 20 do g:save("id" .. i, { i = i }, { agent_type = i % 2 == 0 and "even" or "odd" }) end
+    for i = 1, 20 do
+      g:save("id" .. i, { i = i }, { agent_type = i % 2 == 0 and "even" or "odd" })
+    end
     local plan = table.concat(pg.psql("SET enable_seqscan = off;\nEXPLAIN (COSTS OFF)"
       .. " SELECT agent_id FROM " .. SCHEMA .. ".agent_states WHERE tenant_id = 'acme'"
       .. " AND agent_type = 'even' AND agent_id > '' ORDER BY agent_id LIMIT NULL;"), "\n")
