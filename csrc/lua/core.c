@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "lua/agent_states.h"
 #include "lua/args.h"
 #include "lua/collection.h"
 #include "lua/collection_read.h"
@@ -334,6 +335,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_store_methods,   /* store.c: close, transaction, stats, ... */
       lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
+      lls_agent_states_db_methods, /* agent_states.c: agent_states */
       lls_workflows_db_methods, /* workflows.c: workflows */
       NULL,
   };
@@ -347,6 +349,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_store(L, store_methods);
   lls_open_kv(L);
   lls_open_collections(L, coll_methods);
+  lls_open_agent_states(L);
   lls_open_workflows(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);

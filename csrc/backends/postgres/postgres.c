@@ -8,6 +8,7 @@
  */
 #include "backends/postgres/postgres.h"
 
+#include "backends/postgres/agent_states.h"
 #include "backends/postgres/conn.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/vectors.h"
@@ -36,5 +37,6 @@ const lls_backend_vt lls_postgres_vt = {
     .kv = &lls_postgres_kv_ops,
     .vec = &lls_postgres_vec_ops,
     .xport = &lls_postgres_xport_ops,
+    .agent_states = &lls_postgres_agent_state_ops,
     .workflows = &lls_postgres_workflow_ops,
 };

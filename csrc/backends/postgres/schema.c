@@ -661,13 +661,14 @@ const pg_migration lls_pg_migration_scripts[] = {
      " agent_type text NOT NULL,"
      " state_data bytea NOT NULL,"
      " is_json boolean NOT NULL,"
-     " schema_version int NOT NULL,"
-     " data_version bigint NOT NULL,"
+     " schema_version int NOT NULL CHECK (schema_version > 0),"
+     " data_version bigint NOT NULL CHECK (data_version > 0),"
      " checksum text NOT NULL,"
      " created_at timestamptz NOT NULL,"
      " updated_at timestamptz NOT NULL,"
      " PRIMARY KEY (tenant_id, agent_id));"
-     "CREATE INDEX agent_states_type_idx ON @S.agent_states (tenant_id, agent_type);"
+     "CREATE INDEX agent_states_type_idx"
+     " ON @S.agent_states (tenant_id, agent_type, agent_id);"
      RLS("agent_states")},
     {7, "workflow_states",
      "CREATE TABLE @S.workflow_states ("

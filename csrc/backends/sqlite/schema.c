@@ -293,15 +293,16 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  state_id       TEXT NOT NULL,\n"
      "  agent_type     TEXT NOT NULL,\n"
      "  state_data     BLOB NOT NULL,\n"
-     "  is_json        INTEGER NOT NULL,\n"
-     "  schema_version INTEGER NOT NULL,\n"
-     "  data_version   INTEGER NOT NULL,\n"
+     "  is_json        INTEGER NOT NULL CHECK (is_json IN (0, 1)),\n"
+     "  schema_version INTEGER NOT NULL CHECK (schema_version > 0),\n"
+     "  data_version   INTEGER NOT NULL CHECK (data_version > 0),\n"
      "  checksum       TEXT NOT NULL,\n"
      "  created_at     INTEGER NOT NULL,\n"
      "  updated_at     INTEGER NOT NULL,\n"
      "  PRIMARY KEY (tenant_id, agent_id)\n"
      ") WITHOUT ROWID;\n"
-     "CREATE INDEX IF NOT EXISTS agent_states_type ON agent_states (tenant_id, agent_type);"},
+     "CREATE INDEX IF NOT EXISTS agent_states_type\n"
+     "  ON agent_states (tenant_id, agent_type, agent_id);"},
     {8, "workflow_states",
      "CREATE TABLE IF NOT EXISTS workflow_states (\n"
      "  tenant_id     TEXT NOT NULL,\n"

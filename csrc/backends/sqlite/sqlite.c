@@ -8,6 +8,7 @@
  */
 #include "backends/sqlite/sqlite.h"
 
+#include "backends/sqlite/agent_states.h"
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
@@ -36,5 +37,6 @@ const lls_backend_vt lls_sqlite_vt = {
     .kv = &lls_sqlite_kv_ops,
     .vec = &lls_sqlite_vec_ops,
     .xport = &lls_sqlite_xport_ops,
+    .agent_states = &lls_sqlite_agent_state_ops,
     .workflows = &lls_sqlite_workflow_ops,
 };
