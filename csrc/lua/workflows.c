@@ -234,6 +234,17 @@ static int wf_delete(lua_State *L) {
   return 1;
 }
 
+/** w:count() --> the number of the tenant's workflows */
+static int wf_count(lua_State *L) {
+  lls_backend *cb;
+  lls_handle *h = lls_component_check(L, 1, &CLS, &cb);
+  int64_t n;
+  lls_error err;
+  if (cb->vt->workflows->count(cb, &n, &err) != 0) return lls_raise(L, &err, h->vt->name);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 /** db:workflows() --> the store's workflow-state component */
 static int db_workflows(lua_State *L) { return lls_component_get(L, &CLS); }
 
@@ -242,7 +253,8 @@ const luaL_Reg lls_workflows_db_methods[] = {{"workflows", db_workflows}, {NULL,
 void lls_open_workflows(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"save", wf_save},     {"set_status", wf_set_status}, {"load", wf_load},
-      {"list", wf_list},     {"delete", wf_delete},         {NULL, NULL},
+      {"list", wf_list},     {"delete", wf_delete},         {"count", wf_count},
+      {NULL, NULL},
   };
   lls_component_define(L, &CLS, methods);
 }
