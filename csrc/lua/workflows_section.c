@@ -169,7 +169,7 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_con
   lls_str none = {NULL, 0};
   lls_workflow w = {0};
   int set;
-  int64_t x;
+  int64_t x = 0;
   if (rec->type != LLS_VOBJECT) return bad(err, none, "a record must be an object");
   if (rec_text(rec, "workflow_id", 1, none, &w.workflow_id, err) != 0) return -1;
   if (w.workflow_id.ptr == NULL) return bad(err, none, "workflow_id is missing");
