@@ -23,9 +23,10 @@ and PostgreSQL backends:
   writes);
 - the llmspell-storage command (info, export, import, migrate, validate).
 
-A C core does the work (it links SQLite, libpq, yajl and OpenSSL's
-libcrypto). Debian: apt-get install liblua5.4-dev libsqlite3-dev libpq-dev
-libyajl-dev libssl-dev, then luarocks --lua-version 5.4 make.
+A C core does the work (it links SQLite, libpq, yajl, OpenSSL's
+libcrypto and liblz4). Debian: apt-get install liblua5.4-dev libsqlite3-dev
+libpq-dev libyajl-dev libssl-dev liblz4-dev, then luarocks --lua-version 5.4
+make.
 ]],
    homepage = "https://example.invalid/llmspell-storage",
    license = "MIT",
@@ -44,6 +45,7 @@ external_dependencies = {
    PGSQL = { library = "pq" },
    YAJL = { header = "yajl/yajl_parse.h", library = "yajl" },
    OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+   LZ4 = { header = "lz4.h", library = "lz4" },
 }
 build = {
    type = "builtin",
@@ -65,38 +67,48 @@ build = {
       ["llmspell.storage.migrate.roundtrip"] = "lua/llmspell/storage/migrate/roundtrip.lua",
       ["llmspell.storage.core"] = {
          sources = {
-            "csrc/backend/backend.c", "csrc/backend/config.c", "csrc/backends/memory/kv.c",
+            "csrc/backend/artifacts.c", "csrc/backend/backend.c", "csrc/backend/config.c",
+            "csrc/backends/memory/components.c", "csrc/backends/memory/kv.c",
             "csrc/backends/memory/map.c", "csrc/backends/memory/memory.c",
             "csrc/backends/memory/store.c", "csrc/backends/memory/vectors.c",
-            "csrc/backends/memory/xport.c", "csrc/backends/postgres/conn.c",
+            "csrc/backends/memory/xport.c", "csrc/backends/postgres/agent_states.c",
+            "csrc/backends/postgres/artifacts.c", "csrc/backends/postgres/conn.c",
             "csrc/backends/postgres/kv.c", "csrc/backends/postgres/postgres.c",
-            "csrc/backends/postgres/schema.c", "csrc/backends/postgres/vectors.c",
-            "csrc/backends/postgres/wire.c", "csrc/backends/postgres/xport.c",
+            "csrc/backends/postgres/schema.c", "csrc/backends/postgres/sessions.c",
+            "csrc/backends/postgres/vectors.c", "csrc/backends/postgres/wire.c",
+            "csrc/backends/postgres/workflows.c", "csrc/backends/postgres/xport.c",
+            "csrc/backends/sqlite/agent_states.c", "csrc/backends/sqlite/artifacts.c",
             "csrc/backends/sqlite/conn.c", "csrc/backends/sqlite/kv.c",
             "csrc/backends/sqlite/open.c", "csrc/backends/sqlite/rowsum.c",
-            "csrc/backends/sqlite/schema.c", "csrc/backends/sqlite/sqlite.c",
-            "csrc/backends/sqlite/vectors.c", "csrc/backends/sqlite/xport.c",
-            "csrc/base/b64.c", "csrc/base/buf.c", "csrc/base/clock.c", "csrc/base/crc32c.c",
-            "csrc/base/error.c", "csrc/base/hashidx.c", "csrc/base/limits.c",
-            "csrc/base/utf8.c", "csrc/collection/search.c", "csrc/collection/state.c",
-            "csrc/lua/args.c", "csrc/lua/class.c", "csrc/lua/collection.c",
-            "csrc/lua/collection_read.c", "csrc/lua/collection_write.c", "csrc/lua/core.c",
-            "csrc/lua/error.c", "csrc/lua/export.c", "csrc/lua/export_job.c",
-            "csrc/lua/export_rows.c", "csrc/lua/import.c", "csrc/lua/import_feed.c",
-            "csrc/lua/import_job.c", "csrc/lua/import_parse.c", "csrc/lua/import_rows.c",
-            "csrc/lua/kv.c", "csrc/lua/luajson.c", "csrc/lua/luavalue.c", "csrc/lua/records.c",
-            "csrc/lua/signals.c", "csrc/lua/store.c", "csrc/lua/xport.c",
+            "csrc/backends/sqlite/schema.c", "csrc/backends/sqlite/sessions.c",
+            "csrc/backends/sqlite/sqlite.c", "csrc/backends/sqlite/vectors.c",
+            "csrc/backends/sqlite/workflows.c", "csrc/backends/sqlite/xport.c",
+            "csrc/base/b64.c", "csrc/base/buf.c", "csrc/base/clock.c", "csrc/base/compress.c",
+            "csrc/base/crc32c.c", "csrc/base/error.c", "csrc/base/hashidx.c",
+            "csrc/base/limits.c", "csrc/base/sha256.c", "csrc/base/utf8.c", "csrc/base/uuid.c",
+            "csrc/collection/search.c", "csrc/collection/state.c", "csrc/lua/agent_states.c",
+            "csrc/lua/agent_states_section.c", "csrc/lua/args.c", "csrc/lua/artifact_reader.c",
+            "csrc/lua/artifacts.c", "csrc/lua/artifacts_section.c", "csrc/lua/class.c",
+            "csrc/lua/collection.c", "csrc/lua/collection_read.c",
+            "csrc/lua/collection_write.c", "csrc/lua/component.c", "csrc/lua/core.c",
+            "csrc/lua/error.c", "csrc/lua/export.c", "csrc/lua/export_components.c",
+            "csrc/lua/export_job.c", "csrc/lua/export_rows.c", "csrc/lua/import.c",
+            "csrc/lua/import_feed.c", "csrc/lua/import_job.c", "csrc/lua/import_parse.c",
+            "csrc/lua/import_rows.c", "csrc/lua/kv.c", "csrc/lua/luajson.c",
+            "csrc/lua/luavalue.c", "csrc/lua/records.c", "csrc/lua/sections.c",
+            "csrc/lua/sessions.c", "csrc/lua/signals.c", "csrc/lua/store.c",
+            "csrc/lua/workflows.c", "csrc/lua/workflows_section.c", "csrc/lua/xport.c",
             "csrc/value/filter.c", "csrc/value/json.c", "csrc/value/json_scan.c",
             "csrc/value/value.c", "csrc/vector/cpus.c", "csrc/vector/distance.c",
             "csrc/vector/graph.c", "csrc/vector/hnsw.c", "csrc/vector/scratch.c",
             "csrc/vector/snapshot.c",
          },
          defines = { "_POSIX_C_SOURCE=200809L" },
-         libraries = { "sqlite3", "pq", "yajl", "crypto", "pthread", "m" },
+         libraries = { "sqlite3", "pq", "yajl", "crypto", "lz4", "pthread", "m" },
          incdirs = { "csrc", "$(SQLITE_INCDIR)", "$(PGSQL_INCDIR)", "$(PGSQL_INCDIR)/postgresql",
-                     "$(YAJL_INCDIR)", "$(OPENSSL_INCDIR)" },
+                     "$(YAJL_INCDIR)", "$(OPENSSL_INCDIR)", "$(LZ4_INCDIR)" },
          libdirs = { "$(SQLITE_LIBDIR)", "$(PGSQL_LIBDIR)", "$(YAJL_LIBDIR)",
-                     "$(OPENSSL_LIBDIR)" },
+                     "$(OPENSSL_LIBDIR)", "$(LZ4_LIBDIR)" },
       },
    },
    install = {

@@ -9,6 +9,13 @@
 
 #include "base/compress.h"
 
+int lls_artifact_type_ok(lls_str s) {
+  static const char *const types[] = {"code", "data", "image", "document", "binary", NULL};
+  for (int i = 0; types[i]; i++)
+    if (strlen(types[i]) == s.len && memcmp(types[i], s.ptr, s.len) == 0) return 1;
+  return 0;
+}
+
 /* ------------------------------------------------------------ row sets */
 
 lls_artifact_row *lls_artifact_rows_add(lls_artifact_rows *r) {

@@ -37,6 +37,9 @@
 /* The artifact types, in the order messages list them. */
 #define LLS_ARTIFACT_TYPES "code, data, image, document, binary"
 
+/* 1 when s is one of the artifact types. */
+int lls_artifact_type_ok(lls_str s);
+
 /* ------------------------------------------------------------ row sets */
 
 /* The text fields of an artifact row. */

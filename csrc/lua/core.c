@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "lua/agent_states.h"
 #include "lua/args.h"
 #include "lua/artifacts.h"
 #include "lua/collection.h"
@@ -30,6 +31,7 @@
 #include "lua/sessions.h"
 #include "lua/signals.h"
 #include "lua/store.h"
+#include "lua/workflows.h"
 
 #define MAX_OPTS 32
 
@@ -337,6 +339,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
       lls_sessions_db_methods, /* sessions.c: sessions */
       lls_artifacts_db_methods, /* artifacts.c: artifacts */
+      lls_agent_states_db_methods, /* agent_states.c: agent_states */
+      lls_workflows_db_methods, /* workflows.c: workflows */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -351,6 +355,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_sessions(L);
   lls_open_collections(L, coll_methods);
   lls_open_artifacts(L);
+  lls_open_agent_states(L);
+  lls_open_workflows(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

@@ -5,13 +5,17 @@
 
 #include <string.h>
 
-#include "lua/artifacts.h"
+#include "lua/agent_states_section.h"
+#include "lua/artifacts_section.h"
 #include "lua/sessions.h"
+#include "lua/workflows_section.h"
 
 /* In export order: sessions before the artifacts that refer to them. */
 const lls_section_codec *const lls_section_codecs[] = {
     &lls_sessions_section,
     &lls_artifacts_section,
+    &lls_agent_states_section,
+    &lls_workflows_section,
     NULL,
 };
 
