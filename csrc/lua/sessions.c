@@ -412,12 +412,13 @@ static const lls_value *field(const lls_value *rec, const char *name) {
   return v != NULL && v->type == LLS_VNULL ? NULL : v;
 }
 
-/* Messages about a record name its session id when it has one. */
+/* Messages about a record name its session id when it has one (the
+ * importer puts the record's place in front: "sessions[3]: ..."). */
 static int bad(lls_error *err, lls_str id, const char *fmt, const char *name) {
   char what[256];
   snprintf(what, sizeof what, fmt, name);
-  if (id.ptr == NULL) return lls_error_set(err, LLS_EFORMAT, "sessions record: %s", what);
-  return lls_error_set(err, LLS_EFORMAT, "sessions record (session_id '%.*s'): %s",
+  if (id.ptr == NULL) return lls_error_set(err, LLS_EFORMAT, "%s", what);
+  return lls_error_set(err, LLS_EFORMAT, "session '%.*s': %s",
                        (int)(id.len > 200 ? 200 : id.len), id.ptr, what);
 }
 
@@ -458,7 +459,7 @@ static int read_record(const lls_value *rec, int64_t now, lls_session *s, lls_bu
   memset(s, 0, sizeof *s);
   *skip = 0;
   if (rec->type != LLS_VOBJECT)
-    return lls_error_set(err, LLS_EFORMAT, "sessions record is not an object");
+    return lls_error_set(err, LLS_EFORMAT, "a session record must be an object");
   if (rec_str(rec, "session_id", none, &s->id, err) != 0) return -1;
   if (s->id.ptr == NULL) return bad(err, none, "no %s", "session_id");
   if (!lls_text_ok(s->id, 1, LLS_MAX_ID))
