@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "lua/sessions.h"
+#include "lua/sessions_section.h"
 
 /* In export order: sessions before the artifacts that refer to them. */
 const lls_section_codec *const lls_section_codecs[] = {
