@@ -111,9 +111,10 @@ local function export(db, opts) return (storage.exporter(db):to_string(opts)) en
 
 -- Passthrough sections the public API cannot write: they arrive by import.
 local SECTIONS = [[{"version":"1.0","data":{
-  "agent_state":[{"state_id":"s1","tenant_id":"rs","state_data":{"n":9007199254740993,
+  "agent_state":[{"state_id":"s1","tenant_id":"rs","agent_id":"a1",
+    "state_data":{"n":9007199254740993,
     "f":0.5,"nested":{"deep":[1,2.5,true,null,"x"]}},"created_at":1736937000123456},
-    {"state_id":"s2","tenant_id":"rs","state_data":{}}],
+    {"state_id":"s2","tenant_id":"rs","agent_id":"a2","state_data":{}}],
   "sessions":[{"id":"sess-1","session_id":"sess-1","session_data":{"a":[1,2,3]},
     "expires_at":null}],
   "knowledge_graph":{"entities":[{"entity_id":"e1","properties":{"k":"v"}},
@@ -407,8 +408,21 @@ describe("export/import", function()
       local src = cjson.decode(RS_FILE)
       -- sessions are stored natively: their records come back in the store's tenant
       for _, r in ipairs(src.data.sessions) do r.tenant_id = db:tenant() end
-      for _, name in ipairs { "agent_state", "sessions", "knowledge_graph" } do
+      for _, name in ipairs { "sessions", "knowledge_graph" } do
         assert.is_true(same_json(src.data[name], out.data[name]), name)
+      end
+      -- agent states land in the store's tenant, checksummed over the bytes
+      -- stored (rs-llmspell's covers bytes its file does not carry)
+      assert.equal(#src.data.agent_state, #out.data.agent_state)
+      for i, rec in ipairs(src.data.agent_state) do
+        local got = out.data.agent_state[i]
+        for k, v in pairs(rec) do
+          if k ~= "tenant_id" and k ~= "checksum" then
+            assert.is_true(same_json(v, got[k]), "agent_state " .. i .. " " .. k)
+          end
+        end
+        assert.equal(db:tenant(), got.tenant_id)
+        assert.matches("^" .. ("%x"):rep(64) .. "$", got.checksum)
       end
       local kv = out.data.kv_store
       assert.equal(2, #kv)

@@ -61,8 +61,8 @@ end
 
 -- Passthrough sections the public API cannot write: they arrive by import.
 local SECTIONS = [[{"version":"1.0","data":{
-  "agent_state":[{"state_id":"s1","state_data":{"n":9007199254740993}},
-    {"state_id":"s2","state_data":{}}],
+  "agent_state":[{"state_id":"s1","agent_id":"a1","state_data":{"n":9007199254740993}},
+    {"state_id":"s2","agent_id":"a2","state_data":{}}],
   "sessions":[{"id":"sess-1","session_id":"sess-1","session_data":{"a":[1,2,3]}}]}}]]
 
 local N_MANY = 50

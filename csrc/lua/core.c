@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "base/limits.h"
+#include "lua/agent_states.h"
 #include "lua/args.h"
 #include "lua/collection.h"
 #include "lua/collection_read.h"
@@ -29,6 +30,7 @@
 #include "lua/sessions.h"
 #include "lua/signals.h"
 #include "lua/store.h"
+#include "lua/workflows.h"
 
 #define MAX_OPTS 32
 
@@ -335,6 +337,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_kv_methods,      /* kv.c: get, set, scan, batch, ... */
       lls_coll_db_methods, /* collection.c: create_collection, collection, ... */
       lls_sessions_db_methods, /* sessions.c: sessions */
+      lls_agent_states_db_methods, /* agent_states.c: agent_states */
+      lls_workflows_db_methods, /* workflows.c: workflows */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -348,6 +352,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_kv(L);
   lls_open_sessions(L);
   lls_open_collections(L, coll_methods);
+  lls_open_agent_states(L);
+  lls_open_workflows(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

@@ -5,11 +5,15 @@
 
 #include <string.h>
 
+#include "lua/agent_states_section.h"
 #include "lua/sessions_section.h"
+#include "lua/workflows_section.h"
 
 /* In export order: sessions before the artifacts that refer to them. */
 const lls_section_codec *const lls_section_codecs[] = {
     &lls_sessions_section,
+    &lls_agent_states_section,
+    &lls_workflows_section,
     NULL,
 };
 

@@ -8,10 +8,12 @@
  */
 #include "backends/postgres/postgres.h"
 
+#include "backends/postgres/agent_states.h"
 #include "backends/postgres/conn.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/sessions.h"
 #include "backends/postgres/vectors.h"
+#include "backends/postgres/workflows.h"
 #include "backends/postgres/xport.h"
 
 const lls_backend_vt lls_postgres_vt = {
@@ -37,4 +39,6 @@ const lls_backend_vt lls_postgres_vt = {
     .vec = &lls_postgres_vec_ops,
     .xport = &lls_postgres_xport_ops,
     .sessions = &lls_postgres_session_ops,
+    .agent_states = &lls_postgres_agent_state_ops,
+    .workflows = &lls_postgres_workflow_ops,
 };

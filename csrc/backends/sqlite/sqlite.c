@@ -8,11 +8,13 @@
  */
 #include "backends/sqlite/sqlite.h"
 
+#include "backends/sqlite/agent_states.h"
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
 #include "backends/sqlite/sessions.h"
 #include "backends/sqlite/vectors.h"
+#include "backends/sqlite/workflows.h"
 #include "backends/sqlite/xport.h"
 
 const lls_backend_vt lls_sqlite_vt = {
@@ -37,4 +39,6 @@ const lls_backend_vt lls_sqlite_vt = {
     .vec = &lls_sqlite_vec_ops,
     .xport = &lls_sqlite_xport_ops,
     .sessions = &lls_sqlite_session_ops,
+    .agent_states = &lls_sqlite_agent_state_ops,
+    .workflows = &lls_sqlite_workflow_ops,
 };
