@@ -666,6 +666,51 @@ for _, store in ipairs(raw_stores) do
       assert.equal("4102444800000000", exp)
     end)
 
+    if store.name == "postgres" then
+      it("takes its locks in the artifacts' order: an artifact delete racing it is no deadlock",
+         function()
+        -- a transaction doing what an artifact delete does, in its order
+        -- (the artifact row, then the session row), holding the artifact
+        -- while s:delete starts
+        local file = helpers.tmpname(".sql")
+        local f = assert(io.open(file, "w"))
+        local where = " WHERE tenant_id = " .. lit(tenant)
+        f:write(table.concat({
+          "BEGIN;",
+          "SELECT 1 FROM " .. P .. "artifacts" .. where .. " AND artifact_id = 's1:0:ha'"
+            .. " FOR UPDATE;",
+          "SELECT pg_sleep(0.6) AS lls_sessspec_holding;",
+          "UPDATE " .. P .. "sessions SET artifact_count = artifact_count - 1" .. where
+            .. " AND session_id = 's1';",
+          "DELETE FROM " .. P .. "artifacts" .. where .. " AND artifact_id = 's1:0:ha';",
+          "UPDATE " .. P .. "artifact_content SET reference_count = reference_count - 1"
+            .. where .. " AND content_hash = 'ha';",
+          "COMMIT;",
+        }, "\n"), "\n")
+        f:close()
+        local child = assert(io.popen(string.format(
+          "%spsql %s -X -q -t -v ON_ERROR_STOP=1 -f %s 2>&1 && echo child-committed",
+          ctest.CLEAN_ENV, q(helpers.pg_url()), q(file))))
+        local holding = "0"
+        for _ = 1, 200 do
+          holding = pg.psql1("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                             .. " AND query LIKE '%lls_sessspec_holding%'"
+                             .. " AND pid <> pg_backend_pid();")
+          if holding == "1" then break end
+          helpers.sleep(0.01)
+        end
+        assert.equal("1", holding)
+        local ok, err = pcall(s.delete, s, "s1")
+        local out = child:read("a")
+        child:close()
+        os.remove(file)
+        assert.is_true(ok, tostring(err))
+        assert.matches("child-committed", out, 1, true)
+        assert.same({ "s2:0", "s2:1" }, artifacts(tenant))
+        assert.same({ "ha:1:1", "hc:1:1" }, contents(tenant))
+      end)
+    end
+
     it("breaks created_at ties by id, newest first", function()
       for _, id in ipairs { "t1", "t3", "t2" } do s:create(id) end
       store:sql("UPDATE " .. P .. "sessions SET created_at = "
