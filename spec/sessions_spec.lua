@@ -73,6 +73,8 @@ local function contract(backend, it, run_name)
         s:create("b")
         s:create("gone", { expires_at = 1 })
         assert.matches(", 2 rows)", tostring(s), 1, true)
+        assert.equal(2, s:count())
+        assert.equal("integer", math.type(s:count()))
       end)
 
       it("closes with its store and refuses use afterwards", function()
@@ -201,7 +203,8 @@ local function contract(backend, it, run_name)
         assert.is_nil(s:get("gone"))
         assert.same({ "live" }, s:list())
         assert.matches(", 1 rows)", tostring(s), 1, true)
-        assert.equal("not_found", helpers.error_of(s.update, s, "gone", { status = "active" }).code)
+        assert.equal("not_found",
+                     helpers.error_of(s.update, s, "gone", { status = "active" }).code)
         assert.equal("not_found", helpers.error_of(s.touch, s, "gone").code)
         assert.equal(2, s:cleanup_expired())
         assert.equal(0, s:cleanup_expired())
@@ -575,7 +578,8 @@ for _, store in ipairs(raw_stores) do
       -- ha: two artifacts of s1 and one of s2; hb: s1 only, two chunks;
       -- hc: s2 only. The other tenant has an s1 of its own on ha.
       store:sql(table.concat({
-        d.content(tenant, "ha", 3, 1), d.content(tenant, "hb", 1, 2), d.content(tenant, "hc", 1, 1),
+        d.content(tenant, "ha", 3, 1), d.content(tenant, "hb", 1, 2),
+        d.content(tenant, "hc", 1, 1),
         d.artifact(tenant, "s1", 0, "ha"), d.artifact(tenant, "s1", 1, "ha"),
         d.artifact(tenant, "s1", 2, "hb"), d.artifact(tenant, "s2", 0, "ha"),
         d.artifact(tenant, "s2", 1, "hc"),
@@ -597,7 +601,8 @@ for _, store in ipairs(raw_stores) do
 
     if store.name == "postgres" then
       teardown(function()
-        pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA .. " CASCADE;")
+        pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
+                .. " CASCADE;")
       end)
     end
 

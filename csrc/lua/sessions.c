@@ -1,6 +1,6 @@
 /*
  * sessions.c -- db:sessions(): the Sessions object (create, get, update,
- * touch, delete, list, cleanup_expired) over the backend's sessions op
+ * touch, delete, list, cleanup_expired, count) over the backend's sessions op
  * table (backend/sessions.h). The export section is sessions_section.c.
  *
  * Each method checks every argument before the one backend call, so a bad
@@ -52,8 +52,9 @@ static lls_str opt_status(lua_State *L, int arg) {
                                             luaL_typename(L, -1)));
     s.ptr = lua_tolstring(L, -1, &s.len);
     if (!lls_sessions_status_ok(s))
-      luaL_argerror(L, arg, lua_pushfstring(L, "option 'status' must be one of " LLS_SESSION_STATUSES
-                                            " (got '%s')", s.ptr));
+      luaL_argerror(L, arg,
+                    lua_pushfstring(L, "option 'status' must be one of " LLS_SESSION_STATUSES
+                                    " (got '%s')", s.ptr));
   }
   lua_pop(L, 1);
   return s;
@@ -282,6 +283,18 @@ static int s_cleanup_expired(lua_State *L) {
   return 1;
 }
 
+/** s:count() --> the number of live sessions */
+static int s_count(lua_State *L) {
+  lls_backend *cb;
+  lls_handle *h = lls_component_check(L, 1, &CLS, &cb);
+  int64_t n;
+  lls_error err;
+  if (lls_sessions_count(cb, lls_now_us(), &n, &err) != 0)
+    return lls_raise(L, &err, h->vt->name);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 /** db:sessions() --> the store's Sessions object (the same one each call) */
 static int db_sessions(lua_State *L) { return lls_component_get(L, &CLS); }
 
@@ -299,6 +312,7 @@ void lls_open_sessions(lua_State *L) {
       {"delete", s_delete},
       {"list", s_list},
       {"cleanup_expired", s_cleanup_expired},
+      {"count", s_count},
       {NULL, NULL},
   };
   lls_component_define(L, &CLS, methods);

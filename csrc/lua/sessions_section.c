@@ -125,7 +125,7 @@ static const lls_value *field(const lls_value *rec, const char *name) {
 /* Messages about a record name its session id when it has one (the
  * importer puts the record's place in front: "sessions[3]: ..."). */
 static int bad(lls_error *err, lls_str id, const char *fmt, const char *name) {
-  char what[256];
+  char what[400]; /* fmt and name: a JSON error message is under 256 */
   snprintf(what, sizeof what, fmt, name);
   if (id.ptr == NULL) return lls_error_set(err, LLS_EFORMAT, "%s", what);
   return lls_error_set(err, LLS_EFORMAT, "session '%.*s': %s",
