@@ -115,7 +115,8 @@ local SECTIONS = [[{"version":"1.0","data":{
     "state_data":{"n":9007199254740993,
     "f":0.5,"nested":{"deep":[1,2.5,true,null,"x"]}},"created_at":1736937000123456},
     {"state_id":"s2","tenant_id":"rs","agent_id":"a2","state_data":{}}],
-  "sessions":[{"id":"sess-1","session_data":{"a":[1,2,3]},"expires_at":null}],
+  "sessions":[{"id":"sess-1","session_id":"sess-1","session_data":{"a":[1,2,3]},
+    "expires_at":null}],
   "knowledge_graph":{"entities":[{"entity_id":"e1","properties":{"k":"v"}},
     {"entity_id":"e2","properties":{}}],"relationships":[{"relationship_id":"r1"}]},
   "custom_section":"a scalar"}}]]
@@ -405,6 +406,8 @@ describe("export/import", function()
       -- exported back: the sections and records are intact
       local out = cjson.decode(export(db))
       local src = cjson.decode(RS_FILE)
+      -- sessions are stored natively: their records come back in the store's tenant
+      for _, r in ipairs(src.data.sessions) do r.tenant_id = db:tenant() end
       for _, name in ipairs { "sessions", "knowledge_graph" } do
         assert.is_true(same_json(src.data[name], out.data[name]), name)
       end
@@ -454,7 +457,7 @@ describe("export/import", function()
     end
     local body = '"data":{"kv_store":[' .. table.concat(parts, ",") ..
                  '],"vector_embeddings":{"4":[' .. table.concat(vecs, ",") .. (tail or "") ..
-                 ']},"sessions":[{"x":1}]}'
+                 ']},"sessions":[{"session_id":"x"}]}'
     if version_first == false then return "{" .. body .. "}" end
     return '{"version":"1.0",' .. body .. "}"
   end
@@ -560,7 +563,8 @@ describe("export/import", function()
         assert.matches("control character inside a string", err.message)
         assert.matches("at byte " .. doc:find("\f", 1, true) .. ":", err.message, 1, true)
         refused(big_doc():gsub('"value":"bmV3"', '"value":"bm\xc0\xafV3"', 1), "format", "UTF%-8")
-        refused(big_doc():gsub('"sessions":%[{"x":1}%]', '"sessions":[{"x":"\xed\xa0\x80"}]', 1),
+        refused(big_doc():gsub('"sessions":%[{"session_id":"x"}%]',
+                              '"sessions":[{"session_id":"\xed\xa0\x80"}]', 1),
                 "format", "UTF%-8")
         -- a skipped top-level member is read as strictly
         refused(big_doc():gsub('^{', '{"exported_at":"\xc0\xaf",', 1), "format", "UTF%-8")
@@ -671,14 +675,16 @@ describe("export/import", function()
           db:set("k1", "old")
           db:create_collection("docs", { dimension = 2 }):add { id = "v1", vector = { 1, 0 } }
           storage.importer(db):from_string(
-            '{"version":"1.0","data":{"sessions":[{"old":true}]}}')
+            '{"version":"1.0","data":{"sessions":[{"session_id":"s1",'
+            .. '"session_data":{"old":true}}]}}')
           return db
         end
         local file = [[{"version":"1.0","data":{
           "kv_store":[{"key":"k1","value":"bmV3"},{"key":"k2","value":"bmV3"}],
           "vector_embeddings":{"2":[{"id":"v1","embedding":[0,1],"collection":"docs"},
                                     {"id":"v2","embedding":[1,1],"collection":"docs"}]},
-          "sessions":[{"new":1},{"new":2}]}}]]
+          "sessions":[{"session_id":"s1","session_data":{"new":1}},
+                      {"session_id":"s2","session_data":{"new":2}}]}}]]
 
         local db = fresh()
         local col = db:collection("docs") -- an open object sees the import
@@ -689,18 +695,19 @@ describe("export/import", function()
         assert.equal(2, col:count())
         local s = cjson.decode(export(db)).data.sessions
         assert.equal(2, #s)
-        assert.equal(1, s[1].new)
+        assert.equal(1, s[1].session_data.new)
 
         db = fresh()
         st = storage.importer(db):from_string(file, { on_conflict = "skip" })
-        assert.same({ 1, 1, 4 }, { st.kv_entries, st.vectors, st.skipped })
+        assert.same({ 1, 1, 3 }, { st.kv_entries, st.vectors, st.skipped })
         assert.equal("old", db:get("k1"))
         assert.equal("new", db:get("k2"))
         assert.same({ 1, 0 }, db:collection("docs"):get("v1").vector)
         assert.same({ 1, 1 }, db:collection("docs"):get("v2").vector)
         s = cjson.decode(export(db)).data.sessions
-        assert.equal(1, #s)
-        assert.is_true(s[1].old)
+        assert.equal(2, #s) -- sessions are records now: s1 kept, s2 added
+        assert.is_true(s[1].session_data.old)
+        assert.equal(2, s[2].session_data.new)
 
         db = fresh()
         local before = without_time(export(db))

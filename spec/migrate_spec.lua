@@ -63,7 +63,7 @@ end
 local SECTIONS = [[{"version":"1.0","data":{
   "agent_state":[{"state_id":"s1","agent_id":"a1","state_data":{"n":9007199254740993}},
     {"state_id":"s2","agent_id":"a2","state_data":{}}],
-  "sessions":[{"id":"sess-1","session_data":{"a":[1,2,3]}}]}}]]
+  "sessions":[{"id":"sess-1","session_id":"sess-1","session_data":{"a":[1,2,3]}}]}}]]
 
 local N_MANY = 50
 local N_KEYS = N_MANY + 6

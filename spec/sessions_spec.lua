@@ -73,6 +73,8 @@ local function contract(backend, it, run_name)
         s:create("b")
         s:create("gone", { expires_at = 1 })
         assert.matches(", 2 rows)", tostring(s), 1, true)
+        assert.equal(2, s:count())
+        assert.equal("integer", math.type(s:count()))
       end)
 
       it("closes with its store and refuses use afterwards", function()
@@ -201,7 +203,8 @@ local function contract(backend, it, run_name)
         assert.is_nil(s:get("gone"))
         assert.same({ "live" }, s:list())
         assert.matches(", 1 rows)", tostring(s), 1, true)
-        assert.equal("not_found", helpers.error_of(s.update, s, "gone", { status = "active" }).code)
+        assert.equal("not_found",
+                     helpers.error_of(s.update, s, "gone", { status = "active" }).code)
         assert.equal("not_found", helpers.error_of(s.touch, s, "gone").code)
         assert.equal(2, s:cleanup_expired())
         assert.equal(0, s:cleanup_expired())
@@ -575,7 +578,8 @@ for _, store in ipairs(raw_stores) do
       -- ha: two artifacts of s1 and one of s2; hb: s1 only, two chunks;
       -- hc: s2 only. The other tenant has an s1 of its own on ha.
       store:sql(table.concat({
-        d.content(tenant, "ha", 3, 1), d.content(tenant, "hb", 1, 2), d.content(tenant, "hc", 1, 1),
+        d.content(tenant, "ha", 3, 1), d.content(tenant, "hb", 1, 2),
+        d.content(tenant, "hc", 1, 1),
         d.artifact(tenant, "s1", 0, "ha"), d.artifact(tenant, "s1", 1, "ha"),
         d.artifact(tenant, "s1", 2, "hb"), d.artifact(tenant, "s2", 0, "ha"),
         d.artifact(tenant, "s2", 1, "hc"),
@@ -597,7 +601,8 @@ for _, store in ipairs(raw_stores) do
 
     if store.name == "postgres" then
       teardown(function()
-        pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA .. " CASCADE;")
+        pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
+                .. " CASCADE;")
       end)
     end
 
@@ -665,6 +670,51 @@ for _, store in ipairs(raw_stores) do
       assert.equal('{"k": "v"}', (data:gsub('":"', '": "')))
       assert.equal("4102444800000000", exp)
     end)
+
+    if store.name == "postgres" then
+      it("takes its locks in the artifacts' order: an artifact delete racing it is no deadlock",
+         function()
+        -- a transaction doing what an artifact delete does, in its order
+        -- (the artifact row, then the session row), holding the artifact
+        -- while s:delete starts
+        local file = helpers.tmpname(".sql")
+        local f = assert(io.open(file, "w"))
+        local where = " WHERE tenant_id = " .. lit(tenant)
+        f:write(table.concat({
+          "BEGIN;",
+          "SELECT 1 FROM " .. P .. "artifacts" .. where .. " AND artifact_id = 's1:0:ha'"
+            .. " FOR UPDATE;",
+          "SELECT pg_sleep(0.6) AS lls_sessspec_holding;",
+          "UPDATE " .. P .. "sessions SET artifact_count = artifact_count - 1" .. where
+            .. " AND session_id = 's1';",
+          "DELETE FROM " .. P .. "artifacts" .. where .. " AND artifact_id = 's1:0:ha';",
+          "UPDATE " .. P .. "artifact_content SET reference_count = reference_count - 1"
+            .. where .. " AND content_hash = 'ha';",
+          "COMMIT;",
+        }, "\n"), "\n")
+        f:close()
+        local child = assert(io.popen(string.format(
+          "%spsql %s -X -q -t -v ON_ERROR_STOP=1 -f %s 2>&1 && echo child-committed",
+          ctest.CLEAN_ENV, q(helpers.pg_url()), q(file))))
+        local holding = "0"
+        for _ = 1, 200 do
+          holding = pg.psql1("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                             .. " AND query LIKE '%lls_sessspec_holding%'"
+                             .. " AND pid <> pg_backend_pid();")
+          if holding == "1" then break end
+          helpers.sleep(0.01)
+        end
+        assert.equal("1", holding)
+        local ok, err = pcall(s.delete, s, "s1")
+        local out = child:read("a")
+        child:close()
+        os.remove(file)
+        assert.is_true(ok, tostring(err))
+        assert.matches("child-committed", out, 1, true)
+        assert.same({ "s2:0", "s2:1" }, artifacts(tenant))
+        assert.same({ "ha:1:1", "hc:1:1" }, contents(tenant))
+      end)
+    end
 
     it("breaks created_at ties by id, newest first", function()
       for _, id in ipairs { "t1", "t3", "t2" } do s:create(id) end
@@ -903,3 +953,183 @@ for _, store in ipairs(proc_stores) do
     end)
   end)
 end
+
+-- ---------------------------------------------------- the export section
+
+describe("the sessions export section", function()
+  local tenant, path, dbs
+
+  local function open(kind)
+    local db
+    if kind == "memory" then
+      db = storage.open { backend = "memory", tenant = tenant }
+    elseif kind == "sqlite" then
+      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
+    else
+      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
+    end
+    dbs[#dbs + 1] = db
+    return db
+  end
+
+  local function export(db) return (storage.exporter(db):to_string()) end
+
+  -- The section's records, each as canonical JSON text.
+  local function records(json)
+    local out = {}
+    for i, r in ipairs(storage.json_decode(json).data.sessions) do
+      out[i] = storage.json_encode(r)
+    end
+    return out
+  end
+
+  before_each(function()
+    tenant = helpers.unique_tenant("xsec")
+    path = helpers.tmpname(".db")
+    dbs = {}
+  end)
+
+  after_each(function()
+    for _, db in ipairs(dbs) do
+      pcall(wipe, db:sessions())
+      db:close()
+    end
+    helpers.remove_db(path)
+  end)
+
+  it("goes memory -> SQLite -> PostgreSQL and back record for record", function()
+    local mem = open("memory")
+    local s = mem:sessions()
+    s:create("plain")
+    s:create("rich", { data = { turns = { { role = "user", text = "hé" }, { role = "ai" } },
+                                big = math.maxinteger, f = 0.1, whole = 2.0, flag = false },
+                       status = "completed", ttl = 3600 })
+    s:create("touched", { status = "archived", expires_at = 4102444800.25 })
+    helpers.sleep(0.01)
+    s:touch("touched")
+    s:update("plain", { data = { v = 2 } })
+    s:create("expired", { expires_at = 1 })
+    local first = export(mem)
+    assert.matches('"expires_at":null', first, 1, true)
+    local recs = records(first)
+    assert.equal(3, #recs) -- the expired one is not exported
+    local r = storage.json_decode(recs[2])
+    assert.same({ "artifact_count", "created_at", "expires_at", "id", "last_accessed_at",
+                  "session_data", "session_id", "status", "tenant_id", "updated_at" },
+                (function()
+                  local keys = {}
+                  for k in pairs(r) do keys[#keys + 1] = k end
+                  table.sort(keys)
+                  return keys
+                end)())
+    assert.equal("rich", r.session_id)
+    assert.equal(tenant, r.tenant_id)
+    assert.matches(UUID, r.id)
+    assert.equal("integer", math.type(r.created_at))
+    assert.equal(math.floor(s:get("rich").created_at * 1e6 + 0.5), r.created_at)
+    assert.equal(math.floor(s:get("rich").expires_at * 1e6 + 0.5), r.expires_at)
+
+    local lite = open("sqlite")
+    local st = storage.importer(lite):from_string(first)
+    assert.equal(3, st.sessions)
+    local second = export(lite)
+    assert.same(recs, records(second))
+    local pgdb = open("postgres")
+    storage.importer(pgdb):from_string(second)
+    local third = export(pgdb)
+    assert.same(recs, records(third))
+    for _, id in ipairs { "plain", "rich", "touched" } do
+      assert.same(s:get(id), pgdb:sessions():get(id), id)
+      assert.same(s:get(id), lite:sessions():get(id), id)
+    end
+    assert.equal(3, pgdb:stats().components.sessions)
+  end)
+
+  -- An rs-llmspell export's section, written by hand: a full record, the
+  -- short form (no id, artifact_count, updated_at, last_accessed_at), an
+  -- expired one and times as floats.
+  local RS = [[{"version":"1.0","exported_at":"2025-01-15T10:30:00Z",
+    "source_backend":"postgresql","migrations":["V9"],"data":{"sessions":[
+      {"id":"0b5e2b34-7c1e-4f0e-9a3d-5f1b2c3d4e5f","tenant_id":"rs-tenant",
+       "session_id":"sess-1","session_data":{"turns":12,"model":{"name":"gpt-4"}},
+       "status":"active","created_at":1736937000000000,"last_accessed_at":1736937005000000,
+       "expires_at":4102444800000000,"artifact_count":0,"updated_at":1736937004000000},
+      {"tenant_id":"rs-tenant","session_id":"sess-2","session_data":{"x":[1,2]},
+       "status":"completed","created_at":1736937000500000.0,"expires_at":null},
+      {"session_id":"sess-old","session_data":{},"status":"expired",
+       "created_at":1,"expires_at":2}
+    ]}}]]
+
+  for _, kind in ipairs { "memory", "sqlite", "postgres" } do
+    it("reads rs-llmspell's records, short form included, into " .. kind, function()
+      local db = open(kind)
+      local s = db:sessions()
+      local st = storage.importer(db):from_string(RS)
+      assert.equal(2, st.sessions)
+      assert.equal(1, st.skipped) -- sess-old has expired
+      local one = s:get("sess-1")
+      assert.same({ id = "sess-1", status = "active", data = { turns = 12,
+                    model = { name = "gpt-4" } }, created_at = 1736937000,
+                    updated_at = 1736937004, last_accessed_at = 1736937005,
+                    expires_at = 4102444800, artifact_count = 0 }, one)
+      local two = s:get("sess-2")
+      assert.equal("completed", two.status)
+      assert.equal(1736937000.5, two.created_at)
+      assert.equal(two.created_at, two.updated_at)
+      assert.equal(two.created_at, two.last_accessed_at)
+      assert.is_nil(two.expires_at)
+      assert.is_nil(s:get("sess-old"))
+      local out = storage.json_decode(export(db)).data.sessions
+      assert.equal(2, #out)
+      assert.equal("0b5e2b34-7c1e-4f0e-9a3d-5f1b2c3d4e5f", out[1].id)
+      assert.equal(db:tenant(), out[1].tenant_id)
+      assert.matches(UUID, out[2].id) -- made for the short form
+      assert.equal(1736937000500000, out[2].updated_at)
+
+      -- conflicts by session_id: error, skip, replace
+      local err = helpers.error_of(function()
+        storage.importer(db):from_string(RS, { on_conflict = "error" })
+      end)
+      assert.equal("conflict", err.code)
+      assert.matches("sess-1", err.message, 1, true)
+      s:update("sess-1", { status = "archived" })
+      st = storage.importer(db):from_string(RS, { on_conflict = "skip" })
+      assert.equal(3, st.skipped)
+      assert.equal("archived", s:get("sess-1").status)
+      st = storage.importer(db):from_string(RS, { on_conflict = "replace" })
+      assert.equal(2, st.sessions)
+      assert.same(one, s:get("sess-1"))
+      -- an expired session with the id counts as absent, even for "error"
+      s:update("sess-2", { expires_at = 1 })
+      st = storage.importer(db):from_string('{"version":"1.0","data":{"sessions":['
+        .. '{"session_id":"sess-2","session_data":{"back":true}}]}}', { on_conflict = "error" })
+      assert.equal(1, st.sessions)
+      assert.same({ back = true }, s:get("sess-2").data)
+    end)
+  end
+
+  it("refuses bad records, naming the field, and writes nothing", function()
+    local db = open("sqlite")
+    local s = db:sessions()
+    s:create("keep")
+    local function refused(rec, pattern)
+      local doc = '{"version":"1.0","data":{"sessions":[{"session_id":"fine"},' .. rec .. ']}}'
+      local err = helpers.error_of(function() storage.importer(db):from_string(doc) end)
+      assert.equal("format", err.code, tostring(err))
+      assert.matches(pattern, err.message, 1, true)
+      assert.is_nil(s:get("fine"))
+      assert.same({ "keep" }, s:list())
+    end
+    refused('{"id":"x"}', "sessions[1]: no session_id")
+    refused('{"session_id":""}', "session_id must be 1..512 bytes")
+    refused('{"session_id":7}', "session_id must be a string")
+    refused('{"session_id":"b","status":"open"}',
+            "session 'b': status must be one of active, completed, expired, archived")
+    refused('{"session_id":"b","created_at":"yesterday"}',
+            "session 'b': created_at must be integer microseconds")
+    refused('{"session_id":"b","artifact_count":-1}',
+            "session 'b': artifact_count must be a non-negative integer")
+    refused('{"session_id":"b","id":5}', "session 'b': id must be a string")
+    refused('7', "a session record must be an object")
+  end)
+end)

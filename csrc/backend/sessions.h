@@ -15,9 +15,10 @@
  * Removing a session (del, cleanup, a create or load over an expired one)
  * removes its artifacts in the same unit: their `artifacts` rows go, each
  * content's reference_count drops by the number of them that referred to
- * it, and content reaching 0 goes with its chunks. Lock order, for the
- * artifacts code to follow too: the session row first, then content rows
- * in content_hash order.
+ * it, and content reaching 0 goes with its chunks. Lock order (where
+ * rows are locked, PostgreSQL), the one the artifacts code follows too:
+ * the session's artifact rows (artifact_id order), the session row, then
+ * content rows (content_hash order).
  *
  * artifact_count and next_sequence belong to the artifacts code, which
  * raises them with `artifact_count = artifact_count + 1` in its own SQL:

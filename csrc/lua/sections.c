@@ -7,7 +7,7 @@
 
 #include "lua/agent_states_section.h"
 #include "lua/artifacts_section.h"
-#include "lua/sessions.h"
+#include "lua/sessions_section.h"
 #include "lua/workflows_section.h"
 
 /* In export order: sessions before the artifacts that refer to them. */

@@ -34,16 +34,23 @@
  * no offset. cleanup() finds expired rows through sessions_expires_idx.
  *
  * Removing sessions (del, cleanup, create or load over an expired one) is
- * one unit: DELETE the session rows first, which takes their row locks, so
- * an artifact put racing on the same session either committed before
- * (and its artifact is seen by the next statements, each with a fresh
- * READ COMMITTED snapshot) or waits and then finds no session; then lock
- * the content rows the session's artifacts refer to, in content_hash
- * order (two cascades sharing content cannot deadlock); then one
- * statement deletes the artifacts, lowers each content's reference_count
- * by the number that referred to it, and deletes content reaching 0
- * (its chunks go by ON DELETE CASCADE). The content rows are locked and
- * current, so that statement's snapshot sees their true counts.
+ * one unit that takes its locks in the order the artifacts code takes
+ * them too (its delete: the artifact, the session, the content; its put:
+ * the session, the content), so they do not deadlock one another (but for
+ * an artifact that others put and delete while the removal runs, which
+ * PostgreSQL detects: one of them then fails with `busy`):
+ *   1. the session's artifact rows, in artifact_id order;
+ *   2. the session rows, by deleting them: an artifact put racing on the
+ *      session either committed before (its artifact is then seen by the
+ *      next statements, each with a fresh READ COMMITTED snapshot) or
+ *      waits and then finds no session;
+ *   3. the content rows those artifacts refer to, in content_hash order
+ *      (two cascades sharing content cannot deadlock);
+ *   4. one statement deletes the artifacts, lowers each content's
+ *      reference_count by the number that referred to it and deletes
+ *      content reaching 0 (its chunks go by ON DELETE CASCADE). The
+ *      content rows are locked and current, so that statement's snapshot
+ *      sees their true counts.
  */
 #include "backends/postgres/sessions.h"
 
@@ -101,17 +108,21 @@ static const pg_stmt SS_COUNT = {
     "lls_sessions_count",
     "SELECT count(*) FROM @S.sessions WHERE tenant_id = $1 AND " VIS("$2"), 2,
     {OID_TEXT, OID_TSTZ}};
-/* $2 batch size, $3 now; expires_at <= $3 implies the partial index's
- * predicate, so the pick is a range of sessions_expires_idx. The picked
- * ids go in as an array, so the delete probes the primary key for each
- * instead of joining every expired row of the tenant (each round costs
- * its batch, not the backlog). */
-static const pg_stmt SS_CLEANUP = {
-    "lls_sessions_cleanup",
-    "DELETE FROM @S.sessions WHERE tenant_id = $1 AND session_id = ANY (ARRAY(SELECT"
-    " session_id FROM @S.sessions WHERE tenant_id = $1 AND expires_at <= $3"
-    " ORDER BY expires_at LIMIT $2)) AND expires_at <= $3 RETURNING session_id",
+/* cleanup(): $2 batch size, $3 now. expires_at <= $3 implies the partial
+ * index's predicate, so the pick is a range of sessions_expires_idx; the
+ * picked ids then go in as an array ($2 of the delete), so the delete
+ * probes the primary key for each instead of joining every expired row
+ * of the tenant (a round costs its batch, not the backlog). */
+static const pg_stmt SS_CLEANUP_PICK = {
+    "lls_sessions_cleanup_pick",
+    "SELECT session_id FROM @S.sessions WHERE tenant_id = $1 AND expires_at <= $3"
+    " ORDER BY expires_at LIMIT $2",
     3, {OID_TEXT, OID_INT8, OID_TSTZ}};
+static const pg_stmt SS_CLEANUP_DELETE = {
+    "lls_sessions_cleanup_delete",
+    "DELETE FROM @S.sessions WHERE tenant_id = $1 AND session_id = ANY ($2)"
+    " AND expires_at <= $3 RETURNING session_id",
+    3, {OID_TEXT, OID_TEXT_ARR, OID_TSTZ}};
 static const pg_stmt SS_DUMP = {
     "lls_sessions_dump",
     "SELECT session_id, " COLS " FROM @S.sessions WHERE tenant_id = $1 AND session_id > $2"
@@ -136,6 +147,11 @@ static const pg_stmt SS_LIST_ST_AFTER = {
 
 /* The cascade for the sessions in $2 (text[]); see the top of the file. */
 #define SESSION_ARTIFACTS "@S.artifacts WHERE tenant_id = $1 AND session_id = ANY ($2)"
+static const pg_stmt SS_LOCK_ARTIFACTS = {
+    "lls_sessions_lock_artifacts",
+    "SELECT count(*) FROM (SELECT 1 FROM " SESSION_ARTIFACTS " ORDER BY artifact_id"
+    " FOR UPDATE) AS l",
+    2, {OID_TEXT, OID_TEXT_ARR}};
 static const pg_stmt SS_LOCK_CONTENT = {
     "lls_sessions_lock_content",
     "SELECT count(*) FROM (SELECT 1 FROM @S.artifact_content WHERE tenant_id = $1"
@@ -215,40 +231,51 @@ static int not_found(lls_str id, lls_error *err) {
 /* Rows a command changed (UPDATE, DELETE without RETURNING). */
 static long changed(PGresult *r) { return strtol(PQcmdTuples(r), NULL, 10); }
 
-/* Runs the content lock and the cascade for the sessions in the text[]
- * array ids; inside the caller's unit. */
-static int cascade(pg_backend *pg, const lls_buf *ids, lls_error *err) {
+/* Runs one of the cascade's statements over the sessions in the text[]
+ * array ids. */
+static int over_ids(pg_backend *pg, const pg_stmt *st, const lls_buf *ids, lls_error *err) {
   pg_params p = {0};
   lls_pg_param_tenant(&p, pg);
   lls_pg_param_buf(&p, ids);
-  PGresult *r = lls_pg_run_stmt(pg, &SS_LOCK_CONTENT, &p, 0, err);
-  if (r == NULL) return -1;
-  PQclear(r);
-  r = lls_pg_run_stmt(pg, &SS_CASCADE, &p, 0, err);
+  PGresult *r = lls_pg_run_stmt(pg, st, &p, 0, err);
   if (r == NULL) return -1;
   PQclear(r);
   return 0;
 }
 
-/* cascade() for one session. */
-static int cascade_one(pg_backend *pg, lls_str id, lls_error *err) {
+/* The content lock and the cascade for the sessions in ids, whose rows
+ * this unit has deleted; inside the caller's unit. */
+static int cascade(pg_backend *pg, const lls_buf *ids, lls_error *err) {
+  return over_ids(pg, &SS_LOCK_CONTENT, ids, err) == 0 && over_ids(pg, &SS_CASCADE, ids, err) == 0
+             ? 0
+             : -1;
+}
+
+/* pg->arr[A_CONT] as the text[] of the one id. */
+static lls_buf *one_id(pg_backend *pg, lls_str id, lls_error *err) {
   lls_buf *a = &pg->arr[A_CONT];
-  if (lls_pg_arr_init(a) != 0 || lls_pg_arr_add(a, id.ptr, id.len) != 0)
-    return lls_error_oom(err);
+  if (lls_pg_arr_init(a) != 0 || lls_pg_arr_add(a, id.ptr, id.len) != 0) {
+    lls_error_oom(err);
+    return NULL;
+  }
   lls_pg_arr_finish(a, OID_TEXT, 1, 0);
-  return cascade(pg, a, err);
+  return a;
 }
 
 /* Deletes the row of id (any expiry) and its artifacts, inside the
- * caller's unit; *visible = 1 when the row was visible. */
+ * caller's unit; *visible = 1 when the row was visible. The artifact rows
+ * are locked first (see the top of the file). */
 static int remove_one(pg_backend *pg, lls_str id, int64_t now, int *visible, lls_error *err) {
+  *visible = 0;
+  lls_buf *ids = one_id(pg, id, err);
+  if (ids == NULL || over_ids(pg, &SS_LOCK_ARTIFACTS, ids, err) != 0) return -1;
   pg_params p = {0};
   id_now(&p, pg, id, now);
   PGresult *r = lls_pg_run_stmt(pg, &SS_DELETE, &p, 0, err);
   if (r == NULL) return -1;
   *visible = PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 0)[0] != 0;
   PQclear(r);
-  return cascade_one(pg, id, err);
+  return cascade(pg, ids, err);
 }
 
 /* Runs SS_INSERT for s; *inserted = 0 when the id was taken. Inside a
@@ -298,13 +325,15 @@ static int pg_create(lls_backend *b, const lls_session *s, int64_t now, lls_erro
   if (insert(pg, s, now, 0, &inserted, err) != 0) return -1;
   if (inserted) return 0;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
+  lls_buf *ids = one_id(pg, s->id, err);
+  int ok = ids != NULL && over_ids(pg, &SS_LOCK_ARTIFACTS, ids, err) == 0;
   pg_params p = {0};
   id_now(&p, pg, s->id, now);
-  PGresult *r = lls_pg_run_stmt(pg, &SS_DEL_EXPIRED, &p, 0, err);
-  int ok = r != NULL;
+  PGresult *r = ok ? lls_pg_run_stmt(pg, &SS_DEL_EXPIRED, &p, 0, err) : NULL;
+  ok = r != NULL;
   int expired = ok && PQntuples(r) > 0;
   PQclear(r);
-  if (ok && expired) ok = cascade_one(pg, s->id, err) == 0;
+  if (ok && expired) ok = cascade(pg, ids, err) == 0;
   if (ok) ok = insert(pg, s, now, 1, &inserted, err) == 0;
   if (ok && !inserted) ok = conflict(s->id, err) == 0;
   return lls_pg_unit_end(pg, 0, ok, err);
@@ -417,37 +446,59 @@ static int pg_list(lls_backend *b, lls_str status, lls_str after, int64_t now, s
   return 0;
 }
 
-/* One round: deletes up to CLEANUP_BATCH expired sessions and cascades
- * to their artifacts; *n says how many went. Inside the caller's unit. */
-static int cleanup_round(pg_backend *pg, int64_t now, int *n, lls_error *err) {
+/* Appends column 0 of every row of r to the text[] a; -1 when out of
+ * memory. */
+static int ids_of(const PGresult *r, lls_buf *a) {
+  int n = PQntuples(r);
+  if (lls_pg_arr_init(a) != 0) return -1;
+  for (int i = 0; i < n; i++)
+    if (lls_pg_arr_add(a, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0)) != 0) return -1;
+  lls_pg_arr_finish(a, OID_TEXT, (size_t)n, 0);
+  return 0;
+}
+
+/* One round: picks up to CLEANUP_BATCH expired sessions, locks their
+ * artifacts, deletes the sessions and cascades; *picked and *removed say
+ * how many (another cleanup may have taken some meanwhile). Inside the
+ * caller's unit. */
+static int cleanup_round(pg_backend *pg, int64_t now, int *picked, int *removed,
+                         lls_error *err) {
   pg_params p = {0};
   lls_pg_param_tenant(&p, pg);
   lls_pg_param_int8(&p, CLEANUP_BATCH);
   lls_pg_param_time(&p, now);
-  PGresult *r = lls_pg_run_stmt(pg, &SS_CLEANUP, &p, 0, err);
+  *picked = *removed = 0;
+  PGresult *r = lls_pg_run_stmt(pg, &SS_CLEANUP_PICK, &p, 0, err);
   if (r == NULL) return -1;
-  *n = PQntuples(r);
-  lls_buf *a = &pg->arr[A_CONT];
-  int ok = lls_pg_arr_init(a) == 0;
-  for (int i = 0; ok && i < *n; i++)
-    ok = lls_pg_arr_add(a, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0)) == 0;
+  *picked = PQntuples(r);
+  lls_buf *ids = &pg->arr[A_CONT], *gone = &pg->arr[A_DEL];
+  int oom = ids_of(r, ids);
   PQclear(r);
-  if (!ok) return lls_error_oom(err);
-  if (*n == 0) return 0;
-  lls_pg_arr_finish(a, OID_TEXT, (size_t)*n, 0);
-  return cascade(pg, a, err);
+  if (oom) return lls_error_oom(err);
+  if (*picked == 0) return 0;
+  if (over_ids(pg, &SS_LOCK_ARTIFACTS, ids, err) != 0) return -1;
+  pg_params q = {0};
+  lls_pg_param_tenant(&q, pg);
+  lls_pg_param_buf(&q, ids);
+  lls_pg_param_time(&q, now);
+  if ((r = lls_pg_run_stmt(pg, &SS_CLEANUP_DELETE, &q, 0, err)) == NULL) return -1;
+  *removed = PQntuples(r);
+  oom = ids_of(r, gone);
+  PQclear(r);
+  if (oom) return lls_error_oom(err);
+  return *removed > 0 ? cascade(pg, gone, err) : 0;
 }
 
 static int pg_cleanup(lls_backend *b, int64_t now, int64_t *removed, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   *removed = 0;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int ok = 1, n;
+  int ok = 1, picked, n;
   int64_t total = 0;
   do {
-    ok = cleanup_round(pg, now, &n, err) == 0;
+    ok = cleanup_round(pg, now, &picked, &n, err) == 0;
     if (ok) total += n;
-  } while (ok && n == CLEANUP_BATCH);
+  } while (ok && picked == CLEANUP_BATCH);
   if (lls_pg_unit_end(pg, 0, ok, err) != 0) return -1;
   *removed = total;
   return 0;
