@@ -914,8 +914,8 @@ describe("export/import", function()
       local col = db:create_collection("wide", { dimension = 4096 })
       local vec = random_vector(prng(9), 4096)
       col:add { id = "w", vector = vec, metadata = { text = long } }
-      -- a section only an import can write: a 1.4 MB string in it
-      storage.importer(db):from_string('{"version":"1.0","data":{"artifacts":[{"content":"'
+      -- a section only an import can write (passthrough): a 1.4 MB string in it
+      storage.importer(db):from_string('{"version":"1.0","data":{"custom_blobs":[{"content":"'
                                        .. base64(big:sub(1, 1024 * 1024)) .. '"}]}}')
       local path = helpers.tmpname(".json")
       files[#files + 1] = path
@@ -942,7 +942,7 @@ describe("export/import", function()
         if section == "vector_embeddings" then
           assert.equal(string.pack(("<" .. ("f"):rep(4096)), table.unpack(vec)), r.embedding)
         end
-        if section == "artifacts" then
+        if section == "custom_blobs" then
           assert.equal(base64(big:sub(1, 1024 * 1024)), r.content)
         end
       end
