@@ -543,6 +543,17 @@ static int a_stats(lua_State *L) {
   return 1;
 }
 
+/** a:count() --> the number of the tenant's artifacts */
+static int a_count(lua_State *L) {
+  lls_backend *cb;
+  lls_handle *h = lls_component_check(L, 1, &CLS, &cb);
+  int64_t n;
+  lls_error err;
+  if (count_artifacts(cb, lls_now_us(), &n, &err) != 0) return lls_raise(L, &err, h->vt->name);
+  lua_pushinteger(L, (lua_Integer)n);
+  return 1;
+}
+
 /** db:artifacts() --> the store's Artifacts object (the same one each call) */
 static int db_artifacts(lua_State *L) { return lls_component_get(L, &CLS); }
 
@@ -555,7 +566,8 @@ void lls_open_artifacts(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"put", a_put},     {"put_file", a_put_file}, {"get", a_get},
       {"open", a_open},   {"info", a_info},         {"list", a_list},
-      {"delete", a_delete}, {"stats", a_stats},     {NULL, NULL},
+      {"delete", a_delete}, {"stats", a_stats},     {"count", a_count},
+      {NULL, NULL},
   };
   lls_component_define(L, &CLS, methods);
   lls_open_artifact_reader(L);
