@@ -494,6 +494,13 @@ describe("artifacts in an SQLite file", function()
                            .. " AND a.sequence > 3 ORDER BY a.sequence LIMIT 256")
     assert.matches("USING INDEX artifacts_session", plan, 1, true)
     assert.not_matches("TEMP B-TREE", plan, 1, true)
+    -- stats(session_id), as the library words it (INDEXED BY: without
+    -- statistics SQLite would walk the tenant's primary key range)
+    plan = cli(path, "EXPLAIN QUERY PLAN SELECT count(*), sum(size_bytes),"
+                     .. " count(DISTINCT content_hash) FROM artifacts INDEXED BY"
+                     .. " artifacts_session WHERE tenant_id = 'default' AND session_id = 's1'")
+    assert.matches("USING INDEX artifacts_session", plan, 1, true)
+    assert.same({ 20, 20 }, { a:stats("s1").artifacts, a:stats("s1").unique_contents })
     plan = cli(path, "EXPLAIN QUERY PLAN SELECT raw_size, data FROM artifact_chunks"
                      .. " WHERE tenant_id = 'default' AND content_hash = 'h' AND chunk_index = 2")
     assert.matches("USING INDEX sqlite_autoindex_artifact_chunks_1", plan, 1, true)
@@ -692,6 +699,10 @@ describe("a 200 MB artifact", function()
 
   teardown(function() os.remove(file) end)
 
+  -- Under AddressSanitizer (make asan) freed memory sits in a quarantine,
+  -- so RSS says nothing about what the code holds: only the results count.
+  local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan") ~= nil
+
   --- Runs spec/support/artifact_rss.lua; returns the peak RSS growth (MiB).
   local function round_trip(backend, target, tenant, env)
     local cmd = helpers.lua_command("spec/support/artifact_rss.lua " .. q(backend) .. " "
@@ -712,7 +723,7 @@ describe("a 200 MB artifact", function()
     local path = helpers.tmpname(".db")
     local growth = round_trip("sqlite", path, "default", "CACHE=-8192")
     helpers.remove_db(path)
-    assert.is_true(growth < 32, ("grew %.1f MiB"):format(growth))
+    assert.is_true(sanitized or growth < 32, ("grew %.1f MiB"):format(growth))
   end)
 
   it("goes in and out of PostgreSQL with peak RSS growth under 32 MB", function()
@@ -721,12 +732,12 @@ describe("a 200 MB artifact", function()
     local db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
     db:sessions():delete("big")
     db:close()
-    assert.is_true(growth < 32, ("grew %.1f MiB"):format(growth))
+    assert.is_true(sanitized or growth < 32, ("grew %.1f MiB"):format(growth))
   end)
 
   it("is held once by the memory backend (which is where it is stored)", function()
     local growth = round_trip("memory", "", "default")
-    assert.is_true(growth < 200 + 32, ("grew %.1f MiB"):format(growth))
+    assert.is_true(sanitized or growth < 200 + 32, ("grew %.1f MiB"):format(growth))
   end)
 end)
 

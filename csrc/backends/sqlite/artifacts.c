@@ -163,12 +163,16 @@ static const char SQL_STATS_TENANT[] =
     " (SELECT count(*) FROM artifact_content WHERE tenant_id = ?1),"
     " (SELECT coalesce(sum(stored_bytes), 0) FROM artifact_content WHERE tenant_id = ?1)";
 
+/* INDEXED BY: without statistics SQLite prefers the primary key's
+ * (tenant_id) prefix, a walk over every artifact of the tenant, to
+ * artifacts_session, whose entries need a lookup for size_bytes. */
+#define SESSION_ROWS                                                                    \
+  "artifacts INDEXED BY artifacts_session WHERE tenant_id = ?1 AND session_id = ?2"
 static const char SQL_STATS_SESSION[] =
     "SELECT count(*), coalesce(sum(size_bytes), 0), count(DISTINCT content_hash),"
     " (SELECT coalesce(sum(c.stored_bytes), 0) FROM artifact_content c"
-    "  WHERE c.tenant_id = ?1 AND c.content_hash IN"
-    "  (SELECT content_hash FROM artifacts WHERE tenant_id = ?1 AND session_id = ?2))"
-    " FROM artifacts WHERE tenant_id = ?1 AND session_id = ?2";
+    "  WHERE c.tenant_id = ?1 AND c.content_hash IN (SELECT content_hash FROM " SESSION_ROWS "))"
+    " FROM " SESSION_ROWS;
 
 static const char SQL_COUNT[] = "SELECT count(*) FROM artifacts WHERE tenant_id = ?1";
 
