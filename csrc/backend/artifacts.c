@@ -103,10 +103,6 @@ int lls_artifact_src_file(lls_artifact_src *s, FILE *fp, int64_t size,
   return 0;
 }
 
-int64_t lls_artifact_chunks_for(int64_t size) {
-  return (size + (int64_t)LLS_ARTIFACT_CHUNK - 1) / (int64_t)LLS_ARTIFACT_CHUNK;
-}
-
 static int file_changed(lls_error *err) {
   return lls_error_set(err, LLS_EINVALID,
                        "the file changed while it was being stored (its size or content "

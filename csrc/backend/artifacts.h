@@ -152,9 +152,6 @@ void lls_artifact_src_mem(lls_artifact_src *s, const char *p, size_t n,
 int lls_artifact_src_file(lls_artifact_src *s, FILE *fp, int64_t size,
                           const char hash[LLS_SHA256_HEX], lls_error *err);
 
-/* The number of chunks content of size bytes is cut into. */
-int64_t lls_artifact_chunks_for(int64_t size);
-
 /* The next chunk in *c (valid until the next call), or *eof = 1 after the
  * last; at the end, a file source checks that the file still held size
  * bytes with the same hash (LLS_EINVALID otherwise: nothing may be

@@ -208,10 +208,10 @@ static const pg_stmt AST_DEL = {
 /* Content without references goes; its chunks follow (ON DELETE CASCADE). */
 static const pg_stmt AST_CONTENT_DROP = {
     "lls_artifacts_content_drop",
-    "DELETE FROM @S.artifact_content WHERE tenant_id = $1 AND content_hash = ANY($2)"
+    "DELETE FROM @S.artifact_content WHERE tenant_id = $1 AND content_hash = $2"
     " AND reference_count <= 0",
     2,
-    {OID_TEXT, OID_TEXT_ARR}};
+    {OID_TEXT, OID_TEXT}};
 
 static const pg_stmt AST_ARTIFACT_HASH = {
     "lls_artifacts_hash",
@@ -362,27 +362,13 @@ static int write_chunks(pg_backend *pg, lls_str hash, lls_artifact_src *src, lls
   return run_void(pg, &AST_CONTENT_FINISH, &p, err);
 }
 
-/* Deletes the contents of the binary text[] arr (those left without
- * references). */
-static int drop_contents(pg_backend *pg, const char *arr, size_t len, lls_error *err) {
+/* Deletes content hash when no artifact refers to it any more (its
+ * chunks follow: ON DELETE CASCADE). */
+static int drop_content(pg_backend *pg, lls_str hash, lls_error *err) {
   pg_params p = {0};
   lls_pg_param_tenant(&p, pg);
-  lls_pg_param_bytes(&p, arr, len);
+  lls_pg_param_bytes(&p, hash.ptr, hash.len);
   return run_void(pg, &AST_CONTENT_DROP, &p, err);
-}
-
-/* drop_contents for one hash. */
-static int drop_content(pg_backend *pg, lls_str hash, lls_error *err) {
-  lls_buf a = {0};
-  int rc = -1;
-  if (lls_pg_arr_init(&a) == 0 && lls_pg_arr_add(&a, hash.ptr, hash.len) == 0) {
-    lls_pg_arr_finish(&a, OID_TEXT, 1, 0);
-    rc = drop_contents(pg, a.data, a.len, err);
-  } else {
-    lls_error_oom(err);
-  }
-  lls_buf_free(&a);
-  return rc;
 }
 
 /* Moves content hash's reference count by -n; content left with none
