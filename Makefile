@@ -8,7 +8,7 @@
 #   make valgrind the key-value contract under valgrind
 #   make bench    benchmarks against real peers (prints ratios); parts:
 #                 bench/kv.lua, make bench-vectors, make bench-export,
-#                 make bench-hnsw
+#                 make bench-hnsw, make bench-components
 #   make fuzz     libFuzzer targets (import, filter, snapshot, luavalue) under
 #                 ASan/UBSan, FUZZ_SECONDS=60 each (installs clang); corpora in
 #                 spec/fuzz/, replayed by the suite; make fuzz-seeds rewrites them
@@ -54,7 +54,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors install uninstall deps deps-test \
+.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors bench-components install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -155,6 +155,11 @@ bench: deps-bench
 	scripts/with-postgres.sh $(LUA) bench/kv.lua
 	$(MAKE) bench-vectors
 	$(MAKE) bench-export
+	$(MAKE) bench-components
+
+# Sessions, artifacts and agent states against the same data in KV.
+bench-components: deps-bench build
+	scripts/with-postgres.sh $(LUA) bench/components.lua
 
 # Vector collections through the Lua API against hnswlib (Debian's
 # libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.

@@ -4,13 +4,15 @@
 -- few kills in the suite; docs/testing.md).
 --
 --   lua5.4 scripts/crash-test.lua [--kills N] [--backends sqlite,postgres] [--seed S]
---                                 [--writers kv,import,collection]
+--                                 [--writers kv,import,collection,components]
 --
 -- Three writers (spec/support/crash_*.lua), each in its own process,
 -- writing units in a loop and acknowledging each in a progress file:
 --   kv          db:set_batch of 50 keys plus a marker
 --   import      importer:from_file of a document of 2000 keys and 200 vectors
 --   collection  col:add of 100 entries, a snapshot every third batch
+--   components  a transaction over a session, 6 artifacts (compressed,
+--               deduplicated), an agent state and a workflow
 -- Kills go to the writers in turn, then to the backends in turn: each
 -- starts its writer on a fresh store (an SQLite file, or a fresh PostgreSQL tenant),
 -- waits until it writes, sleeps a random part of a second, kill -9s it,
@@ -35,7 +37,7 @@ local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function usage(msg)
   io.stderr:write("crash-test: ", msg, "\nusage: lua5.4 scripts/crash-test.lua [--kills N]",
-                  " [--backends sqlite,postgres] [--seed S] [--writers kv,import,collection]\n")
+                  " [--backends sqlite,postgres] [--seed S] [--writers kv,import,collection,components]\n")
   os.exit(2)
 end
 
@@ -220,6 +222,46 @@ local function check_collection(db, acked, unit)
   return present, st.from_snapshot and "reopened from snapshot" or "reopened from rows"
 end
 
+--- The components: each unit's session, its artifacts (bytes, counts and
+-- the shared content's reference count), agent state and workflow.
+local function check_components(db, acked, unit)
+  local child = dofile(SUPPORT .. "/crash_child.lua")
+  local sessions, arts = db:sessions(), db:artifacts()
+  local states, flows = db:agent_states(), db:workflows()
+  local present = units_present(acked, unit + 3, function(i)
+    local s = sessions:get("s" .. i)
+    local list = s and arts:list("s" .. i) or {}
+    local state, info = states:load("a" .. i)
+    local wf = flows:load("w" .. i)
+    local n = (s and 1 or 0) + #list + (state and 1 or 0) + (wf and 1 or 0)
+    if n == 0 then return 0 end
+    if not (s and state and wf) or #list ~= unit then
+      fail("unit %d: session %s, %d of %d artifacts, state %s, workflow %s", i, tostring(s ~= nil),
+           #list, unit, tostring(state ~= nil), tostring(wf ~= nil))
+    end
+    if s.artifact_count ~= unit then fail("unit %d: artifact_count %d", i, s.artifact_count) end
+    for j, info_j in ipairs(list) do
+      if arts:get(info_j.artifact_id) ~= child.artifact_bytes(i, j, unit) then
+        fail("unit %d: artifact %d has wrong bytes", i, j)
+      end
+    end
+    if state.step ~= 2 or info.data_version ~= 2 then
+      fail("unit %d: agent state step %s, data_version %s", i, tostring(state.step),
+           tostring(info.data_version))
+    end
+    if wf.status ~= "running" then fail("unit %d: workflow %s", i, wf.status) end
+    return n
+  end)
+  local st = arts:stats()
+  if st.artifacts ~= present * unit then fail("%d artifacts stored", st.artifacts) end
+  -- the shared content once, plus each unit's own
+  local want = present > 0 and present * (unit - 1) + 1 or 0
+  if st.unique_contents ~= want then
+    fail("%d unique contents, %d expected", st.unique_contents, want)
+  end
+  return present
+end
+
 WRITERS = {
   { kind = "kv", script = "crash_kv.lua", unit = 50, span = 0.3, check = check_kv },
   { kind = "kv_unsafe", script = "crash_kv_unsafe.lua", unit = 50, span = 0.3, check = check_kv,
@@ -227,6 +269,8 @@ WRITERS = {
   { kind = "import", script = "crash_import.lua", unit = 2000, span = 0.8, check = check_import },
   { kind = "collection", script = "crash_collection.lua", unit = 100, span = 0.8,
     check = check_collection },
+  { kind = "components", script = "crash_components.lua", unit = 6, span = 0.5,
+    check = check_components },
 }
 
 ------------------------------------------------------------------- a kill

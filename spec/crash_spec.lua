@@ -26,14 +26,14 @@ local function crash_test(args)
 end
 
 describe("crash test", function()
-  it("finds every write all or nothing after 6 kills on SQLite and PostgreSQL", function()
-    local code, out = crash_test("--kills 6 --backends sqlite,postgres")
+  it("finds every write all or nothing after 8 kills on SQLite and PostgreSQL", function()
+    local code, out = crash_test("--kills 8 --backends sqlite,postgres")
     assert.are.equal(0, code, out)
-    assert.matches("crash%-test: 6 kills %(kv, import, collection on sqlite, postgres%), "
-                   .. "6 all%-or%-nothing, 0 violations", out)
+    assert.matches("crash%-test: 8 kills %(kv, import, collection, components on sqlite, "
+                   .. "postgres%), 8 all%-or%-nothing, 0 violations", out)
     -- each writer was killed on each backend, after it had written
     for _, backend in ipairs { "sqlite", "postgres" } do
-      for _, kind in ipairs { "kv", "import", "collection" } do
+      for _, kind in ipairs { "kv", "import", "collection", "components" } do
         assert.matches("kill +%d+ +" .. kind .. " +" .. backend .. " +at %+[%d.]+ s: %d+ "
                        .. "acknowledged", out)
       end

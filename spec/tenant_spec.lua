@@ -176,6 +176,17 @@ describe("tenant naming", function()
       assert.equal("integer", math.type(t:quota().max_collections))
     end)
 
+    it("refuses the components, which the store's own tenant partitions", function()
+      local t = tenant.open(db, "acme")
+      for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows" } do
+        local err = helpers.error_of(t[kind], t)
+        assert.equal("invalid", err.code, kind)
+        assert.matches("open the store with { tenant = \"acme\" }", err.message, 1, true)
+      end
+      t:close()
+      assert.equal("closed", helpers.error_of(t.sessions, t).code)
+    end)
+
     it("validates keys, values and options before touching the store", function()
       local t = tenant.open(db, "acme")
       local room = 1024 - #"tenant:acme/"

@@ -373,4 +373,4 @@ static int section_count(lls_backend *cb, int64_t now, int64_t *n, lls_error *er
 }
 
 const lls_section_codec lls_agent_states_section = {"agent_state", NULL, section_dump,
-                                                    section_load, section_count};
+                                                    section_load, section_count, NULL};

@@ -3,6 +3,7 @@
  */
 #include "lua/sections.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "lua/agent_states_section.h"
@@ -25,4 +26,13 @@ const lls_section_codec *lls_section_find(const char *name, size_t len) {
     if (strlen(n) == len && memcmp(n, name, len) == 0) return lls_section_codecs[i];
   }
   return NULL;
+}
+
+void lls_section_part_key(const lls_section_codec *c, int part, char *out, size_t cap) {
+  const char *p = c->parts[part];
+  size_t n = strlen(c->name);
+  if (strcmp(p, c->name) == 0)
+    snprintf(out, cap, "%s", c->name);
+  else
+    snprintf(out, cap, "%.*s_%s", (int)(n > 0 && c->name[n - 1] == 's' ? n - 1 : n), c->name, p);
 }

@@ -38,12 +38,21 @@ typedef struct lls_section_codec {
    * to others (artifacts to sessions) may come first. 0, or -1 + err. */
   int (*load)(lls_backend *cb, int part, const lls_value *rec, lls_conflict on_conflict,
               int64_t now, int *written, lls_error *err);
-  /* The tenant's record count of the section (info, progress). */
+  /* The tenant's record count of the section (progress). */
   int (*count)(lls_backend *cb, int64_t now, int64_t *n, lls_error *err);
+  /* With parts: the record count of one part, which db:stats() reports
+   * apart (lls_section_part_key). */
+  int (*count_part)(lls_backend *cb, int part, int64_t now, int64_t *n, lls_error *err);
 } lls_section_codec;
 
 /* The codecs, NULL-ended. */
 extern const lls_section_codec *const lls_section_codecs[];
+
+/* The name db:stats().components gives part `part` of c: the section's
+ * own name for the part named like it, else the section's name without
+ * its plural "s", "_" and the part ("artifact_content"), as rs-llmspell's
+ * ImportStats names them. Writes at most cap bytes (NUL included). */
+void lls_section_part_key(const lls_section_codec *c, int part, char *out, size_t cap);
 
 /* The codec named name (len bytes), or NULL: the section is passthrough. */
 const lls_section_codec *lls_section_find(const char *name, size_t len);

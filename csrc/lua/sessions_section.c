@@ -233,4 +233,4 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_con
 }
 
 const lls_section_codec lls_sessions_section = {"sessions", NULL, section_dump, section_load,
-                                                 lls_sessions_count};
+                                                 lls_sessions_count, NULL};

@@ -231,7 +231,8 @@ static int count_sink(void *ud, const lls_coll_info *info, lls_error *err) {
 }
 
 /* Pushes { <section> = records } for every component (sessions,
- * artifacts, agent_state, workflow_states, ...), by their export names. */
+ * agent_state, workflow_states, ...), by their export names; a section
+ * of parts counts each part apart (artifacts, artifact_content). */
 static void push_component_counts(lua_State *L, lls_handle *h) {
   lls_error err;
   lls_backend *cb = lls_backend_components(h->b, &err);
@@ -239,17 +240,28 @@ static void push_component_counts(lua_State *L, lls_handle *h) {
   lua_newtable(L);
   int64_t now = lls_now_us();
   for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
+    const lls_section_codec *c = lls_section_codecs[i];
     int64_t n = 0;
-    if (lls_section_codecs[i]->count(cb, now, &n, &err) != 0) lls_store_fail(L, h, &err);
-    lua_pushinteger(L, n);
-    lua_setfield(L, -2, lls_section_codecs[i]->name);
+    if (c->parts == NULL || c->count_part == NULL) {
+      if (c->count(cb, now, &n, &err) != 0) lls_store_fail(L, h, &err);
+      lua_pushinteger(L, n);
+      lua_setfield(L, -2, c->name);
+      continue;
+    }
+    for (int p = 0; c->parts[p] != NULL; p++) {
+      char key[64];
+      if (c->count_part(cb, p, now, &n, &err) != 0) lls_store_fail(L, h, &err);
+      lls_section_part_key(c, p, key, sizeof key);
+      lua_pushinteger(L, n);
+      lua_setfield(L, -2, key);
+    }
   }
 }
 
 /** db:stats() --> { backend=, tenant=, location=, keys=, bytes=, collections=,
  *                  transaction_depth=, components = { sessions=, artifacts=,
- *                  agent_state=, workflow_states= } (records per component,
- *                  by export section name) } */
+ *                  artifact_content=, agent_state=, workflow_states= }
+ *                  (records per component, by export section name) } */
 static int store_stats(lua_State *L) {
   lls_handle *h = lls_check_handle(L, 1);
   lls_kv_stats st;

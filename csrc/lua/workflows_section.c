@@ -211,4 +211,4 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_con
 }
 
 const lls_section_codec lls_workflows_section = {"workflow_states", NULL, section_dump,
-                                                 section_load, lls_workflows_count};
+                                                 section_load, lls_workflows_count, NULL};

@@ -56,4 +56,12 @@ function child.vector(dim, i, j)
   return v
 end
 
+--- The bytes of artifact j of unit i (crash_components.lua): every third
+-- one 20 KB (compressed, chunked), the last of each unit the same bytes
+-- in every unit (deduplicated across units).
+function child.artifact_bytes(i, j, unit)
+  if j == unit then return string.rep("shared artifact bytes ", 50) end
+  return ("u%d:a%d:"):format(i, j) .. string.rep("z", j % 3 == 0 and 20000 or 300)
+end
+
 return child

@@ -811,6 +811,28 @@ function Tenant:drop_collection(name)
   return (s.db:drop_collection(full))
 end
 
+-- The storage components (sessions, artifacts, agent states, workflows)
+-- hold records by id with no name or scope to carry this layer's tenant,
+-- so a tenant handle refuses them rather than show every tenant's records:
+-- the store's own `tenant` option partitions them in the backend (with
+-- row-level security on PostgreSQL).
+local function no_components(kind)
+  return function(self)
+    local s = state(self, kind)
+    error(core.error("invalid", string.format(
+      "%s are not partitioned by storage.tenant: open the store with { tenant = %q } for "
+      .. "tenant '%s''s %s", kind, s.id, s.id, kind), { tenant = s.id }), 2)
+  end
+end
+
+--- Refused (error object `invalid`): components are partitioned by the
+-- store's own `tenant` option, not by this layer. Also `artifacts`,
+-- `agent_states`, `workflows`.
+Tenant.sessions = no_components("sessions")
+Tenant.agent_states = no_components("agent_states")
+Tenant.workflows = no_components("workflows")
+Tenant.artifacts = no_components("artifacts")
+
 -- The state of an open collection wrapper and of its tenant handle.
 local function cstate(self, fname)
   local c = check_col(self, fname)

@@ -1,0 +1,267 @@
+--- The components together (issue 10): one transaction over KV, vectors,
+-- sessions, artifacts, agent states and workflows; export/import of their
+-- sections between every pair of backends, record for record; an
+-- rs-llmspell-shaped file; `info` and `migrate` carrying them.
+local storage = require "llmspell.storage"
+local helpers = require "spec.helpers"
+
+local BACKENDS = helpers.backends()
+
+local function by_name(name)
+  for _, b in ipairs(BACKENDS) do
+    if b.name == name then return b end
+  end
+end
+
+--- A fresh store of backend b (its setup run), and its teardown.
+local function fresh(b, opts)
+  local o = {}
+  for k, v in pairs(b) do o[k] = v end
+  if o.setup then o:setup() end
+  return o.open(opts, o), function() if o.teardown then o:teardown() end end
+end
+
+local BIG = string.rep("compressible text ", 2000) -- 36 KB: stored lz4-compressed
+local BINARY = "\0\1\2\255\254 bytes"
+
+--- Fills db with a bit of everything the four components hold.
+local function fill(db)
+  local s, a, g, w = db:sessions(), db:artifacts(), db:agent_states(), db:workflows()
+  s:create("s1", { data = { user = "alice", n = 1, f = 0.5, list = storage.array { 1, 2 } } })
+  s:create("s2", { status = "completed", ttl = 3600 })
+  a:put("s1", BIG, { name = "notes.txt", type = "document", mime_type = "text/plain",
+                     tags = { "x", "y" }, metadata = { lang = "en" } })
+  a:put("s1", BINARY, { name = "blob.bin" })
+  a:put("s2", BINARY, { name = "again.bin", type = "data" }) -- deduplicated
+  g:save("agent-1", { memory = { "a", "b" }, step = 3 }, { agent_type = "planner" })
+  g:save("agent-1", { memory = { "a", "b", "c" }, step = 4 }, { agent_type = "planner" })
+  g:save("agent-2", "plain text state", { agent_type = "writer" })
+  w:save("wf-1", { name = "ingest", data = { k = 1 } })
+  w:set_status("wf-1", "running")
+  w:set_status("wf-1", "completed")
+  w:save("wf-2", { name = "pending one", current_step = 2 })
+end
+
+--- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
+local function sha256(s)
+  local path = helpers.tmpname(".bin")
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+  local p = assert(io.popen("sha256sum " .. path))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return out:match("^%x+")
+end
+
+local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states" }
+
+--- The component sections of an export, with tenant ids blanked (the
+-- stores of a pair belong to different tenants on PostgreSQL).
+local function sections_of(json)
+  local doc = storage.json_decode(json)
+  local out = {}
+  local function strip(t)
+    if type(t) ~= "table" then return t end
+    local c = {}
+    for k, v in pairs(t) do
+      if k ~= "tenant_id" then c[k] = strip(v) end
+    end
+    return c
+  end
+  for _, name in ipairs(SECTIONS) do out[name] = strip(doc.data[name]) end
+  return out
+end
+
+describe("components together", function()
+  for _, b in ipairs(BACKENDS) do
+    describe("on " .. b.name, function()
+      local db, teardown
+      before_each(function() db, teardown = fresh(b) end)
+      after_each(function()
+        db:close()
+        teardown()
+      end)
+
+      it("are the same objects while referenced, and print what they are", function()
+        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows" } do
+          local c = db[kind](db)
+          assert.equal(c, db[kind](db))
+          assert.matches(db:backend_type(), tostring(c), 1, true)
+          assert.matches("0 rows", tostring(c), 1, true)
+        end
+      end)
+
+      it("roll back together with KV and vectors in one transaction", function()
+        local col = db:collection("docs", { dimension = 2, create = true })
+        db:sessions():create("base")
+        local err = helpers.error_of(db.transaction, db, function()
+          db:set("k", "v")
+          col:add { id = "v1", vector = { 1, 0 } }
+          db:sessions():create("s-tx")
+          db:artifacts():put("base", "content in tx")
+          db:agent_states():save("a-tx", { x = 1 })
+          db:workflows():save("w-tx", { name = "x" })
+          error({ code = "mine" })
+        end)
+        assert.equal("mine", err.code)
+        assert.is_nil(db:get("k"))
+        assert.equal(0, col:count())
+        assert.is_nil(db:sessions():get("s-tx"))
+        assert.same({}, db:artifacts():list("base"))
+        assert.equal(0, db:sessions():get("base").artifact_count)
+        assert.is_nil(db:agent_states():load("a-tx"))
+        assert.is_nil(db:workflows():load("w-tx"))
+        -- and a nested level rolls back alone
+        db:transaction(function(tx)
+          db:sessions():create("outer")
+          pcall(tx.transaction, tx, function()
+            db:sessions():create("inner")
+            db:artifacts():put("outer", "inner bytes")
+            error("undo the inner level")
+          end)
+        end)
+        assert.is_table(db:sessions():get("outer"))
+        assert.is_nil(db:sessions():get("inner"))
+        assert.equal(0, db:sessions():get("outer").artifact_count)
+        assert.equal(0, db:artifacts():stats().artifacts)
+      end)
+
+      it("are counted by db:stats() and by info", function()
+        fill(db)
+        local c = db:stats().components
+        assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
+                      workflow_states = 2 }, c)
+      end)
+
+      it("refuse use after the store closes", function()
+        local s = db:sessions()
+        db:close()
+        local err = helpers.error_of(s.get, s, "x")
+        assert.equal("closed", err.code)
+      end)
+    end)
+  end
+
+  describe("export and import", function()
+    local NAMES = { "memory", "sqlite file", "postgres" }
+    for _, from in ipairs(NAMES) do
+      for _, to in ipairs(NAMES) do
+        it("carry every record from " .. from .. " to " .. to, function()
+          local src, t1 = fresh(by_name(from))
+          local dst, t2 = fresh(by_name(to))
+          finally(function()
+            src:close()
+            dst:close()
+            t1()
+            t2()
+          end)
+          fill(src)
+          local json, st = storage.exporter(src):to_string()
+          assert.equal(2, st.sessions)
+          assert.equal(2, st.agent_states)
+          assert.equal(2, st.workflow_states)
+          assert.equal(3, st.artifacts)
+          assert.equal(2, st.artifact_content)
+          local ist = storage.importer(dst):from_string(json)
+          assert.equal(2, ist.sessions)
+          assert.equal(3, ist.artifacts)
+          assert.equal(2, ist.artifact_content)
+          local back = storage.exporter(dst):to_string()
+          assert.same(sections_of(json), sections_of(back))
+          -- and the API reads what came in
+          assert.equal(BIG, (dst:artifacts():get(dst:artifacts():list("s1")[1].artifact_id)))
+          assert.equal("plain text state", (dst:agent_states():load("agent-2")))
+          assert.equal(2, select(2, dst:agent_states():load("agent-1")).data_version)
+          local wf = dst:workflows():load("wf-1")
+          assert.equal("completed", wf.status)
+          assert.is_number(wf.started_at)
+          assert.equal(2, dst:sessions():get("s1").artifact_count)
+          -- importing again with on_conflict = "error" changes nothing
+          local err = helpers.error_of(storage.importer(dst).from_string,
+                                       storage.importer(dst), json, { on_conflict = "error" })
+          assert.equal("conflict", err.code)
+          assert.same(sections_of(back), sections_of(storage.exporter(dst):to_string()))
+        end)
+      end
+    end
+
+    it("read an rs-llmspell file's sections into the tables", function()
+      local db, t = fresh(by_name("sqlite file"))
+      finally(function()
+        db:close()
+        t()
+      end)
+      local hello = "hello artifact"
+      local b64 = "aGVsbG8gYXJ0aWZhY3Q="
+      local hash, state_sum = sha256(hello), sha256('{"k":[1,2]}')
+      local doc = string.format([[{"version":"1.0","exported_at":"2025-01-01T00:00:00Z",
+        "source_backend":"postgresql","migrations":[],"data":{
+        "sessions":[{"id":"6f1c2b1e-0000-4000-8000-000000000001","tenant_id":"t",
+          "session_id":"rs-s1","session_data":{"topic":"x"},"status":"active",
+          "created_at":1700000000000000,"expires_at":null}],
+        "artifacts":{"content":[{"tenant_id":"t","content_hash":"%s","data":"%s",
+            "size_bytes":14,"is_compressed":false,"original_size_bytes":null,
+            "reference_count":1,"created_at":1700000000000000,
+            "last_accessed_at":1700000000000000}],
+          "artifacts":[{"tenant_id":"t","artifact_id":"rs-s1:1:%s","session_id":"rs-s1",
+            "sequence":1,"content_hash":"%s","metadata":{},"name":"a.txt",
+            "artifact_type":"document","mime_type":"text/plain","size_bytes":14,
+            "created_at":1700000000000000,"created_by":null,"version":1,
+            "parent_artifact_id":null,"tags":[],"stored_at":1700000000000000,
+            "updated_at":1700000000000000}]},
+        "agent_state":[{"state_id":"6f1c2b1e-0000-4000-8000-000000000002","tenant_id":"t",
+          "agent_id":"rs-agent","agent_type":"chat","state_data":{"k":[1,2]},
+          "schema_version":1,"data_version":5,"checksum":"%s",
+          "created_at":1700000000000000,"updated_at":1700000001000000}],
+        "workflow_states":[{"tenant_id":"t","workflow_id":"rs-wf","workflow_name":"w",
+          "state_data":{},"current_step":1,"status":"running",
+          "started_at":1700000000000000,"completed_at":null,
+          "last_updated":1700000000000000,"created_at":1700000000000000}],
+        "knowledge_graph":{"entities":[],"relationships":[]}}}]], hash, b64, hash, hash,
+        state_sum)
+      local st = storage.importer(db):from_string(doc)
+      assert.equal(1, st.sessions)
+      assert.equal(1, st.artifacts)
+      local s = db:sessions():get("rs-s1")
+      assert.same({ topic = "x" }, s.data)
+      assert.equal(1700000000, s.created_at)
+      assert.equal(hello, (db:artifacts():get("rs-s1:1:" .. hash)))
+      local state, info = db:agent_states():load("rs-agent")
+      assert.same({ k = { 1, 2 } }, state)
+      assert.equal("chat", info.agent_type)
+      assert.equal("running", db:workflows():load("rs-wf").status)
+      -- a section no component knows stays passthrough, and comes back
+      local back = storage.json_decode(storage.exporter(db):to_string())
+      assert.is_table(back.data.knowledge_graph)
+      assert.equal("rs-s1", back.data.sessions[1].session_id)
+      assert.equal("6f1c2b1e-0000-4000-8000-000000000001", back.data.sessions[1].id)
+    end)
+
+    it("are carried by migrate.copy and counted by info", function()
+      local src, t1 = fresh(by_name("memory"))
+      local dst, t2 = fresh(by_name("sqlite file"))
+      finally(function()
+        src:close()
+        dst:close()
+        t1()
+        t2()
+      end)
+      fill(src)
+      require("llmspell.storage.migrate").copy(src, dst)
+      assert.same(src:stats().components, dst:stats().components)
+      local cli = require "llmspell.storage.cli"
+      local o = assert(io.tmpfile())
+      local path = dst:stats().location
+      local code = cli.main({ "info", "sqlite:" .. path, "--json" }, { stdout = o, stderr = o })
+      o:seek("set")
+      local out = o:read("a")
+      o:close()
+      assert.equal(0, code, out)
+      local doc = storage.json_decode(out)
+      assert.equal(2, doc.components.sessions)
+      assert.equal(3, doc.components.artifacts)
+    end)
+  end)
+end)
