@@ -221,6 +221,16 @@ describe("components together", function()
           "last_updated":1700000000000000,"created_at":1700000000000000}],
         "knowledge_graph":{"entities":[],"relationships":[]}}}]], hash, b64, hash, hash,
         state_sum)
+      -- a dry run checks the records as the import does, and writes nothing
+      local bad = doc:gsub('"agent_id":"rs%-agent"', '"agent_id":""')
+      local err = helpers.error_of(function()
+        storage.importer(db):from_string(bad, { dry_run = true })
+      end)
+      assert.equal("format", err.code)
+      assert.matches("agent_state[0]", err.message, 1, true)
+      local dry = storage.importer(db):from_string(doc, { dry_run = true })
+      assert.equal(1, dry.sessions)
+      assert.is_nil(db:sessions():get("rs-s1"))
       local st = storage.importer(db):from_string(doc)
       assert.equal(1, st.sessions)
       assert.equal(1, st.artifacts)

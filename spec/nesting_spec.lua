@@ -35,7 +35,8 @@ local function rs_file(depth, record_depth)
          '{"id":"deep","scope":"global","dimension":2,"embedding":[1,0],"metadata":' ..
          nested_json(depth) .. ',"created_at":1736937000000000,"updated_at":1736937000000000},' ..
          '{"id":"flat","embedding":[0,1],"metadata":{"y":1}}]},' ..
-         '"agent_state":[{"state_id":"s1","state":' .. nested_json(record_depth - 1) .. '}]}}'
+         '"agent_state":[{"state_id":"s1","agent_id":"a1","state_data":' ..
+         nested_json(record_depth - 1) .. '}]}}'
 end
 
 describe("the nesting limit", function()
@@ -143,7 +144,7 @@ for _, backend in ipairs(helpers.backends()) do
       local copy <close> = storage.open("memory")
       storage.importer(copy):from_string(text)
       assert.same(nested(MAX), copy:collection("vectors_2"):get("deep").metadata)
-      assert.truthy(text:find('"state":' .. nested_json(MAX - 1), 1, true))
+      assert.truthy(text:find('"state_data":' .. nested_json(MAX - 1), 1, true))
     end)
 
     it("refuses a file with metadata nested 129 levels as format, writing nothing", function()
@@ -151,7 +152,7 @@ for _, backend in ipairs(helpers.backends()) do
       for _, case in ipairs {
         { rs_file(MAX + 1, MAX), "vector_embeddings.2[0]: a value in the record is nested " ..
                                  "deeper than 128 levels" },
-        { rs_file(MAX, MAX + 1), "agent_state[0]: $.state.x.x." },
+        { rs_file(MAX, MAX + 1), "agent_state[0]: $.state_data.x.x." },
       } do
         local err = helpers.error_of(function() target:from_string(case[1]) end)
         assert.is_true(storage.is_error(err), tostring(err))

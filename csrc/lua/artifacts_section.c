@@ -344,7 +344,8 @@ static int load_content(lls_backend *cb, const lls_value *rec, lls_conflict on_c
   }
   lls_artifact_src src;
   lls_artifact_src_mem(&src, p, bytes->len, c.hash);
-  rc = cb->vt->artifacts->load_content(cb, &c, &src, on_conflict, now, written, err);
+  if (cb == NULL) *written = 1; /* a dry run: checked only */
+  else rc = cb->vt->artifacts->load_content(cb, &c, &src, on_conflict, now, written, err);
   lls_artifact_src_free(&src);
 done:
   lls_buf_free(&raw);
@@ -456,7 +457,8 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_con
   lls_artifact_rows r = {0};
   lls_buf tmp = {0};
   int rc = read_artifact(rec, now, &r, &tmp, err);
-  if (rc == 0) rc = cb->vt->artifacts->load_artifact(cb, &r, 0, on_conflict, now, written, err);
+  if (rc == 0 && cb == NULL) *written = 1; /* a dry run: checked only */
+  else if (rc == 0) rc = cb->vt->artifacts->load_artifact(cb, &r, 0, on_conflict, now, written, err);
   lls_artifact_rows_free(&r);
   lls_buf_free(&tmp);
   return rc;

@@ -98,12 +98,31 @@ static int64_t write_part(lua_State *L, lls_xjob *j, lls_handle *h, lls_backend 
   return n;
 }
 
+/* Whether the store kept passthrough records under name (write_kept). */
+static int has_kept(lua_State *L, lls_xjob *j, lls_handle *h, const char *name) {
+  if (h->vt->xport->sec_dump == NULL) return 0;
+  lls_str want = {name, strlen(name)};
+  lls_error err;
+  lls_rows_reset(&j->rows);
+  if (h->vt->xport->sec_dump(h->b, want, INT64_MIN, 1, &j->rows, &err) != 0)
+    lls_raise(L, &err, h->vt->name);
+  if (j->rows.count == 0) return 0;
+  lls_str k = lls_row_key(&j->rows, 0);
+  return k.len == want.len && memcmp(k.ptr, want.ptr, want.len) == 0;
+}
+
 void lls_export_components(lua_State *L, lls_xjob *j, lls_handle *h) {
   lls_backend *cb = components_of(L, h);
   int64_t now = lls_now_us();
   for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
     const lls_section_codec *c = lls_section_codecs[i];
     lls_str name = {c->name, strlen(c->name)};
+    /* a component the store does not use writes no section: an export of
+     * keys and vectors only stays what it was */
+    lls_error err;
+    int64_t have = 0;
+    if (c->count(cb, now, &have, &err) != 0) lls_raise(L, &err, h->vt->name);
+    if (have == 0 && !has_kept(L, j, h, c->name)) continue;
     g_str(j, name.ptr, name.len);
     int64_t total = 0;
     if (c->parts == NULL) {

@@ -733,6 +733,28 @@ static int begin_component(lls_ijob *j, lls_str name) {
   return 1;
 }
 
+/* Nesting of v: 0 for a scalar, 1 + the deepest member for an object or
+ * array. Stops counting past limit, so a hostile tree costs no more. */
+static int depth_of(const lls_value *v, int limit) {
+  if (limit < 0) return 1;
+  int d = 0;
+  if (v->type == LLS_VARRAY) {
+    for (size_t i = 0; i < v->u.a.n && d <= limit; i++) {
+      int c = depth_of(v->u.a.items[i], limit - 1);
+      if (c > d) d = c;
+    }
+    return d + 1;
+  }
+  if (v->type == LLS_VOBJECT) {
+    for (size_t i = 0; i < v->u.o.n && d <= limit; i++) {
+      int c = depth_of(v->u.o.members[i].value, limit - 1);
+      if (c > d) d = c;
+    }
+    return d + 1;
+  }
+  return 0;
+}
+
 /* One record of a component's section (see begin_component). */
 static int take_component(lls_ijob *j, const lls_value *v) {
   const lls_section_codec *c = j->codec;
@@ -745,10 +767,19 @@ static int take_component(lls_ijob *j, const lls_value *v) {
     return lls_ijob_fail(j, LLS_EFORMAT, "data.%s is not an object of arrays (%s, ...)",
                          c->name, c->parts[0]);
   int part = c->parts != NULL ? j->cpart : 0;
+  /* what the store takes its export must write: a record nested deeper
+   * than JSON's limit is refused here, with the encoder's path */
+  if (depth_of(v, LLS_MAX_DEPTH) > LLS_MAX_DEPTH) {
+    lls_buf tmp = {0};
+    char msg[300];
+    if (lls_json_encode(v, &tmp, msg, sizeof msg) == 0) snprintf(msg, sizeof msg, "too deep");
+    lls_buf_free(&tmp);
+    return lls_ijob_fail(j, LLS_EFORMAT, "%s: %s", lls_ijob_label(j, lb, sizeof lb), msg);
+  }
   int written = 1;
-  if (!j->dry_run) {
-    lls_error err;
-    if (c->load(j->cb, part, v, j->on_conflict, j->now, &written, &err) != 0) {
+  {
+    lls_error err; /* a dry run checks the record too: cb is NULL then */
+    if (c->load(j->dry_run ? NULL : j->cb, part, v, j->on_conflict, j->now, &written, &err) != 0) {
       if (err.code == LLS_EFORMAT || err.code == LLS_ECONFLICT || err.code == LLS_EINVALID)
         return lls_ijob_fail(j, err.code == LLS_EINVALID ? LLS_EFORMAT : err.code, "%s: %s",
                              lls_ijob_label(j, lb, sizeof lb), err.message);

@@ -33,7 +33,8 @@ typedef struct lls_section_codec {
               int64_t *n, lls_error *err);
   /* Stores one record of part `part` (import): a conflict with an existing
    * record (same id) is resolved by on_conflict; *written = 0 when it was
-   * skipped. Bad records fail with LLS_EFORMAT naming the field. Called
+   * skipped. cb NULL: a dry run, which checks the record as a real import
+   * would and writes nothing (*written = 1 for a record that would be). Bad records fail with LLS_EFORMAT naming the field. Called
    * inside the importer's transaction, in file order; records that refer
    * to others (artifacts to sessions) may come first. 0, or -1 + err. */
   int (*load)(lls_backend *cb, int part, const lls_value *rec, lls_conflict on_conflict,

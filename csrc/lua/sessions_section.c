@@ -227,7 +227,8 @@ static int section_load(lls_backend *cb, int part, const lls_value *rec, lls_con
   int skip, rc;
   *written = 0;
   rc = read_record(rec, now, &s, &json, rowid, &skip, err);
-  if (rc == 0 && !skip) rc = cb->vt->sessions->load(cb, &s, on_conflict, now, written, err);
+  if (rc == 0 && !skip && cb == NULL) *written = 1; /* a dry run: checked only */
+  else if (rc == 0 && !skip) rc = cb->vt->sessions->load(cb, &s, on_conflict, now, written, err);
   lls_buf_free(&json);
   return rc;
 }
