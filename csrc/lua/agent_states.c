@@ -216,14 +216,7 @@ static int as_list(lua_State *L) {
   lls_rows_reset(&h->rows);
   if (cb->vt->agent_states->list(cb, type, after, limit, &h->rows, &err) != 0)
     return lls_raise(L, &err, h->vt->name);
-  lua_createtable(L, (int)h->rows.count, 0);
-  for (size_t i = 0; i < h->rows.count; i++) {
-    lls_str id = lls_row_key(&h->rows, i);
-    lua_pushlstring(L, id.ptr, id.len);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  lls_rows_reset(&h->rows);
-  return 1;
+  return lls_component_push_ids(L, h);
 }
 
 /** g:delete(agent_id) --> true if the agent had a state */

@@ -148,6 +148,17 @@ void lls_component_push_json(lua_State *L, const lls_handle *h, lls_str json, co
   lua_remove(L, -2);
 }
 
+int lls_component_push_ids(lua_State *L, lls_handle *h) {
+  lua_createtable(L, (int)h->rows.count, 0);
+  for (size_t i = 0; i < h->rows.count; i++) {
+    lls_str k = lls_row_key(&h->rows, i);
+    lua_pushlstring(L, k.ptr, k.len);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lls_rows_reset(&h->rows);
+  return 1;
+}
+
 void lls_component_uuid(lua_State *L, char out[37]) {
   if (lls_uuid_v4(out) != 0) luaL_error(L, "no randomness for a UUID (RAND_bytes failed)");
 }

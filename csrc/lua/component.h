@@ -67,6 +67,10 @@ void lls_component_json_arg(lua_State *L, int idx, int arg, const char *what, ll
  * makes them); raises `integrity` naming what when it is not JSON. */
 void lls_component_push_json(lua_State *L, const lls_handle *h, lls_str json, const char *what);
 
+/* Pushes the keys of h->rows (a list op's ids) as a Lua array and
+ * empties the rows. Returns 1. */
+int lls_component_push_ids(lua_State *L, lls_handle *h);
+
 /* A new random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx") in out
  * (37 bytes with the NUL); raises when the system has no randomness. */
 void lls_component_uuid(lua_State *L, char out[37]);

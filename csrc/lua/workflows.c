@@ -211,14 +211,7 @@ static int wf_list(lua_State *L) {
   lls_rows_reset(&h->rows);
   if (cb->vt->workflows->list(cb, status, &h->rows, &err) != 0)
     return lls_raise(L, &err, h->vt->name);
-  lua_createtable(L, (int)h->rows.count, 0);
-  for (size_t i = 0; i < h->rows.count; i++) {
-    lls_str k = lls_row_key(&h->rows, i);
-    lua_pushlstring(L, k.ptr, k.len);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  lls_rows_reset(&h->rows);
-  return 1;
+  return lls_component_push_ids(L, h);
 }
 
 /** w:delete(workflow_id) --> true if it existed */

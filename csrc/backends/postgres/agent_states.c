@@ -216,26 +216,11 @@ static int pg_list(lls_backend *b, lls_str agent_type, lls_str after, size_t lim
 }
 
 static int pg_del(lls_backend *b, lls_str agent_id, int *existed, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  lls_pg_param_bytes(&p, agent_id.ptr, agent_id.len);
-  PGresult *r = lls_pg_write_stmt(pg, &Q_DELETE, &p, err);
-  if (r == NULL) return -1;
-  *existed = PQntuples(r) > 0;
-  PQclear(r);
-  return 0;
+  return lls_pg_delete_id((pg_backend *)b, &Q_DELETE, agent_id, existed, err);
 }
 
 static int pg_count(lls_backend *b, int64_t *n, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  PGresult *r = lls_pg_run_stmt(pg, &Q_COUNT, &p, 1, err);
-  if (r == NULL) return -1;
-  *n = lls_pg_int8_at(r, 0, 0);
-  PQclear(r);
-  return 0;
+  return lls_pg_tenant_count((pg_backend *)b, &Q_COUNT, n, err);
 }
 
 static int pg_dump(lls_backend *b, lls_str after, size_t limit, lls_agent_state_fn fn,

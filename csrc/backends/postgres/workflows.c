@@ -218,26 +218,11 @@ static int pg_list(lls_backend *b, lls_str status, lls_rows *out, lls_error *err
 }
 
 static int pg_del(lls_backend *b, lls_str id, int *existed, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  lls_pg_param_bytes(&p, id.ptr, id.len);
-  PGresult *r = lls_pg_write_stmt(pg, &ST_WF_DELETE, &p, err);
-  if (r == NULL) return -1;
-  *existed = strtoull(PQcmdTuples(r), NULL, 10) > 0;
-  PQclear(r);
-  return 0;
+  return lls_pg_delete_id((pg_backend *)b, &ST_WF_DELETE, id, existed, err);
 }
 
 static int pg_count(lls_backend *b, int64_t *n, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  PGresult *r = lls_pg_run_stmt(pg, &ST_WF_COUNT, &p, 1, err);
-  if (r == NULL) return -1;
-  *n = lls_pg_int8_at(r, 0, 0);
-  PQclear(r);
-  return 0;
+  return lls_pg_tenant_count((pg_backend *)b, &ST_WF_COUNT, n, err);
 }
 
 static int pg_dump(lls_backend *b, lls_str after, size_t limit, lls_workflow_sink sink,
