@@ -325,6 +325,24 @@ describe("PostgreSQL backend", function()
       return tonumber(c), tonumber(u), tonumber(e)
     end
 
+    it("keeps floats floats through jsonb, whole ones of any size too", function()
+      local col = acme:collection("floats", { dimension = 2, create = true })
+      local md = { a = 1e15, b = 2.0 ^ 62, c = -1e18, d = 1e300, e = 1.5e-7, f = 3.0,
+                   i = 1000000000000000 }
+      col:upsert { id = "x", vector = { 1, 0 }, metadata = md }
+      acme:workflows():save("floats", { data = md })
+      local other <close> = open("acme") -- reads the stored jsonb, not a cache
+      for _, got in ipairs { other:collection("floats"):get("x").metadata,
+                             other:workflows():load("floats").data } do
+        for k, v in pairs(md) do
+          assert.equal(v, got[k], k)
+          assert.equal(math.type(v), math.type(got[k]), k)
+        end
+      end
+      acme:drop_collection("floats")
+      acme:workflows():delete("floats")
+    end)
+
     it("stores times as exact timestamptz", function()
       acme:set("t", "v", { ttl = 100 })
       local c, u, e = split(times("t"))

@@ -161,6 +161,11 @@ static void format_float(double f, char *buf, size_t cap) {
     snprintf(buf, cap, "%.*g", prec, f);
     if (prec == 17 || strtod(buf, NULL) == f) break;
   }
+  /* A whole number below 2^63 in exponent form ("1e+15") comes back from
+   * PostgreSQL's jsonb, which writes numbers in plain digits, as an
+   * integer: written out with ".0" it stays a float everywhere. */
+  if (strpbrk(buf, "eE") != NULL && f == floor(f) && fabs(f) < 9223372036854775808.0)
+    snprintf(buf, cap, "%.0f", f);
   if (strpbrk(buf, ".eE") == NULL) {
     size_t n = strlen(buf);
     if (n + 3 <= cap) memcpy(buf + n, ".0", 3);
