@@ -135,6 +135,11 @@ describe("components together", function()
                       workflow_states = 2 }, c)
       end)
 
+      it("pass db:check() when healthy", function()
+        fill(db)
+        assert.same({}, db:check())
+      end)
+
       it("refuse use after the store closes", function()
         local s = db:sessions()
         db:close()
@@ -247,6 +252,29 @@ describe("components together", function()
       assert.is_table(back.data.knowledge_graph)
       assert.equal("rs-s1", back.data.sessions[1].session_id)
       assert.equal("6f1c2b1e-0000-4000-8000-000000000001", back.data.sessions[1].id)
+    end)
+
+    it("that were damaged behind the library's back show in db:check()", function()
+      local db, t = fresh(by_name("sqlite file"))
+      finally(function()
+        db:close()
+        t()
+      end)
+      fill(db)
+      local path = db:stats().location
+      local function sql(q)
+        local p = assert(io.popen("sqlite3 -batch " .. path .. " \"" .. q .. "\" 2>&1"))
+        local out = p:read("a")
+        p:close()
+        return out
+      end
+      sql("UPDATE agent_states SET state_data = CAST('{}' AS BLOB) WHERE agent_id = 'agent-2'")
+      sql("UPDATE artifact_chunks SET data = zeroblob(length(data)) WHERE raw_size = "
+          .. #BINARY)
+      local where = {}
+      for _, p in ipairs(db:check()) do where[#where + 1] = p.where end
+      table.sort(where)
+      assert.same({ "agent_state", "artifacts" }, where)
     end)
 
     it("are carried by migrate.copy and counted by info", function()
