@@ -383,6 +383,14 @@ describe("migrate", function()
       h = migrate.dual_write(p, s)
     end)
 
+    it("refuses the components, whose writes would reach one side only", function()
+      for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows" } do
+        local err = helpers.error_of(h[kind], h)
+        assert.equal("invalid", err.code, kind)
+        assert.matches("not dual-written", err.message, 1, true)
+      end
+    end)
+
     it("writes every operation to both stores", function()
       h:set("a", "1")
       h:set("t", "x", { ttl = 60 })

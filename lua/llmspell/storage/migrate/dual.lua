@@ -541,6 +541,24 @@ DualCollection.search = dc_read("search", empty)
 --- The collection's name. @treturn string
 function DualCollection:name() return self._name end
 
+-- The storage components (sessions, artifacts, agent states, workflows)
+-- are refused rather than handed out from one side: their writes would
+-- reach that side only, and the two stores would part silently. Copy them
+-- with migrate.copy once writes have moved to the new store.
+local function no_components(kind)
+  return function(self)
+    check(self, kind)
+    error(core.error("invalid", format("%s are not dual-written: use them on one store and "
+                                       .. "copy them with migrate.copy", kind)), 2)
+  end
+end
+--- Refused (error object `invalid`): `sessions`, `artifacts`,
+-- `agent_states`, `workflows` are not dual-written.
+Dual.sessions = no_components("sessions")
+Dual.artifacts = no_components("artifacts")
+Dual.agent_states = no_components("agent_states")
+Dual.workflows = no_components("workflows")
+
 -- Every other store method is store-level information (dual_info), and
 -- every other collection method (`search_many`, `count`, `stats`,
 -- `stats_for_scope`, `seq`, ...) a read per the read mode.
