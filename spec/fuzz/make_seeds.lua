@@ -57,6 +57,18 @@ local function import_seeds()
     '{"id":"v2","embedding":"[1,2.5]","scope":"s","created_at":1}]},',
     '"agent_state":[{"agent":"x","state":{"n":1}}],"knowledge_graph":{"entities":[]},',
     '"sessions":[]},"version":"1.0","source_backend":"postgresql"}' })
+  -- the components' sections, as a store holding one of each writes them
+  local c = storage.open("memory")
+  c:sessions():create("s1", { data = { topic = "x" }, ttl = 3600 })
+  c:artifacts():put("s1", string.rep("compress me ", 1000), { name = "a.txt", type = "document",
+                                                              tags = { "t" } })
+  c:artifacts():put("s1", "\0\1 bytes", { name = "b.bin" })
+  c:agent_states():save("agent", { step = 2 }, { agent_type = "planner" })
+  c:agent_states():save("plain", "text state")
+  c:workflows():save("wf", { name = "flow", data = { k = 1 } })
+  c:workflows():set_status("wf", "running")
+  write("import", "export-components.json", storage.exporter(c):to_string())
+  c:close()
   write("import", "version-last.json", '{"data":{"kv_store":[]},"version":"1.0"}')
   write("import", "bad-version.json", '{"version":"9.9","data":{}}')
   write("import", "escapes.json",
