@@ -29,6 +29,7 @@
  */
 #include "backends/postgres/agent_states.h"
 
+#include "backends/postgres/component.h"
 #include "backends/postgres/conn.h"
 
 #define COLS                                                                     \

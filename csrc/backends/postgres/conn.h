@@ -89,14 +89,6 @@ PGresult *lls_pg_run_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p
 PGresult *lls_pg_write_stmt(pg_backend *pg, const pg_stmt *def, const pg_params *p,
                             lls_error *err);
 
-/* A component's count: def takes the tenant ($1) and returns one int8. */
-int lls_pg_tenant_count(pg_backend *pg, const pg_stmt *def, int64_t *n, lls_error *err);
-
-/* A component's delete by id: def takes the tenant ($1) and the id ($2);
- * *existed = it removed a row. */
-int lls_pg_delete_id(pg_backend *pg, const pg_stmt *def, lls_str id, int *existed,
-                     lls_error *err);
-
 /* Runs a parameterless command (transaction control) on the current
  * connection. *r_out, when given, receives the result on success. */
 int lls_pg_command(pg_backend *pg, const char *sql, PGresult **r_out, lls_error *err);

@@ -27,6 +27,7 @@
 
 #include <stdlib.h>
 
+#include "backends/postgres/component.h"
 #include "backends/postgres/conn.h"
 
 #define COLS                                                                   \
