@@ -5,7 +5,7 @@ source = {
    url = "git+https://example.invalid/llmspell-storage.git",
 }
 description = {
-   summary = "Key-value store, HNSW vector collections and export/import for LLM apps",
+   summary = "Key-value, HNSW vectors, sessions/artifacts/agent state and export for LLM apps",
    detailed = [[
 One storage API for Lua 5.4 programs that work with LLMs, over memory, SQLite
 and PostgreSQL backends:
@@ -16,6 +16,9 @@ and PostgreSQL backends:
 - vector collections: an HNSW index with metadata filters, scopes, time
   ranges and TTL, persisted in SQLite or PostgreSQL, reopened from a
   checksummed snapshot;
+- storage components in the same transactions: sessions, content-addressed
+  artifacts (SHA-256, deduplicated, LZ4-compressed chunks, streamed),
+  checksummed agent states and workflow states;
 - export/import in rs-llmspell's versioned JSON format, streamed in bounded
   memory, all or nothing on import, between any two backends;
 - a pure-Lua layer: tenant-bound handles with quotas, a read cache,
