@@ -33,11 +33,13 @@
 #include "base/error.h"
 
 /* The components' op tables (COMPONENTS.md), one header each:
- * backend/sessions.h, artifacts.h, agent_states.h, workflows.h. */
+ * backend/sessions.h, artifacts.h, agent_states.h, workflows.h,
+ * patterns.h. */
 typedef struct lls_session_ops lls_session_ops;
 typedef struct lls_artifact_ops lls_artifact_ops;
 typedef struct lls_agent_state_ops lls_agent_state_ops;
 typedef struct lls_workflow_ops lls_workflow_ops;
+typedef struct lls_pattern_ops lls_pattern_ops;
 
 /* Static facts about a backend (characteristics()). Latencies are the
  * nominal figures reported before a handle has measured its own. */
@@ -111,6 +113,7 @@ typedef struct lls_backend_vt {
   const lls_artifact_ops *artifacts;
   const lls_agent_state_ops *agent_states;
   const lls_workflow_ops *workflows;
+  const lls_pattern_ops *patterns;
 } lls_backend_vt;
 
 /* Every backend struct starts with this, so the core can find the vtable. */

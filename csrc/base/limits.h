@@ -30,6 +30,12 @@
 #define LLS_MAX_NAME 255
 /* Scopes: 1..LLS_MAX_SCOPE bytes; "global" when the caller gives none. */
 #define LLS_MAX_SCOPE 255
+/* Procedural-memory patterns (scope, key, value): the scope follows
+ * LLS_MAX_SCOPE (1..), keys 1..LLS_MAX_PATTERN_KEY and values
+ * 0..LLS_MAX_PATTERN_VALUE bytes. All three are one primary key and one
+ * index entry, which PostgreSQL's B-tree caps near 2.7 kB. */
+#define LLS_MAX_PATTERN_KEY 512
+#define LLS_MAX_PATTERN_VALUE 1024
 /* Tenant ids given to storage.open: 1..LLS_MAX_TENANT bytes. */
 #define LLS_MAX_TENANT 255
 /* storage.tenant ids, which become part of collection names

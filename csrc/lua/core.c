@@ -27,6 +27,7 @@
 #include "lua/import.h"
 #include "lua/kv.h"
 #include "lua/luajson.h"
+#include "lua/patterns.h"
 #include "lua/records.h"
 #include "lua/sessions.h"
 #include "lua/signals.h"
@@ -341,6 +342,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_artifacts_db_methods, /* artifacts.c: artifacts */
       lls_agent_states_db_methods, /* agent_states.c: agent_states */
       lls_workflows_db_methods, /* workflows.c: workflows */
+      lls_patterns_db_methods,  /* patterns.c: patterns */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -357,6 +359,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_artifacts(L);
   lls_open_agent_states(L);
   lls_open_workflows(L);
+  lls_open_patterns(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

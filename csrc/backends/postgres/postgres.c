@@ -12,6 +12,7 @@
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
 #include "backends/postgres/kv.h"
+#include "backends/postgres/patterns.h"
 #include "backends/postgres/sessions.h"
 #include "backends/postgres/vectors.h"
 #include "backends/postgres/workflows.h"
@@ -43,4 +44,5 @@ const lls_backend_vt lls_postgres_vt = {
     .artifacts = &lls_postgres_artifact_ops,
     .agent_states = &lls_postgres_agent_state_ops,
     .workflows = &lls_postgres_workflow_ops,
+    .patterns = &lls_postgres_pattern_ops,
 };

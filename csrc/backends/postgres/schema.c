@@ -210,7 +210,8 @@
 #define TENANT_TABLES                                                            \
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
   " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
-  " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states']"
+  " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states',"          \
+  " 'procedural_patterns']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -689,6 +690,24 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX workflow_states_status_idx"
      " ON @S.workflow_states (tenant_id, status, last_updated);"
      RLS("workflow_states")},
+    {8, "procedural_memory",
+     "CREATE TABLE @S.procedural_patterns ("
+     " tenant_id text NOT NULL,"
+     " pattern_id text NOT NULL,"
+     " scope text COLLATE \"C\" NOT NULL,"
+     " key text COLLATE \"C\" NOT NULL,"
+     " value text COLLATE \"C\" NOT NULL,"
+     " frequency bigint NOT NULL CHECK (frequency > 0),"
+     " first_seen timestamptz NOT NULL,"
+     " last_seen timestamptz NOT NULL,"
+     " created_at timestamptz NOT NULL,"
+     " updated_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, scope, key, value));"
+     "CREATE INDEX procedural_patterns_frequency_idx ON @S.procedural_patterns"
+     " (tenant_id, frequency DESC, last_seen DESC, scope, key, value);"
+     "CREATE INDEX procedural_patterns_scope_idx ON @S.procedural_patterns"
+     " (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"
+     RLS("procedural_patterns")},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

@@ -101,9 +101,9 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
- *   -- migrations 5-8: sessions, artifacts (artifact_content,
- *   artifact_chunks, artifacts), agent_states, workflow_states: the
- *   components' tables, documented in their files beside this one.
+ *   -- migrations 5-9: sessions, artifacts (artifact_content,
+ *   artifact_chunks, artifacts), agent_states, workflow_states,
+ *   procedural_memory (procedural_patterns): the components' tables, documented in their files beside this one.
  *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
@@ -320,6 +320,24 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      ") WITHOUT ROWID;\n"
      "CREATE INDEX IF NOT EXISTS workflow_states_status\n"
      "  ON workflow_states (tenant_id, status, last_updated);"},
+    {9, "procedural_memory",
+     "CREATE TABLE IF NOT EXISTS procedural_patterns (\n"
+     "  tenant_id  TEXT NOT NULL,\n"
+     "  pattern_id TEXT NOT NULL,\n"
+     "  scope      TEXT NOT NULL,\n"
+     "  key        TEXT NOT NULL,\n"
+     "  value      TEXT NOT NULL,\n"
+     "  frequency  INTEGER NOT NULL CHECK (frequency > 0),\n"
+     "  first_seen INTEGER NOT NULL,\n"
+     "  last_seen  INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  updated_at INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, scope, key, value)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS procedural_patterns_frequency ON procedural_patterns\n"
+     "  (tenant_id, frequency DESC, last_seen DESC, scope, key, value);\n"
+     "CREATE INDEX IF NOT EXISTS procedural_patterns_scope ON procedural_patterns\n"
+     "  (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"},
 };
 
 const int lls_sqlite_nmigrations =
