@@ -208,7 +208,8 @@ describe("sqlite integrity", function()
       db = sqlite_open(path, { tenant = "acme" })
       finally(function() db:close() end)
       assert.are.same({ "001_kv_store", "002_vectors", "003_export", "004_checksums",
-                        "005_sessions", "006_artifacts", "007_agent_states", "008_workflow_states" },
+                        "005_sessions", "006_artifacts", "007_agent_states", "008_workflow_states",
+                        "009_procedural_memory" },
                       (function()
                         local t = {}
                         for i, m in ipairs(db:migrations()) do t[i] = m.name end

@@ -210,7 +210,7 @@ describe("sqlite backend", function()
         local ctx = ("round %d: %s"):format(round, out)
         assert.are.equal(N, select(2, out:gsub("ok\n", "")), ctx)
         assert.are.equal(tostring(N), cli(path, "SELECT count(*) FROM kv_store"), ctx)
-        assert.are.equal("8", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
+        assert.are.equal("9", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
       end
     end)
   end)
@@ -371,7 +371,8 @@ describe("sqlite backend", function()
       local rows = cli(path, list)
       local want = { { "1", "kv_store" }, { "2", "vectors" }, { "3", "export" },
                      { "4", "checksums" }, { "5", "sessions" }, { "6", "artifacts" },
-                     { "7", "agent_states" }, { "8", "workflow_states" } }
+                     { "7", "agent_states" }, { "8", "workflow_states" },
+                     { "9", "procedural_memory" } }
       local i = 0
       for line in rows:gmatch("[^\n]+") do
         i = i + 1

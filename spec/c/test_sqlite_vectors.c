@@ -292,7 +292,7 @@ static void test_collections(void) {
 
   lls_rows rows = {0};
   OK(vt->migrations(b, &rows, &err));
-  CHECK(rows.count == 8, "%zu migrations", rows.count);
+  CHECK(rows.count == 9, "%zu migrations", rows.count);
   lls_str k0 = lls_row_key(&rows, 0), k1 = lls_row_key(&rows, 1), k3 = lls_row_key(&rows, 3);
   CHECK(k0.len == 12 && memcmp(k0.ptr, "001_kv_store", 12) == 0, "migration 1 name");
   CHECK(k1.len == 11 && memcmp(k1.ptr, "002_vectors", 11) == 0, "migration 2 name");

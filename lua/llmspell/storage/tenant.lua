@@ -811,8 +811,8 @@ function Tenant:drop_collection(name)
   return (s.db:drop_collection(full))
 end
 
--- The storage components (sessions, artifacts, agent states, workflows)
--- hold records by id with no name or scope to carry this layer's tenant,
+-- The storage components (sessions, artifacts, agent states, workflows,
+-- patterns) hold records by id with no name or scope to carry this layer's tenant,
 -- so a tenant handle refuses them rather than show every tenant's records:
 -- the store's own `tenant` option partitions them in the backend (with
 -- row-level security on PostgreSQL).
@@ -827,11 +827,12 @@ end
 
 --- Refused (error object `invalid`): components are partitioned by the
 -- store's own `tenant` option, not by this layer. Also `artifacts`,
--- `agent_states`, `workflows`.
+-- `agent_states`, `workflows`, `patterns`.
 Tenant.sessions = no_components("sessions")
 Tenant.agent_states = no_components("agent_states")
 Tenant.workflows = no_components("workflows")
 Tenant.artifacts = no_components("artifacts")
+Tenant.patterns = no_components("patterns")
 
 -- The state of an open collection wrapper and of its tenant handle.
 local function cstate(self, fname)
