@@ -24,7 +24,7 @@ end
 local BIG = string.rep("compressible text ", 2000) -- 36 KB: stored lz4-compressed
 local BINARY = "\0\1\2\255\254 bytes"
 
---- Fills db with a bit of everything the four components hold.
+--- Fills db with a bit of everything the five components hold.
 local function fill(db)
   local s, a, g, w = db:sessions(), db:artifacts(), db:agent_states(), db:workflows()
   s:create("s1", { data = { user = "alice", n = 1, f = 0.5, list = storage.array { 1, 2 } } })
@@ -40,6 +40,9 @@ local function fill(db)
   w:set_status("wf-1", "running")
   w:set_status("wf-1", "completed")
   w:save("wf-2", { name = "pending one", current_step = 2 })
+  local p = db:patterns()
+  for _ = 1, 3 do p:record("nav", "home", "settings") end
+  p:record("tool", "search", "")
 end
 
 --- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
@@ -134,7 +137,7 @@ describe("components together", function()
         fill(db)
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
-                      workflow_states = 2 }, c)
+                      workflow_states = 2, procedural_memory = 2 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -171,10 +174,12 @@ describe("components together", function()
           assert.equal(2, st.workflow_states)
           assert.equal(3, st.artifacts)
           assert.equal(2, st.artifact_content)
+          assert.equal(2, st.patterns)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
           assert.equal(2, ist.artifact_content)
+          assert.equal(2, ist.patterns)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
           -- and the API reads what came in
@@ -185,6 +190,7 @@ describe("components together", function()
           assert.equal("completed", wf.status)
           assert.is_number(wf.started_at)
           assert.equal(2, dst:sessions():get("s1").artifact_count)
+          assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
           -- importing again with on_conflict = "error" changes nothing
           local err = helpers.error_of(storage.importer(dst).from_string,
                                        storage.importer(dst), json, { on_conflict = "error" })
@@ -302,6 +308,8 @@ describe("components together", function()
       local doc = storage.json_decode(out)
       assert.equal(2, doc.components.sessions)
       assert.equal(3, doc.components.artifacts)
+      assert.equal(2, doc.components.procedural_memory)
+      assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
     end)
   end)
 end)

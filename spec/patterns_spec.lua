@@ -29,7 +29,9 @@ end
 --- learned's rows as "scope/key/value=frequency" strings, in order.
 local function shown(rows)
   local out = {}
-  for i, r in ipairs(rows) do out[i] = r.scope .. "/" .. r.key .. "/" .. r.value .. "=" .. r.frequency end
+  for i, r in ipairs(rows) do
+    out[i] = r.scope .. "/" .. r.key .. "/" .. r.value .. "=" .. r.frequency
+  end
   return out
 end
 
@@ -203,8 +205,8 @@ local function contract(backend, it, run_name)
                        1, true)
         assert.matches("key: string expected, got nil", argerror_of(p.record, p, "s", nil, "v"), 1,
                        true)
-        assert.matches("value: string expected, got no value", argerror_of(p.record, p, "s", "k"), 1,
-                       true)
+        assert.matches("value: string expected, got no value",
+                       argerror_of(p.record, p, "s", "k"), 1, true)
         assert.matches("scope", argerror_of(p.record, p, "", "k", "v"), 1, true)
         assert.matches("key", argerror_of(p.frequency, p, "s", "", "v"), 1, true)
         assert.matches("scope", argerror_of(p.record, p, ("s"):rep(256), "k", "v"), 1, true)
@@ -305,7 +307,8 @@ describe("patterns in a SQLite file", function()
                          .. " FROM procedural_patterns"))
     assert.equal(tostring(math.floor(r.first_seen * 1e6 + 0.5)),
                  sqlite3("SELECT first_seen FROM procedural_patterns"))
-    assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$", sqlite3("SELECT pattern_id FROM procedural_patterns"))
+    assert.matches("^%x+%-%x+%-4%x+%-%x+%-%x+$",
+                   sqlite3("SELECT pattern_id FROM procedural_patterns"))
   end)
 
   it("runs learned as one index range, in the index's order (no sort)", function()
@@ -364,7 +367,9 @@ describe("patterns in PostgreSQL", function()
 
   after_each(function()
     for _, db in ipairs { acme, globex } do
-      for _, r in ipairs(db:patterns():learned()) do db:patterns():delete(r.scope, r.key, r.value) end
+      for _, r in ipairs(db:patterns():learned()) do
+        db:patterns():delete(r.scope, r.key, r.value)
+      end
       db:close()
     end
   end)
@@ -384,7 +389,7 @@ describe("patterns in PostgreSQL", function()
     assert.equal("0", pg.psql1(as .. "SELECT set_config('app.current_tenant_id', 'acme', false);"
       .. "\nSELECT count(*) FROM " .. SCHEMA .. ".procedural_patterns WHERE tenant_id = 'globex';"))
     assert.equal("t|t", pg.psql1("SELECT relrowsecurity, relforcerowsecurity FROM pg_class"
-                                 .. " WHERE oid = '" .. SCHEMA .. ".procedural_patterns'::regclass"))
+      .. " WHERE oid = '" .. SCHEMA .. ".procedural_patterns'::regclass"))
   end)
 
   it("stores counts as bigint and times as timestamptz", function()
@@ -656,7 +661,8 @@ describe("the procedural_memory section", function()
   it("refuses a bad record naming it and the field, writing nothing, dry run too", function()
     local db = open("memory")
     local cases = {
-      { '{"scope":"s","key":"k","value":"v","frequency":0}', "frequency must be an integer in [1, " },
+      { '{"scope":"s","key":"k","value":"v","frequency":0}',
+        "frequency must be an integer in [1, " },
       { '{"scope":"s","key":"k","value":"v","frequency":2.5}', "frequency must be an integer" },
       { '{"scope":"s","key":"k","value":"v","last_seen":"today"}', "last_seen must be an integer" },
       { '{"scope":"","key":"k","value":"v"}', "scope must be 1..255 bytes" },
