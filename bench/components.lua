@@ -1,8 +1,9 @@
--- bench/components.lua: the storage components (issue 10) through the Lua
--- API, against what a user would write by hand on the same store in the
+-- bench/components.lua: the storage components (issues 10, 11) through the
+-- Lua API, against what a user would write by hand on the same store in the
 -- same run: artifacts against `db:set`/`db:get` of the same bytes, sessions
 -- and agent states against the same data as JSON in KV (lua-cjson) with a
--- Lua-side index key per record.
+-- Lua-side index key per record, pattern records against a KV counter read
+-- and written in a transaction.
 --
 -- Run with `make bench-components` (it starts a throwaway PostgreSQL).
 -- Each figure is the median of REPS runs; a ratio is ours / the peer's
@@ -217,8 +218,38 @@ local function bench_records(name, db)
   return { c_ours, c_peer, g_ours, g_peer, s_ours, s_peer, l_ours, l_peer }
 end
 
+-- Procedural memory: p:record against the hand-written counter in KV, a
+-- db:get + tonumber + db:set inside db:transaction (what keeps a count
+-- right with other writers). Both count the same N_REC sightings spread
+-- over 100 patterns, so most calls increment an existing row.
+local function bench_patterns(name, db)
+  local p = db:patterns()
+  local run = 0
+  report(name, "pattern record", "op/s", "KV get+set in a txn",
+    function()
+      run = run + 1
+      local scope = "r" .. run
+      local t0 = now()
+      for i = 1, N_REC do p:record(scope, "step:" .. (i % 100), "next") end
+      return N_REC / (now() - t0)
+    end,
+    function()
+      local prefix = "pattern:r" .. run .. ":step:"
+      local t0 = now()
+      for i = 1, N_REC do
+        local k = prefix .. (i % 100) .. ":next"
+        db:transaction(function()
+          db:set(k, tostring((tonumber(db:get(k)) or 0) + 1))
+        end)
+      end
+      return N_REC / (now() - t0)
+    end,
+    "one atomic UPSERT")
+end
+
 local function on(name, open)
   local db = open()
+  bench_patterns(name, db)
   bench_artifacts(name, db)
   local r = bench_records(name, db)
   db:close()
