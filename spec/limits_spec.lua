@@ -42,7 +42,8 @@ describe("storage.limits", function()
     for _, name in ipairs { "max_key", "max_id", "max_name", "max_scope", "max_tenant",
                             "max_tenant_id", "max_section", "max_dimension", "max_k",
                             "min_m", "max_m", "max_ef_construction", "max_ef_search",
-                            "max_threads", "max_depth", "max_json_depth", "max_batch" } do
+                            "max_threads", "max_depth", "max_json_depth", "max_batch",
+                            "max_pattern_key", "max_pattern_value" } do
       assert.is_true(math.type(limits[name]) == "integer", name)
       assert.is_true(limits[name] > 0, name)
     end

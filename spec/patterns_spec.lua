@@ -135,6 +135,8 @@ local function contract(backend, it, run_name)
       end)
 
       it("keeps texts exactly: UTF-8, spaces, case, the longest allowed", function()
+        assert.same({ 255, 512, 1024 }, { storage.limits.max_scope, storage.limits.max_pattern_key,
+                                          storage.limits.max_pattern_value })
         local scope, key, value = ("s"):rep(255), "K\u{e9}y with spaces", ("v"):rep(1024)
         p:record(scope, key, value)
         assert.equal(0, p:frequency(scope, "k\u{e9}y with spaces", value))

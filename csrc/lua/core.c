@@ -298,6 +298,8 @@ static void push_limits(lua_State *L) {
       {"max_id", LLS_MAX_ID},
       {"max_name", LLS_MAX_NAME},
       {"max_scope", LLS_MAX_SCOPE},
+      {"max_pattern_key", LLS_MAX_PATTERN_KEY},
+      {"max_pattern_value", LLS_MAX_PATTERN_VALUE},
       {"max_tenant", LLS_MAX_TENANT},
       {"max_tenant_id", LLS_MAX_TENANT_ID},
       {"max_section", LLS_MAX_SECTION},

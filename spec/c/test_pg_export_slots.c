@@ -821,14 +821,14 @@ static void test_check(void) {
       " RENAME TO kv_store_tenant_isolation");
 
   sql("UPDATE " SCHEMA ".llmspell_migrations SET name = 'renamed' WHERE version = 2");
-  sql("INSERT INTO " SCHEMA ".llmspell_migrations (version, name) VALUES (8, 'future')");
+  sql("INSERT INTO " SCHEMA ".llmspell_migrations (version, name) VALUES (999, 'future')");
   lls_rows_reset(&p);
   OK(vt->check(acme, &p, &err), err);
   CHECK(p.count == 2 && has_problem(&p, "llmspell_migrations", "recorded as 'renamed'") &&
-            has_problem(&p, "llmspell_migrations", "migration 8 ('future') is unknown"),
+            has_problem(&p, "llmspell_migrations", "migration 999 ('future') is unknown"),
         "%s", problems_of(&p));
   sql("UPDATE " SCHEMA ".llmspell_migrations SET name = 'vectors' WHERE version = 2");
-  sql("DELETE FROM " SCHEMA ".llmspell_migrations WHERE version = 8");
+  sql("DELETE FROM " SCHEMA ".llmspell_migrations WHERE version = 999");
   sql("ALTER TABLE " SCHEMA ".export_sections RENAME TO export_sections_x");
   lls_rows_reset(&p);
   OK(vt->check(acme, &p, &err), err);

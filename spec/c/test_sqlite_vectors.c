@@ -382,7 +382,7 @@ static void test_collections(void) {
   /* reopening applies no migration again and keeps everything */
   long long applied = sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations");
   b = open_db(path, "acme");
-  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 8, "migrations reapplied");
+  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 9, "migrations reapplied");
   CHECK(sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations") == applied,
         "applied_at changed");
   EXPECT_LIST(b, "a:", "a:1,a:2");
