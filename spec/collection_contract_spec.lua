@@ -358,6 +358,8 @@ local function contract(backend, it, run_name)
         assert.near(1.0, res[1].score, 1e-6)
         res = col:search({ 1, 0 }, { k = 10, threshold = 0.5 })
         assert.same({ "a", "c" }, ids_of(res))
+        assert.matches("option 'threshold' must be a number, not NaN",
+                       helpers.error_of(col.search, col, { 1, 0 }, { threshold = 0 / 0 }), 1, true)
         res = col:search({ 1, 0 }, { k = 1, include_metadata = false, include_vector = true })
         assert.is_nil(res[1].metadata)
         assert.same({ 1, 0 }, res[1].vector)

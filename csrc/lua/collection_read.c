@@ -168,6 +168,10 @@ static void parse_search_opts(lua_State *L, coll *c, int arg, search_opts *o) {
       if (o->p.scope < 0 || c->scopes[o->p.scope].count == 0) o->p.scope = -2;
     } else if (strcmp(key, "threshold") == 0) {
       o->threshold = lls_number_at(L, vi, key, arg);
+      /* NaN compares false with every score: it would match nothing,
+       * silently */
+      if (o->threshold != o->threshold)
+        luaL_argerror(L, arg, "option 'threshold' must be a number, not NaN");
       o->has_threshold = 1;
     } else if (strcmp(key, "exclude_expired") == 0) {
       o->p.exclude_expired = lls_bool_at(L, vi, key, arg);
