@@ -620,6 +620,7 @@ local function contract(backend, it, run_name)
         end
         local before = stats()
         assert.same({ 3, 0, 0 }, { before[1], before[3], before[4] })
+        assert.equal(1, col:stats().scopes) -- "t" holds only an expired entry
         assert.equal(#col, before[1] + before[3])
         helpers.sleep(0.3) -- "short" expires
         local expired = stats()
