@@ -358,6 +358,8 @@ local function contract(backend, it, run_name)
         assert.near(1.0, res[1].score, 1e-6)
         res = col:search({ 1, 0 }, { k = 10, threshold = 0.5 })
         assert.same({ "a", "c" }, ids_of(res))
+        assert.matches("option 'threshold' must be a number, not NaN",
+                       helpers.error_of(col.search, col, { 1, 0 }, { threshold = 0 / 0 }), 1, true)
         res = col:search({ 1, 0 }, { k = 1, include_metadata = false, include_vector = true })
         assert.is_nil(res[1].metadata)
         assert.same({ 1, 0 }, res[1].vector)
@@ -618,6 +620,7 @@ local function contract(backend, it, run_name)
         end
         local before = stats()
         assert.same({ 3, 0, 0 }, { before[1], before[3], before[4] })
+        assert.equal(1, col:stats().scopes) -- "t" holds only an expired entry
         assert.equal(#col, before[1] + before[3])
         helpers.sleep(0.3) -- "short" expires
         local expired = stats()

@@ -4,6 +4,7 @@
  * (collection/search.c) after catching up with the backend.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -168,6 +169,10 @@ static void parse_search_opts(lua_State *L, coll *c, int arg, search_opts *o) {
       if (o->p.scope < 0 || c->scopes[o->p.scope].count == 0) o->p.scope = -2;
     } else if (strcmp(key, "threshold") == 0) {
       o->threshold = lls_number_at(L, vi, key, arg);
+      /* NaN compares false with every score: it would match nothing,
+       * silently */
+      if (o->threshold != o->threshold)
+        luaL_argerror(L, arg, "option 'threshold' must be a number, not NaN");
       o->has_threshold = 1;
     } else if (strcmp(key, "exclude_expired") == 0) {
       o->p.exclude_expired = lls_bool_at(L, vi, key, arg);
@@ -307,7 +312,20 @@ static int col_stats(lua_State *L) {
   int64_t nscopes = 0;
   for (size_t i = 0; i < c->nentries; i++)
     if (c->entries[i].meta) mem += c->entries[i].idlen + lls_value_bytes(c->entries[i].meta);
-  for (size_t i = 0; i < c->nscopes; i++) nscopes += c->scopes[i].count > 0;
+  if (c->expiring == 0) {
+    for (size_t i = 0; i < c->nscopes; i++) nscopes += c->scopes[i].count > 0;
+  } else {
+    /* the scopes' totals include expired entries not yet purged: a scope
+     * counts when one of its entries is live */
+    unsigned char *live_in = calloc(c->nscopes ? c->nscopes : 1, 1);
+    if (live_in == NULL) return luaL_error(L, "out of memory");
+    for (size_t k = 0; k < c->nentries; k++) {
+      const entry *e = &c->entries[k];
+      if (e->id && e->scope < c->nscopes && !coll_expired(e, now)) live_in[e->scope] = 1;
+    }
+    for (size_t i = 0; i < c->nscopes; i++) nscopes += live_in[i];
+    free(live_in);
+  }
   lua_createtable(L, 0, 18);
   lua_pushstring(L, c->info.name);
   lua_setfield(L, -2, "name");
