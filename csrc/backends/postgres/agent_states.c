@@ -201,19 +201,8 @@ static int pg_list(lls_backend *b, lls_str agent_type, lls_str after, size_t lim
     lls_pg_param_bytes(&p, "", 0);
   lls_pg_param_limit(&p, limit);
   if (agent_type.ptr != NULL) lls_pg_param_bytes(&p, agent_type.ptr, agent_type.len);
-  PGresult *r =
-      lls_pg_run_stmt(pg, agent_type.ptr != NULL ? &Q_LIST_TYPE : &Q_LIST, &p, 1, err);
-  if (r == NULL) return -1;
-  int n = PQntuples(r);
-  for (int i = 0; i < n; i++) {
-    lls_str id = lls_pg_str_at(r, i, 0);
-    if (lls_rows_add(out, id.ptr, id.len, "", 0) == NULL) {
-      PQclear(r);
-      return lls_error_oom(err);
-    }
-  }
-  PQclear(r);
-  return 0;
+  const pg_stmt *st = agent_type.ptr != NULL ? &Q_LIST_TYPE : &Q_LIST;
+  return lls_pg_id_rows(pg, st, &p, out, err) < 0 ? -1 : 0;
 }
 
 static int pg_del(lls_backend *b, lls_str agent_id, int *existed, lls_error *err) {

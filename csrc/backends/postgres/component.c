@@ -28,3 +28,18 @@ int lls_pg_delete_id(pg_backend *pg, const pg_stmt *def, lls_str id, int *existe
   PQclear(r);
   return 0;
 }
+
+int lls_pg_id_rows(pg_backend *pg, const pg_stmt *def, const pg_params *p, lls_rows *out,
+                   lls_error *err) {
+  PGresult *r = lls_pg_run_stmt(pg, def, p, 1, err);
+  if (r == NULL) return -1;
+  int n = PQntuples(r);
+  for (int i = 0; i < n; i++) {
+    if (lls_rows_add(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), "", 0) == NULL) {
+      PQclear(r);
+      return lls_error_oom(err);
+    }
+  }
+  PQclear(r);
+  return n;
+}

@@ -16,4 +16,9 @@ int lls_pg_tenant_count(pg_backend *pg, const pg_stmt *def, int64_t *n, lls_erro
 int lls_pg_delete_id(pg_backend *pg, const pg_stmt *def, lls_str id, int *existed,
                      lls_error *err);
 
+/* A component's list: runs read def with p and appends column 0 of each
+ * row (an id) to out as a key. Returns the rows appended, or -1 + err. */
+int lls_pg_id_rows(pg_backend *pg, const pg_stmt *def, const pg_params *p, lls_rows *out,
+                   lls_error *err);
+
 #endif

@@ -57,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/postgres/component.h"
 #include "backends/postgres/conn.h"
 
 /* Sessions cleanup() removes per round. */
@@ -419,23 +420,15 @@ static int pg_list(lls_backend *b, lls_str status, lls_str after, int64_t now, s
   lls_pg_param_time(&p, now);
   lls_pg_param_bytes(&p, has_after ? after.ptr : "", after.len);
   lls_pg_param_limit(&p, limit);
-  PGresult *r = lls_pg_run_stmt(pg, st, &p, 1, err);
-  if (r == NULL) return -1;
-  int rows = PQntuples(r);
-  for (int i = 0; i < rows; i++) {
-    if (lls_rows_add(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), NULL, 0) == NULL) {
-      PQclear(r);
-      return lls_error_oom(err);
-    }
-  }
-  PQclear(r);
+  int rows = lls_pg_id_rows(pg, st, &p, out, err);
+  if (rows < 0) return -1;
   /* An empty page is where a vanished `after` shows: its row gave no
    * bound, so nothing matched. Asked only then, so pages cost one query. */
   if (has_after && rows == 0) {
     pg_params q = {0};
     lls_pg_param_tenant(&q, pg);
     lls_pg_param_bytes(&q, after.ptr, after.len);
-    r = lls_pg_run_stmt(pg, &SS_EXISTS, &q, 1, err);
+    PGresult *r = lls_pg_run_stmt(pg, &SS_EXISTS, &q, 1, err);
     if (r == NULL) return -1;
     int found = PQntuples(r) > 0;
     PQclear(r);

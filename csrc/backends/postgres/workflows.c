@@ -206,16 +206,8 @@ static int pg_list(lls_backend *b, lls_str status, lls_rows *out, lls_error *err
   pg_params p = {0};
   lls_pg_param_tenant(&p, pg);
   if (status.ptr) lls_pg_param_bytes(&p, status.ptr, status.len);
-  PGresult *r = lls_pg_run_stmt(pg, status.ptr ? &ST_WF_LIST_STATUS : &ST_WF_LIST, &p, 1, err);
-  if (r == NULL) return -1;
-  for (int i = 0, n = PQntuples(r); i < n; i++) {
-    if (lls_rows_add(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0), "", 0) == NULL) {
-      PQclear(r);
-      return lls_error_oom(err);
-    }
-  }
-  PQclear(r);
-  return 0;
+  const pg_stmt *st = status.ptr ? &ST_WF_LIST_STATUS : &ST_WF_LIST;
+  return lls_pg_id_rows(pg, st, &p, out, err) < 0 ? -1 : 0;
 }
 
 static int pg_del(lls_backend *b, lls_str id, int *existed, lls_error *err) {
