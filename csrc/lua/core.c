@@ -27,6 +27,7 @@
 #include "lua/import.h"
 #include "lua/kv.h"
 #include "lua/luajson.h"
+#include "lua/graph.h"
 #include "lua/patterns.h"
 #include "lua/records.h"
 #include "lua/sessions.h"
@@ -345,6 +346,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_agent_states_db_methods, /* agent_states.c: agent_states */
       lls_workflows_db_methods, /* workflows.c: workflows */
       lls_patterns_db_methods,  /* patterns.c: patterns */
+      lls_graph_db_methods,     /* graph.c: graph */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -362,6 +364,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_agent_states(L);
   lls_open_workflows(L);
   lls_open_patterns(L);
+  lls_open_graph(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

@@ -211,7 +211,7 @@
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
   " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
   " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states',"          \
-  " 'procedural_patterns']"
+  " 'procedural_patterns', 'entities', 'relationships']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -579,7 +579,7 @@ const pg_migration lls_pg_migration_scripts[] = {
      " PRIMARY KEY (tenant_id, section, ord));"
      RLS("export_sections")},
     /* The components of COMPONENTS.md; each component's file (sessions.c,
-     * artifacts.c, agent_states.c, workflows.c) documents its tables and
+     * artifacts.c, agent_states.c, workflows.c, patterns.c, graph.c) documents its tables and
      * the queries over them. agent_states.state_data is bytea: its
      * checksum covers the stored bytes, which jsonb would rewrite. The
      * foreign keys are checked at commit, so an import may bring artifacts
@@ -708,6 +708,54 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX procedural_patterns_scope_idx ON @S.procedural_patterns"
      " (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"
      RLS("procedural_patterns")},
+    /* The seed's bi-temporal tables (graph.c documents them); 'infinity'
+     * closes nothing. The GiST index holds both time ranges. */
+    {9, "knowledge_graph",
+     "CREATE TABLE @S.entities ("
+     " tenant_id text NOT NULL,"
+     " entity_id text COLLATE \"C\" NOT NULL,"
+     " entity_type text COLLATE \"C\" NOT NULL,"
+     " name text COLLATE \"C\" NOT NULL,"
+     " properties jsonb NOT NULL,"
+     " valid_time_start timestamptz NOT NULL,"
+     " valid_time_end timestamptz NOT NULL CHECK (valid_time_start <= valid_time_end),"
+     " transaction_time_start timestamptz NOT NULL,"
+     " transaction_time_end timestamptz NOT NULL"
+     " CHECK (transaction_time_start <= transaction_time_end),"
+     " created_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, entity_id, transaction_time_start, valid_time_start));"
+     "CREATE INDEX entities_type_idx ON @S.entities (tenant_id, entity_type, name);"
+     "CREATE INDEX entities_name_idx ON @S.entities (tenant_id, name);"
+     "CREATE INDEX entities_temporal_idx ON @S.entities USING gist"
+     " (tstzrange(valid_time_start, valid_time_end),"
+     " tstzrange(transaction_time_start, transaction_time_end));"
+     "CREATE INDEX entities_recorded_idx ON @S.entities (tenant_id, transaction_time_end);"
+     "CREATE TABLE @S.relationships ("
+     " tenant_id text NOT NULL,"
+     " relationship_id text COLLATE \"C\" NOT NULL,"
+     " source_entity_id text COLLATE \"C\" NOT NULL,"
+     " target_entity_id text COLLATE \"C\" NOT NULL,"
+     " relationship_type text COLLATE \"C\" NOT NULL,"
+     " properties jsonb NOT NULL,"
+     " valid_time_start timestamptz NOT NULL,"
+     " valid_time_end timestamptz NOT NULL CHECK (valid_time_start <= valid_time_end),"
+     " transaction_time_start timestamptz NOT NULL,"
+     " transaction_time_end timestamptz NOT NULL"
+     " CHECK (transaction_time_start <= transaction_time_end),"
+     " created_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, relationship_id, transaction_time_start, valid_time_start));"
+     "CREATE INDEX relationships_from_idx ON @S.relationships"
+     " (tenant_id, source_entity_id, relationship_type) INCLUDE (target_entity_id,"
+     " valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);"
+     "CREATE INDEX relationships_to_idx ON @S.relationships"
+     " (tenant_id, target_entity_id, relationship_type) INCLUDE (source_entity_id,"
+     " valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);"
+     "CREATE INDEX relationships_temporal_idx ON @S.relationships USING gist"
+     " (tstzrange(valid_time_start, valid_time_end),"
+     " tstzrange(transaction_time_start, transaction_time_end));"
+     "CREATE INDEX relationships_recorded_idx ON @S.relationships"
+     " (tenant_id, transaction_time_end);"
+     RLS("entities") RLS("relationships")},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

@@ -101,9 +101,11 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
- *   -- migrations 5-9: sessions, artifacts (artifact_content,
+ *   -- migrations 5-10: sessions, artifacts (artifact_content,
  *   artifact_chunks, artifacts), agent_states, workflow_states,
- *   procedural_memory (procedural_patterns): the components' tables, documented in their files beside this one.
+ *   procedural_memory (procedural_patterns), knowledge_graph (entities,
+ *   relationships): the components' tables, documented in their files
+ *   beside this one.
  *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
@@ -338,6 +340,44 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  (tenant_id, frequency DESC, last_seen DESC, scope, key, value);\n"
      "CREATE INDEX IF NOT EXISTS procedural_patterns_scope ON procedural_patterns\n"
      "  (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"},
+    {10, "knowledge_graph",
+     "CREATE TABLE IF NOT EXISTS entities (\n"
+     "  tenant_id TEXT NOT NULL, entity_id TEXT NOT NULL,\n"
+     "  entity_type TEXT NOT NULL, name TEXT NOT NULL, properties TEXT NOT NULL,\n"
+     "  valid_time_start INTEGER NOT NULL, valid_time_end INTEGER NOT NULL,\n"
+     "  transaction_time_start INTEGER NOT NULL, transaction_time_end INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  CHECK (valid_time_start <= valid_time_end),\n"
+     "  CHECK (transaction_time_start <= transaction_time_end));\n"
+     "CREATE UNIQUE INDEX IF NOT EXISTS entities_version ON entities\n"
+     "  (tenant_id, entity_id, transaction_time_start, valid_time_start);\n"
+     "CREATE INDEX IF NOT EXISTS entities_type ON entities (tenant_id, entity_type, name);\n"
+     "CREATE INDEX IF NOT EXISTS entities_name ON entities (tenant_id, name);\n"
+     "CREATE INDEX IF NOT EXISTS entities_valid ON entities\n"
+     "  (tenant_id, valid_time_start, valid_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS entities_recorded ON entities\n"
+     "  (tenant_id, transaction_time_end, transaction_time_start);\n"
+     "CREATE TABLE IF NOT EXISTS relationships (\n"
+     "  tenant_id TEXT NOT NULL, relationship_id TEXT NOT NULL,\n"
+     "  source_entity_id TEXT NOT NULL, target_entity_id TEXT NOT NULL,\n"
+     "  relationship_type TEXT NOT NULL, properties TEXT NOT NULL,\n"
+     "  valid_time_start INTEGER NOT NULL, valid_time_end INTEGER NOT NULL,\n"
+     "  transaction_time_start INTEGER NOT NULL, transaction_time_end INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  CHECK (valid_time_start <= valid_time_end),\n"
+     "  CHECK (transaction_time_start <= transaction_time_end));\n"
+     "CREATE UNIQUE INDEX IF NOT EXISTS relationships_version ON relationships\n"
+     "  (tenant_id, relationship_id, transaction_time_start, valid_time_start);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_from ON relationships\n"
+     "  (tenant_id, source_entity_id, relationship_type, target_entity_id,\n"
+     "   valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_to ON relationships\n"
+     "  (tenant_id, target_entity_id, relationship_type, source_entity_id,\n"
+     "   valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_valid ON relationships\n"
+     "  (tenant_id, valid_time_start, valid_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_recorded ON relationships\n"
+     "  (tenant_id, transaction_time_end, transaction_time_start);"},
 };
 
 const int lls_sqlite_nmigrations =

@@ -13,6 +13,7 @@
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
+#include "backends/sqlite/graph.h"
 #include "backends/sqlite/patterns.h"
 #include "backends/sqlite/sessions.h"
 #include "backends/sqlite/vectors.h"
@@ -45,4 +46,5 @@ const lls_backend_vt lls_sqlite_vt = {
     .agent_states = &lls_sqlite_agent_state_ops,
     .workflows = &lls_sqlite_workflow_ops,
     .patterns = &lls_sqlite_pattern_ops,
+    .graph = &lls_sqlite_graph_ops,
 };
