@@ -284,7 +284,7 @@ static int revise(void *ud, const lls_graph_row *cur, lls_graph_row *next, lls_e
 }
 
 /** g:update_entity(id, changes [, {valid_from=, name=, type=}]) --> true
- * A new version: changes (a table) merged into the current properties,
+ * A new version: changes (a table, or nil for none) merged into the current properties,
  * name and type replaced when given, valid from valid_from (default now).
  * The version it replaces is closed in valid and transaction time. */
 static int gr_update_entity(lua_State *L) {
@@ -292,7 +292,6 @@ static int gr_update_entity(lua_State *L) {
   lls_backend *cb;
   lls_handle *h = lls_component_check(L, 1, &CLS, &cb);
   lls_str id = text_at(L, 2, 2, "id", LLS_MAX_ID);
-  luaL_checktype(L, 3, LUA_TTABLE);
   int o = opts_at(L, 4, fields);
   int64_t now = lls_now_us();
   revision r = {NULL, {NULL, 0}, {NULL, 0}, {NULL, 0, 0}};
@@ -564,7 +563,7 @@ static lls_filter *compile_filter(lua_State *L, int vi, int arg) {
                                         filter_gc);
   *slot = lls_filter_compile(spec, err, sizeof err);
   lls_value_free(spec);
-  if (*slot == NULL) luaL_argerror(L, arg, err);
+  if (*slot == NULL) luaL_argerror(L, arg, lua_pushfstring(L, "properties: %s", err));
   return *slot;
 }
 
@@ -586,9 +585,10 @@ static int gr_query(lua_State *L) {
   if (o) {
     q.type = text_field(L, o, 2, "type", LLS_MAX_NAME, 0);
     q.name = text_field(L, o, 2, "name", LLS_MAX_KEY, 0);
-    int64_t lo = INT64_MIN + 1, hi = LLS_GRAPH_OPEN - 1;
+    /* an open end: -infinity / infinity on PostgreSQL */
+    int64_t lo = INT64_MIN, hi = LLS_GRAPH_OPEN;
     if (range_field(L, o, 2, "valid", &lo, &hi)) q.valid_lo = lo, q.valid_hi = hi;
-    lo = INT64_MIN + 1, hi = LLS_GRAPH_OPEN - 1;
+    lo = INT64_MIN, hi = LLS_GRAPH_OPEN;
     if (range_field(L, o, 2, "recorded", &lo, &hi)) q.recorded_lo = lo, q.recorded_hi = hi;
     c.limit = (size_t)lls_opt_int(L, o, "limit", 2, 1, INT32_MAX, 0);
     if (lua_getfield(L, o, "properties") != LUA_TNIL) {

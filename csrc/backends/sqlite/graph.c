@@ -55,10 +55,12 @@
   t "created_at"
 #define NCOLS 11
 
-/* Valid at ?5 and believed at ?6 (alias t). */
+/* Valid at ?5 and believed at ?6 (alias t). The unary + keeps SQLite
+ * from answering these with a time index (a range over every current
+ * row): the id and end indexes, equalities, are the ones to use. */
 #define LIVE(t)                                                                \
-  t ".valid_time_start <= ?5 AND ?5 < " t ".valid_time_end AND "               \
-  t ".transaction_time_start <= ?6 AND ?6 < " t ".transaction_time_end"
+  "+" t ".valid_time_start <= ?5 AND ?5 < +" t ".valid_time_end AND +"         \
+  t ".transaction_time_start <= ?6 AND ?6 < +" t ".transaction_time_end"
 
 /* ------------------------------------------------------------ entities */
 
