@@ -43,6 +43,13 @@ local function fill(db)
   local p = db:patterns()
   for _ = 1, 3 do p:record("nav", "home", "settings") end
   p:record("tool", "search", "")
+  local kg = db:graph()
+  kg:add_entity { id = "ada", type = "person", name = "Ada", properties = { born = 1815 },
+                  valid_from = 100 }
+  kg:add_entity { id = "engine", type = "machine", name = "Analytical Engine", valid_from = 100 }
+  kg:update_entity("ada", { title = "Countess" }, { valid_from = 200 })
+  kg:add_relationship { id = "wrote", from = "ada", to = "engine", type = "wrote_about",
+                        properties = { year = 1843 }, valid_from = 300 }
 end
 
 --- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
@@ -58,7 +65,8 @@ local function sha256(s)
   return out:match("^%x+")
 end
 
-local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states" }
+local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states", "procedural_memory",
+                   "knowledge_graph" }
 
 --- The component sections of an export, with tenant ids blanked (the
 -- stores of a pair belong to different tenants on PostgreSQL).
@@ -88,7 +96,7 @@ describe("components together", function()
       end)
 
       it("are the same objects while referenced, and print what they are", function()
-        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns" } do
+        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns", "graph" } do
           local c = db[kind](db)
           assert.equal(c, db[kind](db))
           assert.matches(db:backend_type(), tostring(c), 1, true)
@@ -107,6 +115,7 @@ describe("components together", function()
           db:agent_states():save("a-tx", { x = 1 })
           db:workflows():save("w-tx", { name = "x" })
           db:patterns():record("tx", "k", "v")
+          db:graph():add_entity { id = "tx", type = "t", name = "in tx" }
           error({ code = "mine" })
         end)
         assert.equal("mine", err.code)
@@ -118,6 +127,7 @@ describe("components together", function()
         assert.is_nil(db:agent_states():load("a-tx"))
         assert.is_nil(db:workflows():load("w-tx"))
         assert.equal(0, db:patterns():frequency("tx", "k", "v"))
+        assert.is_nil(db:graph():get_entity("tx"))
         -- and a nested level rolls back alone
         db:transaction(function(tx)
           db:sessions():create("outer")
@@ -137,7 +147,8 @@ describe("components together", function()
         fill(db)
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
-                      workflow_states = 2, procedural_memory = 2 }, c)
+                      workflow_states = 2, procedural_memory = 2, entities = 4,
+                      relationships = 1 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -175,11 +186,15 @@ describe("components together", function()
           assert.equal(3, st.artifacts)
           assert.equal(2, st.artifact_content)
           assert.equal(2, st.patterns)
+          assert.equal(4, st.entities)
+          assert.equal(1, st.relationships)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
           assert.equal(2, ist.artifact_content)
           assert.equal(2, ist.patterns)
+          assert.equal(4, ist.entities)
+          assert.equal(1, ist.relationships)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
           -- and the API reads what came in
@@ -191,6 +206,9 @@ describe("components together", function()
           assert.is_number(wf.started_at)
           assert.equal(2, dst:sessions():get("s1").artifact_count)
           assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+          assert.equal("Countess", dst:graph():get_entity("ada").properties.title)
+          assert.is_nil(dst:graph():get_entity("ada", { at = 150 }).properties.title)
+          assert.same({ "engine" }, { dst:graph():traverse("ada")[1].entity.id })
           -- importing again with on_conflict = "error" changes nothing
           local err = helpers.error_of(storage.importer(dst).from_string,
                                        storage.importer(dst), json, { on_conflict = "error" })
@@ -232,7 +250,13 @@ describe("components together", function()
           "state_data":{},"current_step":1,"status":"running",
           "started_at":1700000000000000,"completed_at":null,
           "last_updated":1700000000000000,"created_at":1700000000000000}],
-        "knowledge_graph":{"entities":[],"relationships":[]}}}]], hash, b64, hash, hash,
+        "knowledge_graph":{"entities":[{"entity_id":"rs-e","tenant_id":"t",
+          "entity_type":"topic","name":"X","properties":{},
+          "valid_time_start":1700000000000000,"valid_time_end":9223372036854775807,
+          "transaction_time_start":1700000000000000,
+          "transaction_time_end":9223372036854775807,"created_at":1700000000000000}],
+          "relationships":[]},
+        "rs_extension":{"note":"kept"}}}]], hash, b64, hash, hash,
         state_sum)
       -- a dry run checks the records as the import does, and writes nothing
       local bad = doc:gsub('"agent_id":"rs%-agent"', '"agent_id":""')
@@ -257,7 +281,9 @@ describe("components together", function()
       assert.equal("running", db:workflows():load("rs-wf").status)
       -- a section no component knows stays passthrough, and comes back
       local back = storage.json_decode(storage.exporter(db):to_string())
-      assert.is_table(back.data.knowledge_graph)
+      assert.same({ note = "kept" }, back.data.rs_extension)
+      assert.equal("X", db:graph():get_entity("rs-e").name)
+      assert.equal(1, #back.data.knowledge_graph.entities)
       assert.equal("rs-s1", back.data.sessions[1].session_id)
       assert.equal("6f1c2b1e-0000-4000-8000-000000000001", back.data.sessions[1].id)
     end)
@@ -309,7 +335,10 @@ describe("components together", function()
       assert.equal(2, doc.components.sessions)
       assert.equal(3, doc.components.artifacts)
       assert.equal(2, doc.components.procedural_memory)
+      assert.equal(4, doc.components.entities)
+      assert.equal(1, doc.components.relationships)
       assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+      assert.equal("Ada", dst:graph():get_entity("ada", { at = 150 }).name)
     end)
   end)
 end)

@@ -338,7 +338,7 @@ static int lock_and_order(pg_backend *pg, lls_str id, const pg_stmt *last, int64
   pg_params p = {0};
   param_id(&p, pg, id);
   if (first_row(pg, &ST_LOCK, &p, NULL, err) < 0) return -1;
-  int64_t t;
+  int64_t t = 0;
   int got = first_row(pg, last, &p, &t, err);
   if (got < 0) return -1;
   if (got && t >= *now) *now = t + 1;
@@ -459,7 +459,7 @@ static int pg_delete_entity(lls_backend *b, lls_str id, int64_t now, int *existe
   int changed = 0, ok = lock_and_order(pg, id, &ST_E_LAST, &now, err) == 0;
   pg_params p = {0};
   param_id(&p, pg, id);
-  int64_t t;
+  int64_t t = 0;
   int got = ok ? first_row(pg, &ST_R_LAST_TOUCHING, &p, &t, err) : -1;
   ok = got >= 0;
   if (got > 0 && t >= now) now = t + 1;

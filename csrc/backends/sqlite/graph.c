@@ -299,7 +299,7 @@ static int after_last(sqlite_backend *b, const char *sql, lls_str id, int64_t *n
                       lls_error *err) {
   sqlite3_stmt *s = start(b, sql, id, err);
   if (s == NULL) return -1;
-  int64_t last;
+  int64_t last = 0;
   int got = one_int(b, s, &last, err);
   if (got < 0) return -1;
   if (got && last >= *now) *now = last + 1;
