@@ -248,6 +248,18 @@ static void set_bool(lua_State *L, const char *k, int v) {
   lua_setfield(L, -2, k);
 }
 
+/* Pushes the JSON column json (what names it) as a Lua value: "{}" and
+ * "[]", what most rows hold in tags and metadata, without a parse. */
+static void push_json(lua_State *L, const lls_handle *h, lls_str json, const char *what) {
+  int object = json.len == 2 && memcmp(json.ptr, "{}", 2) == 0;
+  if (object || (json.len == 2 && memcmp(json.ptr, "[]", 2) == 0)) {
+    lls_value empty = {object ? LLS_VOBJECT : LLS_VARRAY, {0}};
+    lls_push_json(L, &empty); /* an array as the parse would mark it */
+    return;
+  }
+  lls_component_push_json(L, h, json, what);
+}
+
 /* Pushes one kept row (h and its strings at p) as a table; the context
  * is decompressed through sc->plain, a damaged one raising `integrity`. */
 static void push_row(lua_State *L, const lls_handle *h, scratch *sc, const row_head *r,
@@ -277,12 +289,12 @@ static void push_row(lua_State *L, const lls_handle *h, scratch *sc, const row_h
   lua_pushlstring(L, sc->plain.data ? sc->plain.data : "", sc->plain.len);
   lua_setfield(L, -2, "context");
   if (r->len[S_RESULT] != SIZE_MAX) {
-    lls_component_push_json(L, h, (lls_str){at[S_RESULT], r->len[S_RESULT]}, "hook result");
+    push_json(L, h, (lls_str){at[S_RESULT], r->len[S_RESULT]}, "hook result");
     lua_setfield(L, -2, "result");
   }
-  lls_component_push_json(L, h, (lls_str){at[S_TAGS], r->len[S_TAGS]}, "hook tags");
+  push_json(L, h, (lls_str){at[S_TAGS], r->len[S_TAGS]}, "hook tags");
   lua_setfield(L, -2, "tags");
-  lls_component_push_json(L, h, (lls_str){at[S_META], r->len[S_META]}, "hook metadata");
+  push_json(L, h, (lls_str){at[S_META], r->len[S_META]}, "hook metadata");
   lua_setfield(L, -2, "metadata");
   set_time(L, "timestamp", r->timestamp);
   set_time(L, "created_at", r->created_at);
