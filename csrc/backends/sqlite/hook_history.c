@@ -233,7 +233,7 @@ static int sq_archive(lls_backend *base, int64_t before, int64_t max_priority, i
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 2, before);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 3, max_priority);
   if (lls_sqlite_run(b, s, rc, "hook history archive", err) != 0) return -1;
-  *removed = sqlite3_changes64(b->db);
+  *removed = sqlite3_changes(b->db);
   return 0;
 }
 
