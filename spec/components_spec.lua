@@ -50,6 +50,14 @@ local function fill(db)
   kg:update_entity("ada", { title = "Countess" }, { valid_from = 200 })
   kg:add_relationship { id = "wrote", from = "ada", to = "engine", type = "wrote_about",
                         properties = { year = 1843 }, valid_from = 300 }
+  local h = db:hook_history()
+  h:record { execution_id = "exec-1", hook_id = "audit", hook_type = "pre_agent",
+             correlation_id = "corr-1", context = BIG, result = { Continue = true },
+             duration_ms = 7, tags = { "x" }, retention_priority = 3,
+             metadata = { n = 1, f = 0.5 }, timestamp = 1700000000.5 }
+  h:record { execution_id = "exec-2", hook_id = "audit", hook_type = "post_agent",
+             correlation_id = "corr-1", context = BINARY, triggering_component = "Agent",
+             component_id = "agent-1", modified_operation = true }
 end
 
 --- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
@@ -65,8 +73,8 @@ local function sha256(s)
   return out:match("^%x+")
 end
 
-local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states", "procedural_memory",
-                   "knowledge_graph" }
+local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states",
+                   "procedural_memory", "knowledge_graph", "hook_history" }
 
 --- The component sections of an export, with tenant ids blanked (the
 -- stores of a pair belong to different tenants on PostgreSQL).
@@ -96,7 +104,8 @@ describe("components together", function()
       end)
 
       it("are the same objects while referenced, and print what they are", function()
-        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns", "graph" } do
+        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
+                                "graph", "hook_history" } do
           local c = db[kind](db)
           assert.equal(c, db[kind](db))
           assert.matches(db:backend_type(), tostring(c), 1, true)
@@ -116,6 +125,7 @@ describe("components together", function()
           db:workflows():save("w-tx", { name = "x" })
           db:patterns():record("tx", "k", "v")
           db:graph():add_entity { id = "tx", type = "t", name = "in tx" }
+          db:hook_history():record { execution_id = "h-tx", hook_id = "h", hook_type = "t" }
           error({ code = "mine" })
         end)
         assert.equal("mine", err.code)
@@ -128,6 +138,7 @@ describe("components together", function()
         assert.is_nil(db:workflows():load("w-tx"))
         assert.equal(0, db:patterns():frequency("tx", "k", "v"))
         assert.is_nil(db:graph():get_entity("tx"))
+        assert.is_nil(db:hook_history():get("h-tx"))
         -- and a nested level rolls back alone
         db:transaction(function(tx)
           db:sessions():create("outer")
@@ -148,7 +159,7 @@ describe("components together", function()
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
                       workflow_states = 2, procedural_memory = 2, entities = 4,
-                      relationships = 1 }, c)
+                      relationships = 1, hook_history = 2 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -188,6 +199,7 @@ describe("components together", function()
           assert.equal(2, st.patterns)
           assert.equal(4, st.entities)
           assert.equal(1, st.relationships)
+          assert.equal(2, st.hooks)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
@@ -195,6 +207,7 @@ describe("components together", function()
           assert.equal(2, ist.patterns)
           assert.equal(4, ist.entities)
           assert.equal(1, ist.relationships)
+          assert.equal(2, ist.hooks)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
           -- and the API reads what came in
@@ -209,6 +222,14 @@ describe("components together", function()
           assert.equal("Countess", dst:graph():get_entity("ada").properties.title)
           assert.is_nil(dst:graph():get_entity("ada", { at = 150 }).properties.title)
           assert.same({ "engine" }, { dst:graph():traverse("ada")[1].entity.id })
+          assert.equal(BIG, dst:hook_history():get("exec-1").context)
+          assert.same({ "exec-2", "exec-1" }, (function()
+            local out = {}
+            for i, r in ipairs(dst:hook_history():by_correlation("corr-1")) do
+              out[i] = r.execution_id
+            end
+            return out
+          end)())
           -- importing again with on_conflict = "error" changes nothing
           local err = helpers.error_of(storage.importer(dst).from_string,
                                        storage.importer(dst), json, { on_conflict = "error" })
@@ -337,6 +358,8 @@ describe("components together", function()
       assert.equal(2, doc.components.procedural_memory)
       assert.equal(4, doc.components.entities)
       assert.equal(1, doc.components.relationships)
+      assert.equal(2, doc.components.hook_history)
+      assert.equal(BINARY, dst:hook_history():get("exec-2").context)
       assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
       assert.equal("Ada", dst:graph():get_entity("ada", { at = 150 }).name)
     end)

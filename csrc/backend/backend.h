@@ -34,13 +34,14 @@
 
 /* The components' op tables (COMPONENTS.md), one header each:
  * backend/sessions.h, artifacts.h, agent_states.h, workflows.h,
- * patterns.h, graph.h. */
+ * patterns.h, graph.h, hook_history.h. */
 typedef struct lls_session_ops lls_session_ops;
 typedef struct lls_artifact_ops lls_artifact_ops;
 typedef struct lls_agent_state_ops lls_agent_state_ops;
 typedef struct lls_workflow_ops lls_workflow_ops;
 typedef struct lls_pattern_ops lls_pattern_ops;
 typedef struct lls_graph_ops lls_graph_ops;
+typedef struct lls_hook_ops lls_hook_ops;
 
 /* Static facts about a backend (characteristics()). Latencies are the
  * nominal figures reported before a handle has measured its own. */
@@ -116,6 +117,7 @@ typedef struct lls_backend_vt {
   const lls_workflow_ops *workflows;
   const lls_pattern_ops *patterns;
   const lls_graph_ops *graph;
+  const lls_hook_ops *hook_history;
 } lls_backend_vt;
 
 /* Every backend struct starts with this, so the core can find the vtable. */

@@ -24,6 +24,7 @@
 #include "lua/core.h"
 #include "lua/error.h"
 #include "lua/export.h"
+#include "lua/hook_history.h"
 #include "lua/import.h"
 #include "lua/kv.h"
 #include "lua/luajson.h"
@@ -301,6 +302,7 @@ static void push_limits(lua_State *L) {
       {"max_scope", LLS_MAX_SCOPE},
       {"max_pattern_key", LLS_MAX_PATTERN_KEY},
       {"max_pattern_value", LLS_MAX_PATTERN_VALUE},
+      {"max_hook_context", (lua_Integer)LLS_MAX_HOOK_CONTEXT},
       {"max_tenant", LLS_MAX_TENANT},
       {"max_tenant_id", LLS_MAX_TENANT_ID},
       {"max_section", LLS_MAX_SECTION},
@@ -347,6 +349,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_workflows_db_methods, /* workflows.c: workflows */
       lls_patterns_db_methods,  /* patterns.c: patterns */
       lls_graph_db_methods,     /* graph.c: graph */
+      lls_hook_history_db_methods, /* hook_history.c: hook_history */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -365,6 +368,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_workflows(L);
   lls_open_patterns(L);
   lls_open_graph(L);
+  lls_open_hook_history(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

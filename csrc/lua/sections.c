@@ -9,6 +9,7 @@
 #include "lua/agent_states_section.h"
 #include "lua/artifacts_section.h"
 #include "lua/graph_section.h"
+#include "lua/hook_history_section.h"
 #include "lua/patterns_section.h"
 #include "lua/sessions_section.h"
 #include "lua/workflows_section.h"
@@ -21,6 +22,7 @@ const lls_section_codec *const lls_section_codecs[] = {
     &lls_workflows_section,
     &lls_patterns_section,
     &lls_graph_section,
+    &lls_hook_history_section,
     NULL,
 };
 

@@ -69,6 +69,9 @@ local function import_seeds()
   c:workflows():set_status("wf", "running")
   c:patterns():record("tool", "search", "summarise")
   c:patterns():record("tool", "search", "summarise")
+  c:hook_history():record { hook_id = "audit", hook_type = "pre_agent", correlation_id = "c1",
+                            context = string.rep("context ", 100), result = { Continue = true },
+                            tags = { "t" }, metadata = { n = 1 } }
   write("import", "export-components.json", storage.exporter(c):to_string())
   c:close()
   write("import", "version-last.json", '{"data":{"kv_store":[]},"version":"1.0"}')

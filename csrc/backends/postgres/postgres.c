@@ -11,6 +11,7 @@
 #include "backends/postgres/agent_states.h"
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
+#include "backends/postgres/hook_history.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/graph.h"
 #include "backends/postgres/patterns.h"
@@ -47,4 +48,5 @@ const lls_backend_vt lls_postgres_vt = {
     .workflows = &lls_postgres_workflow_ops,
     .patterns = &lls_postgres_pattern_ops,
     .graph = &lls_postgres_graph_ops,
+    .hook_history = &lls_postgres_hook_ops,
 };

@@ -211,7 +211,7 @@
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
   " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
   " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states',"          \
-  " 'procedural_patterns', 'entities', 'relationships']"
+  " 'procedural_patterns', 'entities', 'relationships', 'hook_history']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -756,6 +756,29 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX relationships_recorded_idx ON @S.relationships"
      " (tenant_id, transaction_time_end);"
      RLS("entities") RLS("relationships")},
+    {10, "hook_history",
+     "CREATE TABLE @S.hook_history ("
+     " tenant_id text NOT NULL, id text NOT NULL,"
+     " execution_id text COLLATE \"C\" NOT NULL, hook_id text COLLATE \"C\" NOT NULL,"
+     " hook_type text COLLATE \"C\" NOT NULL, correlation_id text COLLATE \"C\" NOT NULL,"
+     " hook_context bytea NOT NULL, result_data jsonb,"
+     " timestamp timestamptz NOT NULL, duration_ms bigint NOT NULL CHECK (duration_ms >= 0),"
+     " triggering_component text, component_id text, modified_operation boolean NOT NULL,"
+     " tags jsonb NOT NULL, retention_priority integer NOT NULL,"
+     " context_size bigint NOT NULL CHECK (context_size >= 0),"
+     " contains_sensitive_data boolean NOT NULL, metadata jsonb NOT NULL,"
+     " created_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, execution_id));"
+     /* already LZ4: TOAST need not try pglz on it */
+     "ALTER TABLE @S.hook_history ALTER COLUMN hook_context SET STORAGE EXTERNAL;"
+     "CREATE INDEX hook_history_correlation_idx ON @S.hook_history"
+     " (tenant_id, correlation_id, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_hook_idx ON @S.hook_history"
+     " (tenant_id, hook_id, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_type_idx ON @S.hook_history"
+     " (tenant_id, hook_type, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_retention_idx ON @S.hook_history"
+     " (tenant_id, retention_priority, timestamp);"
+     RLS("hook_history")},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

@@ -101,11 +101,11 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
- *   -- migrations 5-10: sessions, artifacts (artifact_content,
+ *   -- migrations 5-11: sessions, artifacts (artifact_content,
  *   artifact_chunks, artifacts), agent_states, workflow_states,
  *   procedural_memory (procedural_patterns), knowledge_graph (entities,
- *   relationships): the components' tables, documented in their files
- *   beside this one.
+ *   relationships), hook_history: the components' tables, documented in
+ *   their files beside this one.
  *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
@@ -378,6 +378,37 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  (tenant_id, valid_time_start, valid_time_end);\n"
      "CREATE INDEX IF NOT EXISTS relationships_recorded ON relationships\n"
      "  (tenant_id, transaction_time_end, transaction_time_start);"},
+    {11, "hook_history",
+     "CREATE TABLE IF NOT EXISTS hook_history (\n"
+     "  tenant_id               TEXT NOT NULL,\n"
+     "  id                      TEXT NOT NULL,\n"
+     "  execution_id            TEXT NOT NULL,\n"
+     "  hook_id                 TEXT NOT NULL,\n"
+     "  hook_type               TEXT NOT NULL,\n"
+     "  correlation_id          TEXT NOT NULL,\n"
+     "  hook_context            BLOB NOT NULL,\n"
+     "  result_data             TEXT,\n"
+     "  timestamp               INTEGER NOT NULL,\n"
+     "  duration_ms             INTEGER NOT NULL CHECK (duration_ms >= 0),\n"
+     "  triggering_component    TEXT,\n"
+     "  component_id            TEXT,\n"
+     "  modified_operation      INTEGER NOT NULL CHECK (modified_operation IN (0, 1)),\n"
+     "  tags                    TEXT NOT NULL,\n"
+     "  retention_priority      INTEGER NOT NULL,\n"
+     "  context_size            INTEGER NOT NULL CHECK (context_size >= 0),\n"
+     "  contains_sensitive_data INTEGER NOT NULL CHECK (contains_sensitive_data IN (0, 1)),\n"
+     "  metadata                TEXT NOT NULL,\n"
+     "  created_at              INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, execution_id)\n"
+     ");\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_correlation ON hook_history\n"
+     "  (tenant_id, correlation_id, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_hook ON hook_history\n"
+     "  (tenant_id, hook_id, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_type ON hook_history\n"
+     "  (tenant_id, hook_type, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_retention ON hook_history\n"
+     "  (tenant_id, retention_priority, timestamp);"},
 };
 
 const int lls_sqlite_nmigrations =
