@@ -350,10 +350,10 @@ describe("graph in a SQLite file", function()
                         .. " ORDER BY e.transaction_time_start DESC LIMIT 1")
     assert.matches("SEARCH e USING INDEX entities_version (tenant_id=? AND entity_id=?", get, 1,
                    true)
-    local walk = [[WITH RECURSIVE walk(id, depth) AS (SELECT 'a', 0 UNION
-      SELECT r.target_entity_id, w.depth + 1 FROM walk w JOIN relationships r
-      ON r.tenant_id = 'acme' AND r.source_entity_id = w.id WHERE w.depth < 3
-      AND +r.valid_time_start <= 3e15 AND 3e15 < +r.valid_time_end
+    local walk = [[WITH RECURSIVE walk(id, depth, parent) AS (SELECT 'a', 0, NULL UNION
+      SELECT r.target_entity_id, w.depth + 1, w.id FROM walk w JOIN relationships r
+      INDEXED BY relationships_from ON r.tenant_id = 'acme' AND r.source_entity_id = w.id
+      WHERE w.depth < 3 AND +r.valid_time_start <= 3e15 AND 3e15 < +r.valid_time_end
       AND +r.transaction_time_start <= 3e15 AND 3e15 < +r.transaction_time_end)
       SELECT id, min(depth) FROM walk GROUP BY id]]
     local plan = sqlite3("EXPLAIN QUERY PLAN " .. walk)
@@ -439,8 +439,9 @@ describe("graph in PostgreSQL", function()
                      .. " AND now() < e.transaction_time_end"
                      .. " ORDER BY e.transaction_time_start DESC LIMIT 1")
     assert.matches("Index Scan[^\n]* using entities_pkey", get)
-    local walk = plan("WITH RECURSIVE walk(id, depth) AS (SELECT 'a'::text COLLATE \"C\", 0"
-      .. " UNION SELECT r.target_entity_id, w.depth + 1 FROM walk w JOIN " .. SCHEMA
+    local walk = plan("WITH RECURSIVE walk(id, depth, parent) AS (SELECT 'a'::text COLLATE \"C\","
+      .. " 0, NULL::text COLLATE \"C\" UNION SELECT r.target_entity_id, w.depth + 1, w.id"
+      .. " FROM walk w JOIN " .. SCHEMA
       .. ".relationships r ON r.tenant_id = 'acme' AND r.source_entity_id = w.id"
       .. " WHERE w.depth < 3 AND r.valid_time_start <= now() AND now() < r.valid_time_end"
       .. " AND r.transaction_time_start <= now() AND now() < r.transaction_time_end)"

@@ -12,7 +12,8 @@
  *                  valid_time_start))
  *   entities_type_idx (tenant_id, entity_type, name), entities_name_idx
  *   entities_temporal_idx GiST (tstzrange(valid), tstzrange(transaction))
- *   entities_recorded_idx (tenant_id, transaction_time_end): purge
+ *   entities_superseded_idx (tenant_id, transaction_time_end), partial:
+ *     closed versions only, for purge
  *   relationships (... source_entity_id, target_entity_id,
  *     relationship_type ...), the same key and time indexes, plus
  *   relationships_from_idx (tenant_id, source_entity_id, relationship_type)
@@ -172,35 +173,32 @@ static const pg_stmt ST_R_BOTH = {
 
 /* ---------------------------------------------------------- traversal */
 
+/* As on SQLite (its graph.c): walk keeps (entity, depth, parent) rows once
+ * each, best is each entity's smallest depth, hop that depth's smallest
+ * parent. */
 #define R_OK "($4::text IS NULL OR r.relationship_type = $4) AND " LIVE("r")
-#define TRAVERSE(NEXT, JOIN, PARENT, PJOIN)                                    \
-  "WITH RECURSIVE walk(id, depth) AS (SELECT $2::text COLLATE \"C\", 0 UNION"  \
-  " SELECT " NEXT ", w.depth + 1 FROM walk w JOIN @S.relationships r"           \
-  " ON r.tenant_id = $1 AND " JOIN " WHERE w.depth < $3 AND " R_OK "),"         \
-  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id)"           \
-  " SELECT b.depth, (SELECT min(" PARENT ") FROM @S.relationships r"            \
-  " WHERE r.tenant_id = $1 AND " PJOIN " AND " R_OK " AND EXISTS (SELECT 1"     \
-  " FROM best p WHERE p.id = " PARENT " AND p.depth = b.depth - 1)), "          \
-  E_SEL("e.") " FROM best b JOIN @S.entities e ON e.tenant_id = $1"             \
-  " AND e.entity_id = b.id AND " LIVE("e") " WHERE b.depth > 0"                 \
-  " ORDER BY b.depth, b.id, e.transaction_time_start DESC"
-#define FAR(x)                                                                 \
-  "(CASE WHEN r.source_entity_id = " x " THEN r.target_entity_id"               \
-  " ELSE r.source_entity_id END)"
+#define TRAVERSE(NEXT, JOIN)                                                   \
+  "WITH RECURSIVE walk(id, depth, parent) AS (SELECT $2::text COLLATE \"C\", 0," \
+  " NULL::text COLLATE \"C\" UNION SELECT " NEXT ", w.depth + 1, w.id"           \
+  " FROM walk w JOIN @S.relationships r ON r.tenant_id = $1 AND " JOIN           \
+  " WHERE w.depth < $3 AND " R_OK "),"                                          \
+  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id),"          \
+  " hop(id, depth, parent) AS (SELECT w.id, w.depth, min(w.parent) FROM best b" \
+  " JOIN walk w ON w.id = b.id AND w.depth = b.depth GROUP BY w.id, w.depth)"   \
+  " SELECT h.depth, h.parent, " E_SEL("e.") " FROM hop h JOIN @S.entities e"     \
+  " ON e.tenant_id = $1 AND e.entity_id = h.id AND " LIVE("e")                  \
+  " WHERE h.depth > 0 ORDER BY h.depth, h.id, e.transaction_time_start DESC"
 static const pg_stmt ST_WALK_OUT = {
-    "lls_graph_walk_out",
-    TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id", "r.source_entity_id",
-             "r.target_entity_id = b.id"),
-    6, {T_WHEN}};
+    "lls_graph_walk_out", TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id"), 6,
+    {T_WHEN}};
 static const pg_stmt ST_WALK_IN = {
-    "lls_graph_walk_in",
-    TRAVERSE("r.source_entity_id", "r.target_entity_id = w.id", "r.target_entity_id",
-             "r.source_entity_id = b.id"),
-    6, {T_WHEN}};
+    "lls_graph_walk_in", TRAVERSE("r.source_entity_id", "r.target_entity_id = w.id"), 6,
+    {T_WHEN}};
 static const pg_stmt ST_WALK_BOTH = {
     "lls_graph_walk_both",
-    TRAVERSE(FAR("w.id"), "(r.source_entity_id = w.id OR r.target_entity_id = w.id)",
-             FAR("b.id"), "(r.source_entity_id = b.id OR r.target_entity_id = b.id)"),
+    TRAVERSE("(CASE WHEN r.source_entity_id = w.id THEN r.target_entity_id"
+             " ELSE r.source_entity_id END)",
+             "(r.source_entity_id = w.id OR r.target_entity_id = w.id)"),
     6, {T_WHEN}};
 
 /* ------------------------------------------------------------- queries */
@@ -223,11 +221,13 @@ static const pg_stmt ST_Q_ALL = {
 
 static const pg_stmt ST_E_PURGE = {
     "lls_graph_e_purge",
-    "DELETE FROM @S.entities WHERE tenant_id = $1 AND transaction_time_end < $2", 2,
+    "DELETE FROM @S.entities WHERE tenant_id = $1 AND transaction_time_end < $2"
+    " AND transaction_time_end < " INF, 2,
     {OID_TEXT, OID_TSTZ}};
 static const pg_stmt ST_R_PURGE = {
     "lls_graph_r_purge",
-    "DELETE FROM @S.relationships WHERE tenant_id = $1 AND transaction_time_end < $2", 2,
+    "DELETE FROM @S.relationships WHERE tenant_id = $1 AND transaction_time_end < $2"
+    " AND transaction_time_end < " INF, 2,
     {OID_TEXT, OID_TSTZ}};
 static const pg_stmt ST_E_COUNT = {
     "lls_graph_e_count", "SELECT count(*) FROM @S.entities WHERE tenant_id = $1", 1, {OID_TEXT}};

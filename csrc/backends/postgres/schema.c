@@ -729,7 +729,8 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX entities_temporal_idx ON @S.entities USING gist"
      " (tstzrange(valid_time_start, valid_time_end),"
      " tstzrange(transaction_time_start, transaction_time_end));"
-     "CREATE INDEX entities_recorded_idx ON @S.entities (tenant_id, transaction_time_end);"
+     "CREATE INDEX entities_superseded_idx ON @S.entities (tenant_id, transaction_time_end)"
+     " WHERE transaction_time_end < 'infinity';"
      "CREATE TABLE @S.relationships ("
      " tenant_id text NOT NULL,"
      " relationship_id text COLLATE \"C\" NOT NULL,"
@@ -753,8 +754,8 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX relationships_temporal_idx ON @S.relationships USING gist"
      " (tstzrange(valid_time_start, valid_time_end),"
      " tstzrange(transaction_time_start, transaction_time_end));"
-     "CREATE INDEX relationships_recorded_idx ON @S.relationships"
-     " (tenant_id, transaction_time_end);"
+     "CREATE INDEX relationships_superseded_idx ON @S.relationships"
+     " (tenant_id, transaction_time_end) WHERE transaction_time_end < 'infinity';"
      RLS("entities") RLS("relationships")},
     {10, "hook_history",
      "CREATE TABLE @S.hook_history ("

@@ -14,8 +14,9 @@
  *   entities_type     (tenant_id, entity_type, name): query{type=}
  *   entities_name     (tenant_id, name): query{name=}
  *   entities_valid    (tenant_id, valid_time_start, valid_time_end)
- *   entities_recorded (tenant_id, transaction_time_end,
- *                     transaction_time_start): current versions, purge
+ *   entities_superseded (tenant_id, transaction_time_end) WHERE
+ *                     transaction_time_end < 2^63 - 1: purge (partial, so
+ *                     no lookup of current versions is tempted by it)
  *
  *   relationships (
  *     tenant_id, relationship_id, source_entity_id, target_entity_id,
@@ -27,13 +28,17 @@
  *                      target_entity_id, the four times): covering, so a
  *                      hop of a walk reads the index only
  *   relationships_to   the same from the target's side
- *   relationships_valid, relationships_recorded as for entities
+ *   relationships_valid, relationships_superseded as for entities
  *
- * Traversal is one recursive query: walk(id, depth) joined to
- * relationships_from/_to, UNION (not UNION ALL) keeping one row per
- * (entity, depth), so a cycle cannot grow it and its size is bounded by
- * entities x depth; each entity's smallest depth and a parent at the
- * depth before come from the walk, the versions from entities_version.
+ * The statements put a unary + on time columns they only filter by:
+ * without statistics SQLite would otherwise answer "tenant and time" with
+ * a time index (a range over every current row) instead of the id index.
+ *
+ * Traversal is one recursive query: walk(id, depth, parent) joined to
+ * relationships_from/_to, UNION (not UNION ALL) keeping each row once, so
+ * a cycle cannot grow it (its size is bounded by relationships x depth);
+ * each entity's smallest depth and a parent at the depth before come from
+ * the walk, the versions from entities_version.
  */
 #include "backends/sqlite/graph.h"
 
@@ -69,13 +74,13 @@ static const char SQL_E_GET[] =
     " AND " LIVE("e") " ORDER BY e.transaction_time_start DESC LIMIT 1";
 static const char SQL_E_OPEN[] =
     "SELECT " E_SEL("") " FROM entities WHERE tenant_id = ?1 AND entity_id = ?2"
-    " AND valid_time_end = " OPEN " AND transaction_time_end = " OPEN
+    " AND +valid_time_end = " OPEN " AND +transaction_time_end = " OPEN
     " ORDER BY transaction_time_start DESC LIMIT 1";
 static const char SQL_E_LAST[] =
     "SELECT max(transaction_time_start) FROM entities WHERE tenant_id = ?1 AND entity_id = ?2";
 static const char SQL_E_EXISTS_AT[] =
     "SELECT 1 FROM entities WHERE tenant_id = ?1 AND entity_id = ?2"
-    " AND valid_time_start <= ?3 AND ?3 < valid_time_end AND transaction_time_end = " OPEN;
+    " AND +valid_time_start <= ?3 AND ?3 < +valid_time_end AND +transaction_time_end = " OPEN;
 
 #define E_INSERT                                                               \
   "INSERT INTO entities (tenant_id, entity_id, entity_type, name, properties,"  \
@@ -89,12 +94,12 @@ static const char SQL_E_INSERT[] =
 #define E_COPY(KEY)                                                            \
   E_INSERT " SELECT tenant_id, entity_id, entity_type, name, properties,"       \
   " valid_time_start, ?3, ?4, " OPEN ", created_at FROM entities"               \
-  " WHERE tenant_id = ?1 AND " KEY " AND transaction_time_end = " OPEN          \
-  " AND valid_time_end > ?3 AND valid_time_start < ?3"
+  " WHERE tenant_id = ?1 AND " KEY " AND +transaction_time_end = " OPEN         \
+  " AND +valid_time_end > ?3 AND +valid_time_start < ?3"
 #define CLOSE(T, KEY)                                                          \
   "UPDATE " T " SET transaction_time_end = ?4 WHERE tenant_id = ?1 AND " KEY    \
-  " AND transaction_time_end = " OPEN " AND valid_time_end > ?3"                \
-  " AND transaction_time_start < ?4"
+  " AND +transaction_time_end = " OPEN " AND +valid_time_end > ?3"              \
+  " AND +transaction_time_start < ?4"
 static const char SQL_E_COPY[] = E_COPY("entity_id = ?2");
 static const char SQL_E_CLOSE[] = CLOSE("entities", "entity_id = ?2");
 
@@ -110,8 +115,8 @@ static const char SQL_R_INSERT[] =
   R_INSERT " SELECT tenant_id, relationship_id, relationship_type,"             \
   " source_entity_id, target_entity_id, properties, valid_time_start, ?3, ?4, " \
   OPEN ", created_at FROM relationships WHERE tenant_id = ?1 AND " KEY          \
-  " AND transaction_time_end = " OPEN " AND valid_time_end > ?3"                \
-  " AND valid_time_start < ?3"
+  " AND +transaction_time_end = " OPEN " AND +valid_time_end > ?3"              \
+  " AND +valid_time_start < ?3"
 #define R_OF "relationship_id = ?2"
 #define R_TOUCHING "(source_entity_id = ?2 OR target_entity_id = ?2)"
 static const char SQL_R_COPY[] = R_COPY(R_OF);
@@ -125,7 +130,7 @@ static const char SQL_R_LAST_TOUCHING[] =
     R_TOUCHING;
 static const char SQL_R_OPEN[] =
     "SELECT 1 FROM relationships WHERE tenant_id = ?1 AND " R_OF
-    " AND valid_time_end = " OPEN " AND transaction_time_end = " OPEN;
+    " AND +valid_time_end = " OPEN " AND +transaction_time_end = " OPEN;
 
 /* relationships(): ?2 the entity, ?4 the type or NULL, ?5/?6 the time. */
 #define R_LIST(END)                                                            \
@@ -142,32 +147,31 @@ static const char SQL_R_BOTH[] =
 /* ---------------------------------------------------------- traversal */
 
 /* ?2 start, ?3 depth, ?4 type or NULL, ?5/?6 the time. NEXT is the far end
- * of relationship r from w.id, JOIN what finds r, PARENT the near end seen
- * from b, PJOIN what finds r from b. */
+ * of relationship r from w.id, JOIN what finds r, IDX the index to find it
+ * by. walk keeps (entity, depth, parent) rows once each; best is each
+ * entity's smallest depth, hop that depth's smallest parent. SQLite has
+ * no statistics here, so the plan is spelled out: the walk's index, and
+ * CROSS JOIN for hop-then-entities (the other order scans every entity). */
 #define R_OK "(?4 IS NULL OR r.relationship_type = ?4) AND " LIVE("r")
-#define TRAVERSE(NEXT, JOIN, PARENT, PJOIN)                                    \
-  "WITH RECURSIVE walk(id, depth) AS (SELECT ?2, 0 UNION"                       \
-  " SELECT " NEXT ", w.depth + 1 FROM walk w JOIN relationships r"              \
+#define TRAVERSE(NEXT, JOIN, IDX)                                              \
+  "WITH RECURSIVE walk(id, depth, parent) AS (SELECT ?2, 0, NULL UNION"         \
+  " SELECT " NEXT ", w.depth + 1, w.id FROM walk w JOIN relationships r" IDX    \
   " ON r.tenant_id = ?1 AND " JOIN " WHERE w.depth < ?3 AND " R_OK "),"         \
-  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id)"           \
-  " SELECT b.depth, (SELECT min(" PARENT ") FROM relationships r"               \
-  " WHERE r.tenant_id = ?1 AND " PJOIN " AND " R_OK " AND EXISTS (SELECT 1"     \
-  " FROM best p WHERE p.id = " PARENT " AND p.depth = b.depth - 1)), "          \
-  E_SEL("e.") " FROM best b JOIN entities e ON e.tenant_id = ?1"                \
-  " AND e.entity_id = b.id AND " LIVE("e") " WHERE b.depth > 0"                 \
-  " ORDER BY b.depth, b.id, e.transaction_time_start DESC"
+  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id),"          \
+  " hop(id, depth, parent) AS (SELECT w.id, w.depth, min(w.parent) FROM best b" \
+  " JOIN walk w ON w.id = b.id AND w.depth = b.depth GROUP BY w.id)"            \
+  " SELECT h.depth, h.parent, " E_SEL("e.") " FROM hop h CROSS JOIN entities e"  \
+  " INDEXED BY entities_version WHERE e.tenant_id = ?1 AND e.entity_id = h.id"  \
+  " AND " LIVE("e") " AND h.depth > 0"                                          \
+  " ORDER BY h.depth, h.id, e.transaction_time_start DESC"
 static const char SQL_WALK_OUT[] =
-    TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id", "r.source_entity_id",
-             "r.target_entity_id = b.id");
+    TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id", " INDEXED BY relationships_from");
 static const char SQL_WALK_IN[] =
-    TRAVERSE("r.source_entity_id", "r.target_entity_id = w.id", "r.target_entity_id",
-             "r.source_entity_id = b.id");
-#define FAR(x)                                                                 \
-  "(CASE WHEN r.source_entity_id = " x " THEN r.target_entity_id"               \
-  " ELSE r.source_entity_id END)"
+    TRAVERSE("r.source_entity_id", "r.target_entity_id = w.id", " INDEXED BY relationships_to");
 static const char SQL_WALK_BOTH[] =
-    TRAVERSE(FAR("w.id"), "(r.source_entity_id = w.id OR r.target_entity_id = w.id)",
-             FAR("b.id"), "(r.source_entity_id = b.id OR r.target_entity_id = b.id)");
+    TRAVERSE("(CASE WHEN r.source_entity_id = w.id THEN r.target_entity_id"
+             " ELSE r.source_entity_id END)",
+             "(r.source_entity_id = w.id OR r.target_entity_id = w.id)", "");
 
 /* ------------------------------------------------------------- queries */
 
@@ -184,10 +188,13 @@ static const char SQL_Q_NAME[] =
 static const char SQL_Q_ALL[] =
     "SELECT " E_SEL("") " FROM entities WHERE tenant_id = ?1" Q_TIMES;
 
+/* The literal bound matches the partial indexes' WHERE, so SQLite uses them. */
 static const char SQL_E_PURGE[] =
-    "DELETE FROM entities WHERE tenant_id = ?1 AND transaction_time_end < ?2";
+    "DELETE FROM entities WHERE tenant_id = ?1 AND transaction_time_end < ?2"
+    " AND transaction_time_end < " OPEN;
 static const char SQL_R_PURGE[] =
-    "DELETE FROM relationships WHERE tenant_id = ?1 AND transaction_time_end < ?2";
+    "DELETE FROM relationships WHERE tenant_id = ?1 AND transaction_time_end < ?2"
+    " AND transaction_time_end < " OPEN;
 static const char SQL_E_COUNT[] = "SELECT count(*) FROM entities WHERE tenant_id = ?1";
 static const char SQL_R_COUNT[] = "SELECT count(*) FROM relationships WHERE tenant_id = ?1";
 

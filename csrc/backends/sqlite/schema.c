@@ -355,8 +355,8 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "CREATE INDEX IF NOT EXISTS entities_name ON entities (tenant_id, name);\n"
      "CREATE INDEX IF NOT EXISTS entities_valid ON entities\n"
      "  (tenant_id, valid_time_start, valid_time_end);\n"
-     "CREATE INDEX IF NOT EXISTS entities_recorded ON entities\n"
-     "  (tenant_id, transaction_time_end, transaction_time_start);\n"
+     "CREATE INDEX IF NOT EXISTS entities_superseded ON entities\n"
+     "  (tenant_id, transaction_time_end) WHERE transaction_time_end < 9223372036854775807;\n"
      "CREATE TABLE IF NOT EXISTS relationships (\n"
      "  tenant_id TEXT NOT NULL, relationship_id TEXT NOT NULL,\n"
      "  source_entity_id TEXT NOT NULL, target_entity_id TEXT NOT NULL,\n"
@@ -376,8 +376,8 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "   valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);\n"
      "CREATE INDEX IF NOT EXISTS relationships_valid ON relationships\n"
      "  (tenant_id, valid_time_start, valid_time_end);\n"
-     "CREATE INDEX IF NOT EXISTS relationships_recorded ON relationships\n"
-     "  (tenant_id, transaction_time_end, transaction_time_start);"},
+     "CREATE INDEX IF NOT EXISTS relationships_superseded ON relationships\n"
+     "  (tenant_id, transaction_time_end) WHERE transaction_time_end < 9223372036854775807;"},
     {11, "hook_history",
      "CREATE TABLE IF NOT EXISTS hook_history (\n"
      "  tenant_id               TEXT NOT NULL,\n"
