@@ -168,10 +168,13 @@ end
 -- The peer's walk: one query per hop (`source IN (frontier)`), visited
 -- kept in Lua, then one query for the entities reached. at/as_of: now.
 local function peer_walk(c, kind, tenant, start, depth)
+  -- on SQLite, + keeps the time columns out of the plan (as the library's
+  -- own statements do): the peer gets the id indexes too
   local nowt = kind == "sqlite" and string.format("%d", math.floor(now() * 1e6)) or "now()"
-  local live = " AND valid_time_start <= " .. nowt .. " AND " .. nowt .. " < valid_time_end"
-               .. " AND transaction_time_start <= " .. nowt .. " AND " .. nowt
-               .. " < transaction_time_end"
+  local p = kind == "sqlite" and "+" or ""
+  local live = " AND " .. p .. "valid_time_start <= " .. nowt .. " AND " .. nowt .. " < " .. p
+               .. "valid_time_end AND " .. p .. "transaction_time_start <= " .. nowt .. " AND "
+               .. nowt .. " < " .. p .. "transaction_time_end"
   local seen, frontier, found = { [start] = true }, { start }, {}
   for _ = 1, depth do
     local q = {}

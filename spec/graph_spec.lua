@@ -413,6 +413,30 @@ describe("graph in PostgreSQL", function()
     end
   end)
 
+  it("takes any number of writes in one transaction (no lock table entry per id)", function()
+    local g = acme:graph()
+    acme:transaction(function()
+      for i = 1, 3000 do
+        g:add_entity { id = "bulk" .. i, type = "t", name = "B" }
+        if i > 1 then
+          g:add_relationship { from = "bulk" .. (i - 1), to = "bulk" .. i, type = "next" }
+        end
+      end
+      for i = 1, 3000, 7 do g:update_entity("bulk" .. i, { n = i }) end
+    end)
+    assert.equal(3, #g:traverse("bulk1", { depth = 3 }))
+    assert.equal(8, g:get_entity("bulk8").properties.n)
+  end)
+
+  it("keeps one open version per id in the schema itself", function()
+    local ok, err = pcall(pg.psql, "INSERT INTO " .. SCHEMA .. ".entities SELECT tenant_id, entity_id,"
+      .. " entity_type, name, properties, valid_time_start + interval '1 s', valid_time_end,"
+      .. " transaction_time_start + interval '1 s', transaction_time_end, created_at FROM "
+      .. SCHEMA .. ".entities WHERE tenant_id = 'acme' AND entity_id = 'a'")
+    assert.is_false(ok)
+    assert.matches("entities_open_idx", err, 1, true)
+  end)
+
   it("stores open ends as 'infinity' and properties as jsonb", function()
     acme:graph():update_entity("a", { k = 1 }, { valid_from = 10 })
     assert.equal("infinity|infinity|jsonb|{\"k\": 1}", pg.psql1(

@@ -20,9 +20,11 @@
  *     INCLUDE (target_entity_id and the times), relationships_to_idx the
  *     same from the target: a hop of a walk reads the index only.
  *
- * Each write takes a transaction-scoped advisory lock on its entity or
- * relationship id first, so two writers of one id serialise (the second
- * sees the first's versions, as it would under SQLite's write lock).
+ * Each write first locks the rows of its id's believed versions (FOR
+ * UPDATE), so two writers of one id serialise (the second sees the
+ * first's versions, as under SQLite's write lock); entities_open_idx and
+ * relationships_open_idx, unique over open versions, refuse a second
+ * concurrent add of a new id.
  * Traversal is one recursive query as on SQLite (see its graph.c).
  */
 #include "backends/postgres/graph.h"
@@ -53,8 +55,21 @@
 #define T2 OID_TEXT, OID_TEXT
 #define T_WHEN OID_TEXT, OID_TEXT, OID_INT8, OID_TEXT, OID_TSTZ, OID_TSTZ
 
-static const pg_stmt ST_LOCK = {
-    "lls_graph_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", 2, {T2}};
+/* Row locks on the believed versions of an entity or relationship: two
+ * writers of one id take turns (row locks live in the rows, so a
+ * transaction may write any number of ids). A new id has no row to lock:
+ * the partial unique indexes on open versions (schema.c) stop a second
+ * concurrent add. */
+static const pg_stmt ST_E_LOCK = {
+    "lls_graph_e_lock",
+    "SELECT 1 FROM @S.entities WHERE tenant_id = $1 AND entity_id = $2"
+    " AND transaction_time_end = 'infinity' FOR UPDATE",
+    2, {T2}};
+static const pg_stmt ST_R_LOCK = {
+    "lls_graph_r_lock",
+    "SELECT 1 FROM @S.relationships WHERE tenant_id = $1 AND relationship_id = $2"
+    " AND transaction_time_end = 'infinity' FOR UPDATE",
+    2, {T2}};
 
 /* ------------------------------------------------------------ entities */
 
@@ -331,13 +346,13 @@ static int first_row(pg_backend *pg, const pg_stmt *def, pg_params *p, int64_t *
   return got;
 }
 
-/* Locks id for this transaction, then raises *now past the newest
+/* Locks id's believed versions (lock), then raises *now past the newest
  * recorded_at that last finds (see backend/graph.h). */
-static int lock_and_order(pg_backend *pg, lls_str id, const pg_stmt *last, int64_t *now,
-                          lls_error *err) {
+static int lock_and_order(pg_backend *pg, lls_str id, const pg_stmt *lock, const pg_stmt *last,
+                          int64_t *now, lls_error *err) {
   pg_params p = {0};
   param_id(&p, pg, id);
-  if (first_row(pg, &ST_LOCK, &p, NULL, err) < 0) return -1;
+  if (first_row(pg, lock, &p, NULL, err) < 0) return -1;
   int64_t t = 0;
   int got = first_row(pg, last, &p, &t, err);
   if (got < 0) return -1;
@@ -416,7 +431,7 @@ static void param_when(pg_params *p, pg_backend *pg, lls_str id, int depth, lls_
 static int pg_add_entity(lls_backend *b, const lls_graph_row *e, int64_t now, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int changed = 0, ok = lock_and_order(pg, e->id, &ST_E_LAST, &now, err) == 0;
+  int changed = 0, ok = lock_and_order(pg, e->id, &ST_E_LOCK, &ST_E_LAST, &now, err) == 0;
   int open = ok ? has_row(pg, &ST_E_OPEN, e->id, err) : -1;
   ok = open == 0 || (open > 0 && conflict(err, "entity", e->id) == 0);
   ok = ok && supersede(pg, &ST_E_COPY, &ST_E_CLOSE, e->id, e->valid_from, now, &changed, err) == 0;
@@ -431,7 +446,7 @@ static int pg_update_entity(lls_backend *b, lls_str id, int64_t valid_from, int6
                             lls_graph_revise revise, void *ud, lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int changed = 0, ok = lock_and_order(pg, id, &ST_E_LAST, &now, err) == 0;
+  int changed = 0, ok = lock_and_order(pg, id, &ST_E_LOCK, &ST_E_LAST, &now, err) == 0;
   pg_params p = {0};
   param_id(&p, pg, id);
   PGresult *r = ok ? lls_pg_run_stmt(pg, &ST_E_OPEN, &p, 0, err) : NULL;
@@ -456,7 +471,7 @@ static int pg_delete_entity(lls_backend *b, lls_str id, int64_t now, int *existe
                             lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int changed = 0, ok = lock_and_order(pg, id, &ST_E_LAST, &now, err) == 0;
+  int changed = 0, ok = lock_and_order(pg, id, &ST_E_LOCK, &ST_E_LAST, &now, err) == 0;
   pg_params p = {0};
   param_id(&p, pg, id);
   int64_t t = 0;
@@ -502,7 +517,7 @@ static int pg_add_relationship(lls_backend *b, const lls_graph_row *r, int64_t n
                                lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int changed = 0, ok = lock_and_order(pg, r->id, &ST_R_LAST, &now, err) == 0 &&
+  int changed = 0, ok = lock_and_order(pg, r->id, &ST_R_LOCK, &ST_R_LAST, &now, err) == 0 &&
                         end_exists(pg, "from", r->from, r->valid_from, err) == 0 &&
                         end_exists(pg, "to", r->to, r->valid_from, err) == 0;
   int open = ok ? has_row(pg, &ST_R_OPEN, r->id, err) : -1;
@@ -520,7 +535,7 @@ static int pg_delete_relationship(lls_backend *b, lls_str id, int64_t now, int *
                                   lls_error *err) {
   pg_backend *pg = (pg_backend *)b;
   if (lls_pg_unit_begin(pg, 0, err) != 0) return -1;
-  int changed = 0, ok = lock_and_order(pg, id, &ST_R_LAST, &now, err) == 0 &&
+  int changed = 0, ok = lock_and_order(pg, id, &ST_R_LOCK, &ST_R_LAST, &now, err) == 0 &&
                         supersede(pg, &ST_R_COPY, &ST_R_CLOSE, id, now, now, &changed,
                                   err) == 0;
   if (lls_pg_unit_end(pg, 0, ok, err) != 0) return -1;

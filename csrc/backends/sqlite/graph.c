@@ -11,6 +11,8 @@
  *     created_at INTEGER NOT NULL)
  *   entities_version  UNIQUE (tenant_id, entity_id, transaction_time_start,
  *                     valid_time_start): get_entity, updates, dump, import
+ *   entities_open     UNIQUE (tenant_id, entity_id) WHERE both ends are
+ *                     open: at most one open version per entity
  *   entities_type     (tenant_id, entity_type, name): query{type=}
  *   entities_name     (tenant_id, name): query{name=}
  *   entities_valid    (tenant_id, valid_time_start, valid_time_end)
