@@ -157,9 +157,11 @@ bench: deps-bench
 	$(MAKE) bench-export
 	$(MAKE) bench-components
 
-# Sessions, artifacts and agent states against the same data in KV.
+# Sessions, artifacts and agent states against the same data in KV; the
+# knowledge graph against a walk with one query per hop (bench/graph.lua).
 bench-components: deps-bench build
 	scripts/with-postgres.sh $(LUA) bench/components.lua
+	scripts/with-postgres.sh $(LUA) bench/graph.lua
 
 # Vector collections through the Lua API against hnswlib (Debian's
 # libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.
