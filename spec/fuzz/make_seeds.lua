@@ -72,6 +72,13 @@ local function import_seeds()
   c:hook_history():record { hook_id = "audit", hook_type = "pre_agent", correlation_id = "c1",
                             context = string.rep("context ", 100), result = { Continue = true },
                             tags = { "t" }, metadata = { n = 1 } }
+  local g = c:graph()
+  g:add_entity { id = "ada", type = "person", name = "Ada", properties = { born = 1815 },
+                 valid_from = 100 }
+  g:add_entity { id = "engine", type = "machine", name = "Engine", valid_from = 100 }
+  g:update_entity("ada", { title = "Countess" }, { valid_from = 200 })
+  g:add_relationship { id = "r1", from = "ada", to = "engine", type = "designed",
+                       properties = { year = 1837 }, valid_from = 300 }
   write("import", "export-components.json", storage.exporter(c):to_string())
   c:close()
   write("import", "version-last.json", '{"data":{"kv_store":[]},"version":"1.0"}')
