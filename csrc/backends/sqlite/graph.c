@@ -135,16 +135,17 @@ static const char SQL_R_OPEN[] =
     " AND +valid_time_end = " OPEN " AND +transaction_time_end = " OPEN;
 
 /* relationships(): ?2 the entity, ?4 the type or NULL, ?5/?6 the time. */
-#define R_LIST(END)                                                            \
-  "SELECT " R_SEL("r.") " FROM relationships r WHERE r.tenant_id = ?1 AND "     \
-  END " AND (?4 IS NULL OR r.relationship_type = ?4) AND " LIVE("r")
-static const char SQL_R_OUT[] =
-    R_LIST("r.source_entity_id = ?2") " ORDER BY r.relationship_id, r.valid_time_start";
-static const char SQL_R_IN[] =
-    R_LIST("r.target_entity_id = ?2") " ORDER BY r.relationship_id, r.valid_time_start";
-static const char SQL_R_BOTH[] =
-    R_LIST("r.source_entity_id = ?2") " UNION " R_LIST("r.target_entity_id = ?2")
-    " ORDER BY 1, 7";
+/* INDEXED BY: left to itself SQLite reads relationships_version whole to
+ * save the sort (the ORDER BY is its order). */
+#define R_LIST(IDX, END)                                                       \
+  "SELECT " R_SEL("r.") " FROM relationships r INDEXED BY " IDX                 \
+  " WHERE r.tenant_id = ?1 AND " END                                            \
+  " AND (?4 IS NULL OR r.relationship_type = ?4) AND " LIVE("r")
+#define R_OUT R_LIST("relationships_from", "r.source_entity_id = ?2")
+#define R_IN R_LIST("relationships_to", "r.target_entity_id = ?2")
+static const char SQL_R_OUT[] = R_OUT " ORDER BY r.relationship_id, r.valid_time_start";
+static const char SQL_R_IN[] = R_IN " ORDER BY r.relationship_id, r.valid_time_start";
+static const char SQL_R_BOTH[] = R_OUT " UNION " R_IN " ORDER BY 1, 7";
 
 /* ---------------------------------------------------------- traversal */
 
@@ -183,10 +184,11 @@ static const char SQL_WALK_BOTH[] =
   " AND transaction_time_start <= ?7 AND transaction_time_end > ?6"             \
   " ORDER BY entity_id, transaction_time_start, valid_time_start"
 static const char SQL_Q_TYPE[] =
-    "SELECT " E_SEL("") " FROM entities WHERE tenant_id = ?1 AND entity_type = ?2"
-    " AND (?3 IS NULL OR name = ?3)" Q_TIMES;
+    "SELECT " E_SEL("") " FROM entities INDEXED BY entities_type WHERE tenant_id = ?1"
+    " AND entity_type = ?2 AND (?3 IS NULL OR name = ?3)" Q_TIMES;
 static const char SQL_Q_NAME[] =
-    "SELECT " E_SEL("") " FROM entities WHERE tenant_id = ?1 AND name = ?3" Q_TIMES;
+    "SELECT " E_SEL("") " FROM entities INDEXED BY entities_name WHERE tenant_id = ?1"
+    " AND name = ?3" Q_TIMES;
 static const char SQL_Q_ALL[] =
     "SELECT " E_SEL("") " FROM entities WHERE tenant_id = ?1" Q_TIMES;
 
