@@ -369,24 +369,9 @@ describe("graph in PostgreSQL", function()
   local READER = "llmspell_grspec_reader" -- NOLOGIN, no BYPASSRLS
   local acme, globex
 
-  local function open(tenant)
-    return storage.open { backend = "postgres", url = helpers.pg_url(), schema = SCHEMA,
-                          tenant = tenant }
-  end
-
-  setup(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. "; CREATE ROLE " .. READER
-            .. " NOLOGIN NOSUPERUSER NOBYPASSRLS;")
-    open("acme"):close() -- creates the schema
-    pg.psql("GRANT USAGE ON SCHEMA " .. SCHEMA .. " TO " .. READER .. "; GRANT SELECT ON "
-            .. SCHEMA .. ".entities, " .. SCHEMA .. ".relationships TO " .. READER .. ";")
-  end)
-
-  teardown(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. ";")
-  end)
+  local open, up, down = pg.spec_schema(SCHEMA, READER, "SELECT ON @S.entities, @S.relationships")
+  setup(up)
+  teardown(down)
 
   before_each(function()
     acme, globex = open("acme"), open("globex")
@@ -478,40 +463,16 @@ end)
 
 -- The "knowledge_graph" section: every version, rs-llmspell's fields.
 describe("the knowledge_graph section", function()
-  local tenant, path, stores
-
-  local function open(kind)
-    local db
-    if kind == "memory" then
-      db = storage.open { backend = "memory", tenant = tenant }
-    elseif kind == "sqlite" then
-      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
-    else
-      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
-    end
-    stores[#stores + 1] = db
-    return db
-  end
+  local stores = helpers.section_stores("grx", function(db)
+    db:graph():purge_before(1e12)
+  end)
+  local open = stores.open
+  before_each(stores.before)
+  after_each(stores.after)
 
   local function section(db)
     return storage.json_decode(storage.exporter(db):to_string()).data.knowledge_graph
   end
-
-  before_each(function()
-    tenant = helpers.unique_tenant("grx")
-    path = helpers.tmpname(".db")
-    stores = {}
-  end)
-
-  after_each(function()
-    for _, db in ipairs(stores) do
-      if pcall(db.tenant, db) then
-        db:graph():purge_before(1e12)
-        db:close()
-      end
-    end
-    helpers.remove_db(path)
-  end)
 
   it("round-trips memory -> SQLite -> PostgreSQL -> memory, every version", function()
     local mem = open("memory")
@@ -554,7 +515,7 @@ describe("the knowledge_graph section", function()
       assert.equal(1.25, db:graph():get_entity("e005", { at = 100 }).properties.f)
       doc = storage.exporter(db):to_string()
     end
-    assert.same(want, section(stores[#stores]))
+    assert.same(want, section(stores.stores()[#stores.stores()]))
   end)
 
   it("imports rs-llmspell's records, restoring every version, on every backend", function()
@@ -588,7 +549,7 @@ describe("the knowledge_graph section", function()
       assert.same({ "e-2" }, ids(g:traverse("e-1")))
       local back = section(db)
       assert.equal(3, #back.entities)
-      assert.equal(tenant, back.entities[1].tenant_id)
+      assert.equal(stores.tenant(), back.entities[1].tenant_id)
       assert.equal(9223372036854775807, back.entities[3].valid_time_end)
       assert.equal(9223372036854775807, back.entities[3].transaction_time_end)
       assert.same({ year = 1837 }, back.relationships[1].properties)

@@ -173,6 +173,47 @@ function helpers.runs(plain)
   }
 end
 
+--- Stores of one fresh tenant on each kind of backend, for the export
+-- section specs. Returns a table: open(kind) (kind "memory", "sqlite" or
+-- "postgres"), tenant() and stores() (those opened so far), and before /
+-- after for the spec to pass to busted's before_each / after_each (a new
+-- tenant and SQLite path; clean(db) on each store still open, then close,
+-- and the file removed).
+function helpers.section_stores(prefix, clean)
+  local storage = require "llmspell.storage"
+  local tenant, path, stores
+  local t = {}
+  function t.before()
+    tenant = helpers.unique_tenant(prefix)
+    path = helpers.tmpname(".db")
+    stores = {}
+  end
+  function t.after()
+    for _, db in ipairs(stores) do
+      if pcall(db.tenant, db) then
+        clean(db)
+        db:close()
+      end
+    end
+    helpers.remove_db(path)
+  end
+  function t.open(kind)
+    local db
+    if kind == "memory" then
+      db = storage.open { backend = "memory", tenant = tenant }
+    elseif kind == "sqlite" then
+      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
+    else
+      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
+    end
+    stores[#stores + 1] = db
+    return db
+  end
+  function t.tenant() return tenant end
+  function t.stores() return stores end
+  return t
+end
+
 --- Calls f and returns the error it raised (fails the test when it did not).
 function helpers.error_of(f, ...)
   local ok, err = pcall(f, ...)

@@ -481,24 +481,9 @@ describe("hook history in PostgreSQL", function()
   local READER = "llmspell_hkspec_reader" -- NOLOGIN, no BYPASSRLS
   local acme, globex
 
-  local function open(tenant)
-    return storage.open { backend = "postgres", url = helpers.pg_url(), schema = SCHEMA,
-                          tenant = tenant }
-  end
-
-  setup(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. "; CREATE ROLE " .. READER
-            .. " NOLOGIN NOSUPERUSER NOBYPASSRLS;")
-    open("acme"):close() -- creates the schema
-    pg.psql("GRANT USAGE ON SCHEMA " .. SCHEMA .. " TO " .. READER .. "; GRANT SELECT, DELETE ON "
-            .. SCHEMA .. ".hook_history TO " .. READER .. ";")
-  end)
-
-  teardown(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. ";")
-  end)
+  local open, up, down = pg.spec_schema(SCHEMA, READER, "SELECT, DELETE ON @S.hook_history")
+  setup(up)
+  teardown(down)
 
   before_each(function()
     acme, globex = open("acme"), open("globex")
@@ -589,40 +574,16 @@ end)
 -- every other column (times in microseconds), through every backend and
 -- back.
 describe("the hook_history section", function()
-  local tenant, path, stores
-
-  local function open(kind)
-    local db
-    if kind == "memory" then
-      db = storage.open { backend = "memory", tenant = tenant }
-    elseif kind == "sqlite" then
-      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
-    else
-      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
-    end
-    stores[#stores + 1] = db
-    return db
-  end
+  local stores = helpers.section_stores("hkx", function(db)
+    db:hook_history():archive { before = 9e12, max_priority = 2147483647 }
+  end)
+  local open = stores.open
+  before_each(stores.before)
+  after_each(stores.after)
 
   local function section(db)
     return storage.json_decode(storage.exporter(db):to_string()).data.hook_history
   end
-
-  before_each(function()
-    tenant = helpers.unique_tenant("hkx")
-    path = helpers.tmpname(".db")
-    stores = {}
-  end)
-
-  after_each(function()
-    for _, db in ipairs(stores) do
-      if pcall(db.tenant, db) then
-        db:hook_history():archive { before = 9e12, max_priority = 2147483647 }
-        db:close()
-      end
-    end
-    helpers.remove_db(path)
-  end)
 
   it("round-trips memory -> SQLite -> PostgreSQL -> memory, record for record", function()
     local mem = open("memory")
@@ -652,7 +613,7 @@ describe("the hook_history section", function()
                   "hook_type", "id", "metadata", "modified_operation", "result_data",
                   "retention_priority", "tags", "tenant_id", "timestamp",
                   "triggering_component" }, fields)
-    assert.equal(tenant, want[1].tenant_id)
+    assert.equal(stores.tenant(), want[1].tenant_id)
     assert.equal("integer", math.type(want[1].timestamp))
     local doc = storage.exporter(mem):to_string()
     for _, kind in ipairs { "sqlite", "postgres", "memory" } do
@@ -664,7 +625,7 @@ describe("the hook_history section", function()
       assert.equal(151, db:hook_history():stats().executions)
       doc = storage.exporter(db):to_string()
     end
-    assert.same(want, section(stores[#stores]))
+    assert.same(want, section(stores.stores()[#stores.stores()]))
   end)
 
   it("imports rs-llmspell's short records (its compressed contexts) on every backend", function()

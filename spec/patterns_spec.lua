@@ -344,24 +344,9 @@ describe("patterns in PostgreSQL", function()
   local READER = "llmspell_ptspec_reader" -- NOLOGIN, no BYPASSRLS
   local acme, globex
 
-  local function open(tenant)
-    return storage.open { backend = "postgres", url = helpers.pg_url(), schema = SCHEMA,
-                          tenant = tenant }
-  end
-
-  setup(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. "; CREATE ROLE " .. READER
-            .. " NOLOGIN NOSUPERUSER NOBYPASSRLS;")
-    open("acme"):close() -- creates the schema
-    pg.psql("GRANT USAGE ON SCHEMA " .. SCHEMA .. " TO " .. READER .. "; GRANT SELECT ON "
-            .. SCHEMA .. ".procedural_patterns TO " .. READER .. ";")
-  end)
-
-  teardown(function()
-    pg.psql("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. SCHEMA
-            .. " CASCADE; DROP ROLE IF EXISTS " .. READER .. ";")
-  end)
+  local open, up, down = pg.spec_schema(SCHEMA, READER, "SELECT ON @S.procedural_patterns")
+  setup(up)
+  teardown(down)
 
   before_each(function()
     acme, globex = open("acme"), open("globex")
@@ -531,42 +516,18 @@ end
 -- The "procedural_memory" export section: rs-llmspell's PatternExport
 -- records (times in microseconds), through every backend and back.
 describe("the procedural_memory section", function()
-  local tenant, path, stores
-
-  local function open(kind)
-    local db
-    if kind == "memory" then
-      db = storage.open { backend = "memory", tenant = tenant }
-    elseif kind == "sqlite" then
-      db = storage.open { backend = "sqlite", path = path, tenant = tenant }
-    else
-      db = storage.open { backend = "postgres", url = helpers.pg_url(), tenant = tenant }
+  local stores = helpers.section_stores("ptx", function(db)
+    for _, r in ipairs(db:patterns():learned()) do
+      db:patterns():delete(r.scope, r.key, r.value)
     end
-    stores[#stores + 1] = db
-    return db
-  end
+  end)
+  local open = stores.open
+  before_each(stores.before)
+  after_each(stores.after)
 
   local function section(db)
     return storage.json_decode(storage.exporter(db):to_string()).data.procedural_memory
   end
-
-  before_each(function()
-    tenant = helpers.unique_tenant("ptx")
-    path = helpers.tmpname(".db")
-    stores = {}
-  end)
-
-  after_each(function()
-    for _, db in ipairs(stores) do
-      if pcall(db.tenant, db) then
-        for _, r in ipairs(db:patterns():learned()) do
-          db:patterns():delete(r.scope, r.key, r.value)
-        end
-        db:close()
-      end
-    end
-    helpers.remove_db(path)
-  end)
 
   it("round-trips memory -> SQLite -> PostgreSQL -> memory, record for record", function()
     local mem = open("memory")
@@ -586,7 +547,7 @@ describe("the procedural_memory section", function()
     table.sort(fields)
     assert.same({ "created_at", "first_seen", "frequency", "key", "last_seen", "pattern_id",
                   "scope", "tenant_id", "updated_at", "value" }, fields)
-    assert.equal(tenant, r.tenant_id)
+    assert.equal(stores.tenant(), r.tenant_id)
     assert.equal("integer", math.type(r.first_seen))
     local doc = storage.exporter(mem):to_string()
     for _, kind in ipairs { "sqlite", "postgres", "memory" } do
@@ -600,7 +561,7 @@ describe("the procedural_memory section", function()
       storage.importer(db):from_string(doc)
       doc = storage.exporter(db):to_string()
     end
-    assert.same(want, section(stores[#stores]))
+    assert.same(want, section(stores.stores()[#stores.stores()]))
   end)
 
   it("imports rs-llmspell's records, short forms too, on every backend", function()

@@ -28,6 +28,29 @@ function pg.psql1(sql)
   return lines[#lines]
 end
 
+--- A PostgreSQL schema of one spec's own and a role without BYPASSRLS
+-- (NOLOGIN) for its raw-SQL checks. Returns open(tenant), which opens a
+-- store on the schema, and the spec's setup and teardown (busted's
+-- functions belong to the spec file, so it registers them): setup drops
+-- both, creates the role, creates the schema by opening a store, then
+-- runs `GRANT <grants> TO <reader>` with "@S" standing for the schema.
+function pg.spec_schema(schema, reader, grants)
+  local storage = require "llmspell.storage"
+  local function open(tenant)
+    return storage.open { backend = "postgres", url = helpers.pg_url(), schema = schema,
+                          tenant = tenant }
+  end
+  local drop = "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " .. schema
+               .. " CASCADE; DROP ROLE IF EXISTS " .. reader .. ";"
+  local function up()
+    pg.psql(drop .. " CREATE ROLE " .. reader .. " NOLOGIN NOSUPERUSER NOBYPASSRLS;")
+    open("acme"):close() -- creates the schema
+    pg.psql("GRANT USAGE ON SCHEMA " .. schema .. " TO " .. reader .. "; GRANT "
+            .. grants:gsub("@S", schema) .. " TO " .. reader .. ";")
+  end
+  return open, up, function() pg.psql(drop) end
+end
+
 --- The libpq include directory (pg_config when present, else Debian's).
 function pg.includedir()
   local code, out = ctest.run("pg_config --includedir")
