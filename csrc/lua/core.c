@@ -23,6 +23,7 @@
 #include "lua/collection_write.h"
 #include "lua/core.h"
 #include "lua/error.h"
+#include "lua/events.h"
 #include "lua/export.h"
 #include "lua/import.h"
 #include "lua/kv.h"
@@ -345,6 +346,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_agent_states_db_methods, /* agent_states.c: agent_states */
       lls_workflows_db_methods, /* workflows.c: workflows */
       lls_patterns_db_methods,  /* patterns.c: patterns */
+      lls_events_db_methods,    /* events.c: events */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -362,6 +364,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_agent_states(L);
   lls_open_workflows(L);
   lls_open_patterns(L);
+  lls_open_events(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

@@ -8,6 +8,7 @@
 
 #include "lua/agent_states_section.h"
 #include "lua/artifacts_section.h"
+#include "lua/events_section.h"
 #include "lua/patterns_section.h"
 #include "lua/sessions_section.h"
 #include "lua/workflows_section.h"
@@ -19,6 +20,7 @@ const lls_section_codec *const lls_section_codecs[] = {
     &lls_agent_states_section,
     &lls_workflows_section,
     &lls_patterns_section,
+    &lls_events_section,
     NULL,
 };
 

@@ -11,6 +11,7 @@
 #include "backends/postgres/agent_states.h"
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
+#include "backends/postgres/events.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/patterns.h"
 #include "backends/postgres/sessions.h"
@@ -45,4 +46,5 @@ const lls_backend_vt lls_postgres_vt = {
     .agent_states = &lls_postgres_agent_state_ops,
     .workflows = &lls_postgres_workflow_ops,
     .patterns = &lls_postgres_pattern_ops,
+    .events = &lls_postgres_event_ops,
 };

@@ -11,6 +11,7 @@
 #include "backends/sqlite/agent_states.h"
 #include "backends/sqlite/artifacts.h"
 #include "backends/sqlite/conn.h"
+#include "backends/sqlite/events.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
 #include "backends/sqlite/patterns.h"
@@ -45,4 +46,5 @@ const lls_backend_vt lls_sqlite_vt = {
     .agent_states = &lls_sqlite_agent_state_ops,
     .workflows = &lls_sqlite_workflow_ops,
     .patterns = &lls_sqlite_pattern_ops,
+    .events = &lls_sqlite_event_ops,
 };
