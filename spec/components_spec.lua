@@ -43,6 +43,13 @@ local function fill(db)
   local p = db:patterns()
   for _ = 1, 3 do p:record("nav", "home", "settings") end
   p:record("tool", "search", "")
+  local e = db:events()
+  e:append { type = "agent.start", data = { step = 1, big = 9007199254740993 },
+             correlation_id = "run-1", timestamp = 1700000000.25 }
+  e:append_batch {
+    { id = "ev-2", type = "tool.call", correlation_id = "run-1", timestamp = 946684800 },
+    { type = "agent.stop", language = "rust", timestamp = 3786912000, data = "done" },
+  }
 end
 
 --- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
@@ -58,7 +65,7 @@ local function sha256(s)
   return out:match("^%x+")
 end
 
-local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states" }
+local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states", "event_log" }
 
 --- The component sections of an export, with tenant ids blanked (the
 -- stores of a pair belong to different tenants on PostgreSQL).
@@ -88,7 +95,8 @@ describe("components together", function()
       end)
 
       it("are the same objects while referenced, and print what they are", function()
-        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns" } do
+        for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
+                                 "events" } do
           local c = db[kind](db)
           assert.equal(c, db[kind](db))
           assert.matches(db:backend_type(), tostring(c), 1, true)
@@ -107,6 +115,8 @@ describe("components together", function()
           db:agent_states():save("a-tx", { x = 1 })
           db:workflows():save("w-tx", { name = "x" })
           db:patterns():record("tx", "k", "v")
+          db:events():append { type = "tx.event" }
+          db:events():append_batch { { type = "tx.a" }, { type = "tx.b" } }
           error({ code = "mine" })
         end)
         assert.equal("mine", err.code)
@@ -118,6 +128,9 @@ describe("components together", function()
         assert.is_nil(db:agent_states():load("a-tx"))
         assert.is_nil(db:workflows():load("w-tx"))
         assert.equal(0, db:patterns():frequency("tx", "k", "v"))
+        assert.equal(0, db:events():count())
+        -- the rolled-back sequences are handed out again: no gap
+        assert.equal(1, db:events():append { type = "after.tx" })
         -- and a nested level rolls back alone
         db:transaction(function(tx)
           db:sessions():create("outer")
@@ -137,7 +150,7 @@ describe("components together", function()
         fill(db)
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
-                      workflow_states = 2, procedural_memory = 2 }, c)
+                      workflow_states = 2, procedural_memory = 2, event_log = 3 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -175,11 +188,13 @@ describe("components together", function()
           assert.equal(3, st.artifacts)
           assert.equal(2, st.artifact_content)
           assert.equal(2, st.patterns)
+          assert.equal(3, st.events)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
           assert.equal(2, ist.artifact_content)
           assert.equal(2, ist.patterns)
+          assert.equal(3, ist.events)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
           -- and the API reads what came in
@@ -191,6 +206,13 @@ describe("components together", function()
           assert.is_number(wf.started_at)
           assert.equal(2, dst:sessions():get("s1").artifact_count)
           assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+          local evs = dst:events():query { correlation_id = "run-1" }
+          assert.same({ 1, 2 }, { evs[1].sequence, evs[2].sequence })
+          assert.equal(9007199254740993, evs[1].data.big)
+          assert.equal(1700000000.25, evs[1].timestamp)
+          assert.equal(4, dst:events():append { type = "next" }) -- the counter carries on
+          dst:events():cleanup_before(4e9)
+          storage.importer(dst):from_string(json)
           -- importing again with on_conflict = "error" changes nothing
           local err = helpers.error_of(storage.importer(dst).from_string,
                                        storage.importer(dst), json, { on_conflict = "error" })
@@ -309,7 +331,9 @@ describe("components together", function()
       assert.equal(2, doc.components.sessions)
       assert.equal(3, doc.components.artifacts)
       assert.equal(2, doc.components.procedural_memory)
+      assert.equal(3, doc.components.event_log)
       assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+      assert.same(src:events():query(), dst:events():query())
     end)
   end)
 end)

@@ -372,7 +372,7 @@ describe("sqlite backend", function()
       local want = { { "1", "kv_store" }, { "2", "vectors" }, { "3", "export" },
                      { "4", "checksums" }, { "5", "sessions" }, { "6", "artifacts" },
                      { "7", "agent_states" }, { "8", "workflow_states" },
-                     { "9", "procedural_memory" } }
+                     { "9", "procedural_memory" }, { "10", "event_log" } }
       local i = 0
       for line in rows:gmatch("[^\n]+") do
         i = i + 1

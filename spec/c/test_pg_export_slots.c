@@ -272,7 +272,7 @@ static void test_migrations(void) {
   lls_rows rows = {0};
   lls_error err;
   OK(vt->migrations(acme, &rows, &err), err);
-  CHECK(rows.count == 8, "%zu migrations", rows.count);
+  CHECK(rows.count == 10, "%zu migrations", rows.count);
   if (rows.count == 8) CHECK(str_is(lls_row_key(&rows, 2), "003_export"), "%s", keys_of(&rows));
   if (rows.count == 8)
     CHECK(str_is(lls_row_key(&rows, 3), "004_sessions"), "%s", keys_of(&rows));

@@ -542,7 +542,7 @@ DualCollection.search = dc_read("search", empty)
 function DualCollection:name() return self._name end
 
 -- The storage components (sessions, artifacts, agent states, workflows,
--- patterns) are refused rather than handed out from one side: their writes would
+-- patterns, events) are refused rather than handed out from one side: their writes would
 -- reach that side only, and the two stores would part silently. Copy them
 -- with migrate.copy once writes have moved to the new store.
 local function no_components(kind)
@@ -553,12 +553,13 @@ local function no_components(kind)
   end
 end
 --- Refused (error object `invalid`): `sessions`, `artifacts`,
--- `agent_states`, `workflows`, `patterns` are not dual-written.
+-- `agent_states`, `workflows`, `patterns`, `events` are not dual-written.
 Dual.sessions = no_components("sessions")
 Dual.artifacts = no_components("artifacts")
 Dual.agent_states = no_components("agent_states")
 Dual.workflows = no_components("workflows")
 Dual.patterns = no_components("patterns")
+Dual.events = no_components("events")
 
 -- Every other store method is store-level information (dual_info), and
 -- every other collection method (`search_many`, `count`, `stats`,
