@@ -66,23 +66,6 @@ static lls_str pop_text(lua_State *L, int arg, const char *what, size_t min, siz
   return s;
 }
 
-/* 1 when a string of v (at any depth) holds a NUL byte, which
- * PostgreSQL's jsonb cannot store: refused on every backend alike. */
-static int has_nul(const lls_value *v) {
-  switch (v->type) {
-  case LLS_VSTRING: return v->u.s.len > 0 && memchr(v->u.s.ptr, '\0', v->u.s.len) != NULL;
-  case LLS_VARRAY:
-    for (size_t i = 0; i < v->u.a.n; i++)
-      if (has_nul(v->u.a.items[i])) return 1;
-    return 0;
-  case LLS_VOBJECT:
-    for (size_t i = 0; i < v->u.o.n; i++)
-      if (has_nul(v->u.o.members[i].value)) return 1;
-    return 0;
-  default: return 0;
-  }
-}
-
 /* Appends the value at the top (popped) as JSON to out; raises naming
  * `what` when it cannot be stored. nil is JSON null. */
 static void pop_data(lua_State *L, int arg, const char *what, lls_buf *out) {
@@ -92,13 +75,10 @@ static void pop_data(lua_State *L, int arg, const char *what, lls_buf *out) {
     if (lls_buf_append(out, "null", 4) != 0) luaL_error(L, "out of memory");
     return;
   }
-  lls_value *v = lls_lua_to_value(L, -1, what, msg, sizeof msg);
+  lls_value *v = lls_lua_to_value(L, -1, what, msg, sizeof msg); /* refuses NUL in strings */
   if (v == NULL) luaL_argerror(L, arg, msg);
-  int nul = has_nul(v);
-  int rc = nul ? 0 : lls_json_encode(v, out, msg, sizeof msg);
+  int rc = lls_json_encode(v, out, msg, sizeof msg);
   lls_value_free(v);
-  if (nul)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must not hold NUL bytes in its strings", what));
   if (rc != 0) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s", what, msg));
   lua_pop(L, 1);
 }
@@ -112,9 +92,11 @@ static void read_event(lua_State *L, int tbl, int arg, int index, lls_buf *out, 
                                        "timestamp", NULL};
   char what[64], label[32] = "";
   if (index > 0) snprintf(label, sizeof label, "events[%d].", index);
+  if (!lua_istable(L, tbl) && index > 0)
+    luaL_argerror(L, arg, lua_pushfstring(L, "events[%d]: table expected, got %s", index,
+                                          luaL_typename(L, tbl)));
   if (!lua_istable(L, tbl))
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s: table expected, got %s",
-                                          index > 0 ? "events[i]" : "event",
+    luaL_argerror(L, arg, lua_pushfstring(L, "event: table expected, got %s",
                                           luaL_typename(L, tbl)));
   lls_check_fields(L, tbl, arg, fields, index > 0 ? "events[%d]: " : NULL, index);
 #define WHAT(k) (snprintf(what, sizeof what, "%s%s", label, k), what)

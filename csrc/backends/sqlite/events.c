@@ -26,8 +26,12 @@
  * A query is one of five statements, each led by one index: the
  * correlation index, the type index (an exact type, or a glob's literal
  * prefix as a range), the time index (a time range is given), else the
- * primary key. The terms the chosen index does not serve carry a unary
- * `+`, which keeps SQLite's planner on that index.
+ * primary key. The first three name it (INDEXED BY): without statistics
+ * SQLite's planner would rather walk the primary key in ORDER BY order
+ * than search a secondary index and sort. The correlation index ends with
+ * the primary key, so it also yields its rows in sequence order; the
+ * primary-key statement marks the time terms with a unary `+` so the time
+ * index stays out.
  */
 #include "backends/sqlite/events.h"
 
@@ -52,19 +56,20 @@ static const char SQL_INSERT[] =
 
 /* ?1 tenant, ?2/?3 time range, ?4/?5 sequence range, ?6 limit, ?7 the
  * type's GLOB (NULL: any), ?8 correlation id, ?9/?10 type bounds. */
-#define SEL "SELECT " COLS " FROM event_log WHERE tenant_id = ?1"
+#define SEL(IDX) "SELECT " COLS " FROM event_log" IDX " WHERE tenant_id = ?1"
 #define TIME " AND timestamp >= ?2 AND timestamp < ?3"
 #define XTIME " AND +timestamp >= ?2 AND +timestamp < ?3"
 #define SEQ " AND sequence > ?4 AND sequence < ?5"
-#define XSEQ " AND +sequence > ?4 AND +sequence < ?5"
-#define ANYTYPE " AND (?7 IS NULL OR +event_type GLOB ?7)"
+#define ANYTYPE " AND (?7 IS NULL OR event_type GLOB ?7)"
 #define ASC " ORDER BY sequence LIMIT ?6"
 #define DESC " ORDER BY sequence DESC LIMIT ?6"
-#define BY_CORR SEL " AND correlation_id = ?8" XTIME XSEQ ANYTYPE
-#define BY_TYPE SEL " AND event_type = ?9" TIME XSEQ
-#define BY_GLOB SEL " AND event_type >= ?9 AND event_type < ?10 AND event_type GLOB ?7" XTIME XSEQ
-#define BY_TIME SEL TIME XSEQ ANYTYPE
-#define BY_SEQ SEL SEQ XTIME ANYTYPE
+#define BY_CORR SEL(" INDEXED BY event_log_correlation") " AND correlation_id = ?8" TIME SEQ ANYTYPE
+#define BY_TYPE SEL(" INDEXED BY event_log_type") " AND event_type = ?9" TIME SEQ
+#define BY_GLOB                                                                         \
+  SEL(" INDEXED BY event_log_type") " AND event_type >= ?9 AND event_type < ?10"         \
+      " AND event_type GLOB ?7" TIME SEQ
+#define BY_TIME SEL(" INDEXED BY event_log_time") TIME SEQ ANYTYPE
+#define BY_SEQ SEL("") SEQ XTIME ANYTYPE
 
 enum { P_CORR, P_TYPE, P_GLOB, P_TIME, P_SEQ };
 static const char *const SQL_QUERY[5][2] = {
