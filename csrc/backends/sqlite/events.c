@@ -342,7 +342,7 @@ static int put_row(sqlite_backend *b, const lls_event *e, lls_conflict on_confli
   int rc = bind_tenant(b, s);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 2, e->timestamp);
   if (rc == SQLITE_OK) rc = bind_bytes(s, 3, e->id, 1);
-  int64_t old, seq = e->sequence, x;
+  int64_t old = 0, seq = e->sequence, x = 0;
   int same = one_int(b, s, rc, "event import", &old, err);
   if (same < 0) return -1;
   *written = !same || on_conflict == LLS_CONFLICT_REPLACE;
