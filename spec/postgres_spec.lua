@@ -182,7 +182,7 @@ describe("PostgreSQL backend", function()
       p:close()
       local _, opened = out:gsub("opened", "")
       assert.equal(6, opened, out)
-      assert.equal("8", psql1("SELECT count(*) FROM " .. SCHEMA .. "_race.llmspell_migrations"))
+      assert.equal("10", psql1("SELECT count(*) FROM " .. SCHEMA .. "_race.llmspell_migrations"))
     end)
 
     it("rejects a schema option that is not a plain identifier", function()

@@ -210,7 +210,7 @@ describe("sqlite backend", function()
         local ctx = ("round %d: %s"):format(round, out)
         assert.are.equal(N, select(2, out:gsub("ok\n", "")), ctx)
         assert.are.equal(tostring(N), cli(path, "SELECT count(*) FROM kv_store"), ctx)
-        assert.are.equal("9", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
+        assert.are.equal("10", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
       end
     end)
   end)
@@ -400,7 +400,7 @@ describe("sqlite backend", function()
       local err = helpers.error_of(sqlite_open, path)
       assert.are.equal("version", err.code)
       assert.matches("999", err.message, 1, true)
-      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n999",
+      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n999",
                        cli(path, "SELECT version FROM llmspell_migrations"))
     end)
 
