@@ -69,6 +69,10 @@ local function import_seeds()
   c:workflows():set_status("wf", "running")
   c:patterns():record("tool", "search", "summarise")
   c:patterns():record("tool", "search", "summarise")
+  c:events():append { type = "agent.start", data = { step = 1 }, correlation_id = "run-1",
+                      timestamp = 1700000000.5 }
+  c:events():append_batch { { type = "tool.call", timestamp = 946684800 },
+                            { type = "agent.stop", language = "rust", data = "done" } }
   write("import", "export-components.json", storage.exporter(c):to_string())
   c:close()
   write("import", "version-last.json", '{"data":{"kv_store":[]},"version":"1.0"}')
