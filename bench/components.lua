@@ -3,7 +3,8 @@
 -- same run: artifacts against `db:set`/`db:get` of the same bytes, sessions
 -- and agent states against the same data as JSON in KV (lua-cjson) with a
 -- Lua-side index key per record, pattern records against a KV counter read
--- and written in a transaction.
+-- and written in a transaction, the event log against LuaSQL-style raw
+-- INSERTs (bench/events_peer.c).
 --
 -- Run with `make bench-components` (it starts a throwaway PostgreSQL).
 -- Each figure is the median of REPS runs; a ratio is ours / the peer's
@@ -247,33 +248,257 @@ local function bench_patterns(name, db)
     "one atomic UPSERT")
 end
 
-local function on(name, open)
+-- The event log (issue 12). Append rates with batches of 1, 100 and
+-- 10,000; batches of 1,000 against the peer (bench/events_peer.c: what
+-- LuaSQL does, one INSERT text per row with literal values, all in one
+-- transaction, through the same libsqlite3 / libpq); then queries over
+-- BENCH_EVENTS events spread over 24 months (p50 / p99, ms), on
+-- PostgreSQL also as raw SQL against the partitioned table and a plain
+-- copy of it; then cleanup_before of the first 12 months.
+local N_EVENTS = tonumber(os.getenv("BENCH_EVENTS") or "") or 200000
+local EV_PEER = os.getenv("BENCH_EVENTS_PEER")
+local EV_T0 = 1672531200 -- 2023-01-01T00:00:00Z
+local EV_SPAN = 730 * 86400 -- 24 months (730 days)
+local EV_TYPES = { "agent.start", "agent.step", "agent.stop", "tool.call", "tool.result",
+                   "llm.request", "llm.reply", "hook.run" }
+local ev_run = 0
+
+-- n events like the peer's rows (bench/events_peer.c, row_sql).
+local function event_rows(n)
+  local out = {}
+  ev_run = ev_run + 1
+  for i = 0, n - 1 do
+    out[i + 1] = { type = EV_TYPES[i % 8 + 1], correlation_id = "corr-" .. (i // 10),
+                   timestamp = 1700000000 + i / 1000, data = { i = i, text = "event number " .. i } }
+  end
+  return out
+end
+
+local function report_solo(backend, op, unit, f, note)
+  local a = {}
+  for i = 1, REPS do
+    collectgarbage()
+    a[i] = f(i)
+  end
+  rows[#rows + 1] = string.format("| %-8s | %-30s | %11.1f %-5s | %-22s | %11s | %7s | %s |",
+                                  backend, op, median(a), unit, "-", "-", "-", note or "")
+  io.stderr:write(rows[#rows], "\n")
+end
+
+local function peer_rate(args)
+  local p = assert(io.popen(EV_PEER .. " " .. args .. " 2>&1"))
+  local out = p:read("a")
+  p:close()
+  return assert(tonumber(out:match("^%s*([%d.]+)")), "events_peer: " .. out)
+end
+
+-- target: the peer's first two arguments ("sqlite PATH" / "pg CONNINFO"), or nil.
+local function bench_event_append(name, db, target)
+  local e = db:events()
+  for _, b in ipairs { { 1, 2000 }, { 100, 20000 }, { 10000, 50000 } } do
+    local size, n = b[1], b[2]
+    local evs = event_rows(n)
+    report_solo(name, "event append, batches of " .. size, "ev/s", function()
+      local t0 = now()
+      if size == 1 then
+        for i = 1, n do e:append(evs[i]) end
+      else
+        for i = 1, n, size do e:append_batch(table.move(evs, i, i + size - 1, 1, {})) end
+      end
+      return n / (now() - t0)
+    end, string.format("seeds: 10K ev/s"))
+  end
+  -- 20 batches of 1,000 (one transaction each) per run, for both
+  local evs = event_rows(20000)
+  local seed = 0
+  local ours = function()
+    local t0 = now()
+    for i = 1, 20000, 1000 do e:append_batch(table.move(evs, i, i + 999, 1, {})) end
+    return 20000 / (now() - t0)
+  end
+  if target and EV_PEER then
+    report(name, "event append_batch of 1000", "ev/s", "peer: 1000 INSERTs/tx", ours,
+      function()
+        seed = seed + 1
+        return peer_rate(target .. " insert peer_events 20000 " .. seed .. " 1000")
+      end, "seeds' goal x10: 100K ev/s")
+  else
+    report_solo(name, "event append_batch of 1000", "ev/s", ours, "no peer for memory")
+  end
+  e:cleanup_before(3e11)
+end
+
+local function pct(t, p)
+  table.sort(t)
+  return t[math.max(1, math.ceil(#t * p))]
+end
+
+-- K runs of q(i) -> p50, p99 in ms.
+local function latencies(k, q)
+  local t = {}
+  for i = 1, k do
+    local t0 = now()
+    q(i)
+    t[i] = (now() - t0) * 1000
+  end
+  return pct(t, 0.5), pct(t, 0.99)
+end
+
+local function row_lat(backend, op, p50, p99, note)
+  rows[#rows + 1] = string.format("| %-8s | %-30s | p50 %7.2f ms | p99 %8.2f ms | %s |", backend,
+                                  op, p50, p99, note or "")
+  io.stderr:write(rows[#rows], "\n")
+end
+
+-- N_EVENTS events over 24 months: every 10th correlation id shared by
+-- 10 events spread over the whole span; types round robin.
+local function fill_events(e)
+  local groups = N_EVENTS // 10
+  local t0 = now()
+  for base = 0, N_EVENTS - 1, 10000 do
+    local batch = {}
+    for i = base, math.min(base + 10000, N_EVENTS) - 1 do
+      batch[#batch + 1] = { type = EV_TYPES[i % 8 + 1], correlation_id = "c" .. (i * 7919 % groups),
+                            timestamp = EV_T0 + (i * EV_SPAN) // N_EVENTS,
+                            data = { i = i, text = "event number " .. i } }
+    end
+    e:append_batch(batch)
+  end
+  return now() - t0
+end
+
+local K = 200
+local QUERIES = {
+  { "by correlation id (10 ev)", function(e, i) return e:query { correlation_id = "c" .. (i * 37 % (N_EVENTS // 10)) } end },
+  { "one day's range", function(e, i)
+      local d = EV_T0 + (i * 13 % 730) * 86400
+      return e:query { from = d, to = d + 86400 } end },
+  { "type glob tool.* in one day", function(e, i)
+      local d = EV_T0 + (i * 13 % 730) * 86400
+      return e:query { type = "tool.*", from = d, to = d + 86400 } end },
+  { "type glob tool.*, newest 100", function(e) return e:query { type = "tool.*", order = "desc", limit = 100 } end },
+}
+
+local function bench_event_queries(name, db)
+  local e = db:events()
+  local secs = fill_events(e)
+  row_lat(name, string.format("fill %d events (batches 10K)", N_EVENTS), secs * 1000, 0,
+          string.format("%.0f ev/s", N_EVENTS / secs))
+  for _, q in ipairs(QUERIES) do
+    local n = #q[2](e, 1)
+    local p50, p99 = latencies(K, function(i) q[2](e, i) end)
+    row_lat(name, q[1], p50, p99, n .. " events returned (run 1)")
+  end
+end
+
+-- The same queries as raw SQL (events_peer query) on the partitioned
+-- table and on a plain copy with the same indexes.
+local function bench_partitioning(schema, tenant)
+  local url = PG_URL
+  local function psql(sql)
+    assert(os.execute("psql -X -q -v ON_ERROR_STOP=1 " .. string.format("%q", url) .. " -c "
+                      .. string.format("%q", sql) .. " >/dev/null"))
+  end
+  local t0 = now()
+  psql("DROP TABLE IF EXISTS " .. schema .. ".event_log_plain; CREATE TABLE " .. schema
+       .. ".event_log_plain AS SELECT * FROM " .. schema .. ".event_log WHERE tenant_id = '"
+       .. tenant .. "'; CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, timestamp);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, correlation_id);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, event_type, timestamp);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, sequence);"
+       .. " ANALYZE " .. schema .. ".event_log_plain; ANALYZE " .. schema .. ".event_log;")
+  io.stderr:write(string.format("plain copy built in %.1f s\n", now() - t0))
+  local groups = N_EVENTS // 10
+  local day = "timestamp >= to_timestamp(" .. EV_T0 .. " + (@I * 13 % 730) * 86400) AND timestamp"
+              .. " < to_timestamp(" .. EV_T0 .. " + (@I * 13 % 730 + 1) * 86400)"
+  local sql = {
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND correlation_id = 'c' || (@I * 37 % "
+      .. groups .. ") ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND " .. day .. " ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND event_type >= 'tool.' AND"
+      .. " event_type < 'tool/' AND event_type LIKE 'tool.%' AND " .. day .. " ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND event_type >= 'tool.' AND"
+      .. " event_type < 'tool/' AND event_type LIKE 'tool.%' ORDER BY sequence DESC LIMIT 100",
+  }
+  local res = {}
+  for _, tbl in ipairs { "event_log", "event_log_plain" } do
+    local args = {}
+    for i, s in ipairs(sql) do
+      args[i] = string.format("%q", (s:gsub("TBL", schema .. "." .. tbl)))
+    end
+    local p = assert(io.popen(EV_PEER .. " pg " .. string.format("%q", url) .. " query " .. K
+                              .. " " .. tenant .. " " .. table.concat(args, " ") .. " 2>&1"))
+    local out = p:read("a")
+    p:close()
+    res[tbl] = {}
+    for a, b in out:gmatch("(%d+) (%d+)") do res[tbl][#res[tbl] + 1] = { tonumber(a), tonumber(b) } end
+    assert(#res[tbl] == #sql, "events_peer query: " .. out)
+  end
+  for i, q in ipairs(QUERIES) do
+    local a, b = res.event_log[i], res.event_log_plain[i]
+    rows[#rows + 1] = string.format("| postgres | raw SQL: %-21s | partitioned p50 %.2f / p99 %.2f ms"
+      .. " | plain p50 %.2f / p99 %.2f ms | %.2fx (p50 plain / partitioned) |", q[1], a[1] / 1000,
+      a[2] / 1000, b[1] / 1000, b[2] / 1000, b[1] / a[1])
+    io.stderr:write(rows[#rows], "\n")
+  end
+  psql("DROP TABLE " .. schema .. ".event_log_plain")
+end
+
+local function bench_event_cleanup(name, db)
+  local e = db:events()
+  local before = e:count()
+  local t0 = now()
+  local n = e:cleanup_before(EV_T0 + 365 * 86400)
+  local secs = now() - t0
+  row_lat(name, "cleanup_before 12 of 24 months", secs * 1000, 0,
+          string.format("%d of %d events removed, %.0f rows/s", n, before, n / secs))
+  e:cleanup_before(3e11)
+end
+
+local function bench_events(name, db, target, schema, tenant)
+  bench_event_append(name, db, target)
+  bench_event_queries(name, db)
+  if schema and EV_PEER then bench_partitioning(schema, tenant) end
+  bench_event_cleanup(name, db)
+end
+
+-- BENCH_EVENTS_ONLY=1: only the event log (its 1M run takes a while).
+local EVENTS_ONLY = os.getenv("BENCH_EVENTS_ONLY") == "1"
+
+local function on(name, open, ev)
   local db = open()
-  bench_patterns(name, db)
-  bench_artifacts(name, db)
-  local r = bench_records(name, db)
+  local r
+  if not EVENTS_ONLY then
+    bench_patterns(name, db)
+    bench_artifacts(name, db)
+    r = bench_records(name, db)
+  end
+  bench_events(name, db, ev and ev.target, ev and ev.schema, ev and ev.tenant)
   db:close()
   return r
 end
 
-io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, "\n")
+io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, ", events=", N_EVENTS,
+                "\n")
 on("memory", function() return storage.open("memory") end)
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
-on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end)
+on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
+   { target = "sqlite " .. dir .. "/peer.db" })
 local pg
 if PG_URL then
+  local tenant = "bench-" .. os.time()
   pg = on("postgres", function()
-    return storage.open { url = PG_URL, tenant = "bench-" .. os.time() }
-  end)
+    return storage.open { url = PG_URL, tenant = tenant }
+  end, { target = "pg " .. string.format("%q", PG_URL), schema = "llmspell", tenant = tenant })
 end
 os.execute("rm -rf " .. dir)
 
 print("| backend  | operation                      |       ours        | peer                   |        peer |  ratio | note |")
 print("|----------|--------------------------------|-------------------|------------------------|-------------|--------|------|")
 for _, r in ipairs(rows) do print(r) end
-if pg then
+if pg and pg[1] then
   -- the seeds' figures for PostgreSQL (local): get ~500 us, set ~1 ms
   print(string.format("\nPostgreSQL vs the seeds' figures: session get %.0f us (seeds ~500 us), "
                       .. "session create %.0f us (seeds ~1000 us)", 1e6 / pg[3], 1e6 / pg[1]))

@@ -213,16 +213,25 @@ static int to_glob(lls_str t, int glob, lls_buf *out) {
   return lls_buf_append(out, "", 1); /* NUL-ended, not counted */
 }
 
-/* Which statement serves q (see the top of the file); *hi set for a glob. */
+/* Which statement serves q (see the top of the file). Without
+ * statistics the choice follows the query's shape: a correlation id is
+ * the most selective; an exact type with a time range is one range of
+ * the type index; any other type with a time range is served by the time
+ * index (the range bounds the work, the type filters); a type with a
+ * limit but no time range walks the primary key in order and stops after
+ * `limit` matches (the type index would give every match to sort first);
+ * a type without either reads its index (a glob through its prefix). */
 static int pick(const lls_event_query *q, sqlite_backend *b, int *has_upper, lls_error *err) {
+  int timed = q->from > LLS_EVENT_MIN_US || q->to < LLS_EVENT_MAX_US;
   *has_upper = 0;
   if (q->correlation_id.ptr) return P_CORR;
-  if (q->type.ptr && !q->glob) return P_TYPE;
-  if (q->type.ptr && q->prefix.len > 0) {
+  if (q->type.ptr && !q->glob && (timed || !q->limit)) return P_TYPE;
+  if (timed) return P_TIME;
+  if (q->type.ptr && q->glob && !q->limit && q->prefix.len > 0) {
     if (lls_prefix_upper(q->prefix, &b->upper, has_upper) != 0) return lls_error_oom(err);
     if (*has_upper) return P_GLOB;
   }
-  return q->from > LLS_EVENT_MIN_US || q->to < LLS_EVENT_MAX_US ? P_TIME : P_SEQ;
+  return P_SEQ;
 }
 
 static int sq_query(lls_backend *base, const lls_event_query *q, lls_event_sink sink, void *ud,
