@@ -60,9 +60,13 @@ static const pg_stmt ST_EV_APPEND = {
 
 /* $1 tenant, $2/$3 time range, $4/$5 sequence range, $6 the type's LIKE
  * pattern (NULL: any), $7 limit, $8 correlation id or type (lower bound),
- * $9 a glob's upper bound. `sequence + 0` keeps the sequence index out of
- * a plan another index leads; the time range is always plain, for
- * pruning. */
+ * $9 a glob's upper bound; a statement leaves out what its path does not
+ * use (PostgreSQL takes declared parameters a text does not name).
+ * `sequence + 0` keeps the sequence index out of a plan another index
+ * leads. The time range is plain, for pruning, and only in the statements
+ * of a query that gives one: every condition costs planning time on each
+ * of the partitions, and a prepared statement over many partitions keeps
+ * being planned for its arguments. */
 #define SEL "SELECT " COLS " FROM @S.event_log WHERE tenant_id = $1"
 #define TIME " AND timestamp >= $2 AND timestamp < $3"
 #define SEQ " AND sequence > $4 AND sequence < $5"
@@ -73,19 +77,20 @@ static const pg_stmt ST_EV_APPEND = {
 #define Q_TYPES \
   {OID_TEXT, OID_TSTZ, OID_TSTZ, OID_INT8, OID_INT8, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT}
 #define Q(name, sql) {"lls_events_" name, sql, 9, Q_TYPES}
-#define BY_CORR SEL " AND correlation_id = $8 AND $9::text IS NULL" TIME XSEQ ANYTYPE
-#define BY_TYPE SEL " AND event_type = $8 AND $9::text IS NULL" TIME XSEQ ANYTYPE
-#define BY_GLOB SEL " AND event_type >= $8 AND event_type < $9" TIME XSEQ ANYTYPE
-#define BY_TIME SEL " AND $8::text IS NULL AND $9::text IS NULL" TIME XSEQ ANYTYPE
-#define BY_SEQ SEL " AND $8::text IS NULL AND $9::text IS NULL" TIME SEQ ANYTYPE
+#define BY_CORR SEL " AND correlation_id = $8" XSEQ ANYTYPE
+#define BY_TYPE SEL " AND event_type = $8" XSEQ
+#define BY_GLOB SEL " AND event_type >= $8 AND event_type < $9" XSEQ ANYTYPE
+#define BY_TIME SEL TIME XSEQ ANYTYPE
+#define BY_SEQ SEL SEQ ANYTYPE
+#define PAIR(name, sql) {Q(name "_asc", sql ASC), Q(name "_desc", sql DESC)}
 
-enum { P_CORR, P_TYPE, P_GLOB, P_TIME, P_SEQ };
-static const pg_stmt ST_EV_QUERY[5][2] = {
-    {Q("corr_asc", BY_CORR ASC), Q("corr_desc", BY_CORR DESC)},
-    {Q("type_asc", BY_TYPE ASC), Q("type_desc", BY_TYPE DESC)},
-    {Q("glob_asc", BY_GLOB ASC), Q("glob_desc", BY_GLOB DESC)},
-    {Q("time_asc", BY_TIME ASC), Q("time_desc", BY_TIME DESC)},
-    {Q("seq_asc", BY_SEQ ASC), Q("seq_desc", BY_SEQ DESC)},
+/* The paths; _T: the same with a time range. */
+enum { P_CORR, P_TYPE, P_GLOB, P_TIME, P_SEQ, P_CORR_T, P_TYPE_T, P_GLOB_T };
+static const pg_stmt ST_EV_QUERY[8][2] = {
+    PAIR("corr", BY_CORR),         PAIR("type", BY_TYPE),
+    PAIR("glob", BY_GLOB),         PAIR("time", BY_TIME),
+    PAIR("seq", BY_SEQ),           PAIR("corr_t", BY_CORR TIME),
+    PAIR("type_t", BY_TYPE TIME),  PAIR("glob_t", BY_GLOB TIME),
 };
 
 static const pg_stmt ST_EV_CLEANUP = {
@@ -194,14 +199,15 @@ static int to_like(lls_str t, int glob, lls_buf *out) {
 /* Which statement serves q (the SQLite backend's order: correlation id,
  * type, glob prefix, time range, sequence). */
 static int pick(const lls_event_query *q, pg_backend *pg, lls_error *err) {
-  if (q->correlation_id.ptr) return P_CORR;
-  if (q->type.ptr && !q->glob) return P_TYPE;
+  int timed = q->from > LLS_EVENT_MIN_US || q->to < LLS_EVENT_MAX_US;
+  if (q->correlation_id.ptr) return timed ? P_CORR_T : P_CORR;
+  if (q->type.ptr && !q->glob) return timed ? P_TYPE_T : P_TYPE;
   if (q->type.ptr && q->prefix.len > 0) {
     int has_upper;
     if (lls_prefix_upper(q->prefix, &pg->upper, &has_upper) != 0) return lls_error_oom(err);
-    if (has_upper) return P_GLOB;
+    if (has_upper) return timed ? P_GLOB_T : P_GLOB;
   }
-  return q->from > LLS_EVENT_MIN_US || q->to < LLS_EVENT_MAX_US ? P_TIME : P_SEQ;
+  return timed ? P_TIME : P_SEQ;
 }
 
 /* Row i of r, columns COLS from col on; strings borrowed from r. */
@@ -252,14 +258,16 @@ static int pg_query(lls_backend *b, const lls_event_query *q, lls_event_sink sin
   else
     lls_pg_param_null(&p);
   lls_pg_param_limit(&p, q->limit);
-  if (path == P_CORR)
+  int corr = path == P_CORR || path == P_CORR_T, type = path == P_TYPE || path == P_TYPE_T;
+  int glob = path == P_GLOB || path == P_GLOB_T;
+  if (corr)
     lls_pg_param_bytes(&p, q->correlation_id.ptr, q->correlation_id.len);
-  else if (path == P_TYPE || path == P_GLOB)
-    lls_pg_param_bytes(&p, path == P_TYPE ? q->type.ptr : q->prefix.ptr,
-                       path == P_TYPE ? q->type.len : q->prefix.len);
+  else if (type || glob)
+    lls_pg_param_bytes(&p, type ? q->type.ptr : q->prefix.ptr,
+                       type ? q->type.len : q->prefix.len);
   else
     lls_pg_param_null(&p);
-  if (path == P_GLOB)
+  if (glob)
     lls_pg_param_bytes(&p, pg->upper.data, pg->upper.len);
   else
     lls_pg_param_null(&p);
