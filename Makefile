@@ -158,14 +158,8 @@ bench: deps-bench
 	$(MAKE) bench-components
 
 # Sessions, artifacts and agent states against the same data in KV.
-bench-components: deps-bench build $(BUILD)/bench/events_peer
-	BENCH_EVENTS_PEER=$(CURDIR)/$(BUILD)/bench/events_peer scripts/with-postgres.sh $(LUA) bench/components.lua
-
-# The event log's peer: LuaSQL's one-SQL-text-per-row INSERTs, in C through
-# the same libsqlite3 and libpq (Debian packages no LuaSQL).
-$(BUILD)/bench/events_peer: bench/events_peer.c
-	mkdir -p $(BUILD)/bench
-	$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -O2 -Wall -Wextra $(PG_INC) -o $@ $< -lsqlite3 -lpq
+bench-components: deps-bench build
+	scripts/with-postgres.sh $(LUA) bench/components.lua
 
 # Vector collections through the Lua API against hnswlib (Debian's
 # libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.

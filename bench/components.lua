@@ -3,8 +3,8 @@
 -- same run: artifacts against `db:set`/`db:get` of the same bytes, sessions
 -- and agent states against the same data as JSON in KV (lua-cjson) with a
 -- Lua-side index key per record, pattern records against a KV counter read
--- and written in a transaction, the event log against LuaSQL-style raw
--- INSERTs (bench/events_peer.c).
+-- and written in a transaction, the event log against LuaSQL inserting the
+-- same rows.
 --
 -- Run with `make bench-components` (it starts a throwaway PostgreSQL).
 -- Each figure is the median of REPS runs; a ratio is ours / the peer's
@@ -249,21 +249,24 @@ local function bench_patterns(name, db)
 end
 
 -- The event log (issue 12). Append rates with batches of 1, 100 and
--- 10,000; batches of 1,000 against the peer (bench/events_peer.c: what
--- LuaSQL does, one INSERT text per row with literal values, all in one
--- transaction, through the same libsqlite3 / libpq); then queries over
--- BENCH_EVENTS events spread over 24 months (p50 / p99, ms), on
--- PostgreSQL also as raw SQL against the partitioned table and a plain
--- copy of it; then cleanup_before of the first 12 months.
+-- 10,000; batches of 1,000 against LuaSQL (Debian's lua-sql-sqlite3 /
+-- lua-sql-postgres, as bench/kv.lua) inserting the same rows, one INSERT
+-- text per row, 1,000 per transaction, into a plain table with the same
+-- indexes; then queries over BENCH_EVENTS events spread over 24 months
+-- (p50 / p99, ms), on PostgreSQL also as raw SQL through LuaSQL against
+-- the partitioned table and a plain copy of it; then cleanup_before of
+-- the first 12 months.
 local N_EVENTS = tonumber(os.getenv("BENCH_EVENTS") or "") or 200000
-local EV_PEER = os.getenv("BENCH_EVENTS_PEER")
+local luasql_ok, luasql_sqlite3 = pcall(require, "luasql.sqlite3")
+local _, luasql_postgres = pcall(require, "luasql.postgres")
+if not luasql_ok then error("lua-sql-sqlite3 / lua-sql-postgres are needed for the event peers") end
 local EV_T0 = 1672531200 -- 2023-01-01T00:00:00Z
 local EV_SPAN = 730 * 86400 -- 24 months (730 days)
 local EV_TYPES = { "agent.start", "agent.step", "agent.stop", "tool.call", "tool.result",
                    "llm.request", "llm.reply", "hook.run" }
 local ev_run = 0
 
--- n events like the peer's rows (bench/events_peer.c, row_sql).
+-- n events: 8 types round robin, a correlation id per 10, a payload.
 local function event_rows(n)
   local out = {}
   ev_run = ev_run + 1
@@ -285,14 +288,59 @@ local function report_solo(backend, op, unit, f, note)
   io.stderr:write(rows[#rows], "\n")
 end
 
-local function peer_rate(args)
-  local p = assert(io.popen(EV_PEER .. " " .. args .. " 2>&1"))
-  local out = p:read("a")
-  p:close()
-  return assert(tonumber(out:match("^%s*([%d.]+)")), "events_peer: " .. out)
+-- A LuaSQL connection for target ({ kind = "sqlite", path = } or
+-- { kind = "pg" }) with the peer table made (the event log's columns and
+-- indexes, no partitions), and the function that inserts n rows (the
+-- rows event_rows makes), `per_tx` per transaction; it returns rows/s.
+local function luasql_peer(target)
+  local env, conn, ts
+  if target.kind == "sqlite" then
+    env = luasql_sqlite3.sqlite3()
+    conn = assert(env:connect(target.path))
+    conn:execute("PRAGMA journal_mode=WAL")
+    conn:execute("PRAGMA synchronous=NORMAL")
+    assert(conn:execute("CREATE TABLE IF NOT EXISTS peer_events (tenant_id TEXT NOT NULL,"
+      .. " sequence INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,"
+      .. " correlation_id TEXT, timestamp INTEGER NOT NULL, language TEXT NOT NULL,"
+      .. " payload TEXT NOT NULL, PRIMARY KEY (tenant_id, sequence)) WITHOUT ROWID"))
+    ts = function(t) return string.format("%d", math.floor(t * 1e6)) end
+  else
+    env = luasql_postgres.postgres()
+    conn = assert(env:connect(PG_URL))
+    conn:execute("SET client_min_messages = warning")
+    assert(conn:execute("CREATE TABLE IF NOT EXISTS peer_events (tenant_id text NOT NULL,"
+      .. " sequence bigint NOT NULL, event_id text NOT NULL, event_type text COLLATE \"C\""
+      .. " NOT NULL, correlation_id text, timestamp timestamptz NOT NULL, language text NOT NULL,"
+      .. " payload jsonb NOT NULL, PRIMARY KEY (tenant_id, sequence))"))
+    ts = function(t) return string.format("to_timestamp(%.6f)", t) end
+  end
+  for _, ix in ipairs { "timestamp", "correlation_id", "event_type, timestamp" } do
+    assert(conn:execute("CREATE INDEX IF NOT EXISTS peer_events_" .. ix:gsub("%W+", "_")
+                        .. " ON peer_events (tenant_id, " .. ix .. ")"))
+  end
+  local seq = 0
+  local function insert(evs, per_tx)
+    local t0 = now()
+    for i, ev in ipairs(evs) do
+      if i % per_tx == 1 or per_tx == 1 then conn:execute("BEGIN") end
+      seq = seq + 1
+      assert(conn:execute(string.format("INSERT INTO peer_events VALUES ('peer', %d, 'ev-%d',"
+        .. " '%s', '%s', %s, 'lua', '{\"i\":%d,\"text\":\"%s\"}')", seq, seq, ev.type,
+        ev.correlation_id, ts(ev.timestamp), ev.data.i, ev.data.text)))
+      if i % per_tx == 0 or i == #evs then conn:execute("COMMIT") end
+    end
+    return #evs / (now() - t0)
+  end
+  local function close()
+    conn:execute("DROP TABLE peer_events")
+    conn:close()
+    env:close()
+  end
+  return insert, close, conn
 end
 
--- target: the peer's first two arguments ("sqlite PATH" / "pg CONNINFO"), or nil.
+-- target: where the LuaSQL peer writes ({ kind = "sqlite", path = } or
+-- { kind = "pg" }), or nil (memory).
 local function bench_event_append(name, db, target)
   local e = db:events()
   for _, b in ipairs { { 1, 2000 }, { 100, 20000 }, { 10000, 50000 } } do
@@ -310,18 +358,16 @@ local function bench_event_append(name, db, target)
   end
   -- 20 batches of 1,000 (one transaction each) per run, for both
   local evs = event_rows(20000)
-  local seed = 0
   local ours = function()
     local t0 = now()
     for i = 1, 20000, 1000 do e:append_batch(table.move(evs, i, i + 999, 1, {})) end
     return 20000 / (now() - t0)
   end
-  if target and EV_PEER then
-    report(name, "event append_batch of 1000", "ev/s", "peer: 1000 INSERTs/tx", ours,
-      function()
-        seed = seed + 1
-        return peer_rate(target .. " insert peer_events 20000 " .. seed .. " 1000")
-      end, "seeds' goal x10: 100K ev/s")
+  if target then
+    local insert, close = luasql_peer(target)
+    report(name, "event append_batch of 1000", "ev/s", "LuaSQL 1000 INSERTs/tx", ours,
+      function() return insert(evs, 1000) end, "seeds' goal x10: 100K ev/s")
+    close()
   else
     report_solo(name, "event append_batch of 1000", "ev/s", ours, "no peer for memory")
   end
@@ -391,14 +437,14 @@ local function bench_event_queries(name, db)
   end
 end
 
--- The same queries as raw SQL (events_peer query) on the partitioned
--- table and on a plain copy with the same indexes.
+-- The same queries as raw SQL through LuaSQL (each row fetched into Lua,
+-- as a LuaSQL user reads them) on the partitioned table and on a plain
+-- copy with the same indexes.
 local function bench_partitioning(schema, tenant)
-  local url = PG_URL
-  local function psql(sql)
-    assert(os.execute("psql -X -q -v ON_ERROR_STOP=1 " .. string.format("%q", url) .. " -c "
-                      .. string.format("%q", sql) .. " >/dev/null"))
-  end
+  local env = luasql_postgres.postgres()
+  local conn = assert(env:connect(PG_URL))
+  local function psql(sql) assert(conn:execute(sql)) end
+  psql("SET client_min_messages = warning")
   local t0 = now()
   psql("DROP TABLE IF EXISTS " .. schema .. ".event_log_plain; CREATE TABLE " .. schema
        .. ".event_log_plain AS SELECT * FROM " .. schema .. ".event_log WHERE tenant_id = '"
@@ -422,17 +468,17 @@ local function bench_partitioning(schema, tenant)
   }
   local res = {}
   for _, tbl in ipairs { "event_log", "event_log_plain" } do
-    local args = {}
-    for i, s in ipairs(sql) do
-      args[i] = string.format("%q", (s:gsub("TBL", schema .. "." .. tbl)))
-    end
-    local p = assert(io.popen(EV_PEER .. " pg " .. string.format("%q", url) .. " query " .. K
-                              .. " " .. tenant .. " " .. table.concat(args, " ") .. " 2>&1"))
-    local out = p:read("a")
-    p:close()
     res[tbl] = {}
-    for a, b in out:gmatch("(%d+) (%d+)") do res[tbl][#res[tbl] + 1] = { tonumber(a), tonumber(b) } end
-    assert(#res[tbl] == #sql, "events_peer query: " .. out)
+    for j, s in ipairs(sql) do
+      s = s:gsub("TBL", schema .. "." .. tbl)
+      local p50, p99 = latencies(K, function(i)
+        local cur = assert(conn:execute((s:gsub("@I", tostring(i)))))
+        local row = cur:fetch({}, "a")
+        while row do row = cur:fetch(row, "a") end
+        cur:close()
+      end)
+      res[tbl][j] = { p50 * 1000, p99 * 1000 }
+    end
   end
   for i, q in ipairs(QUERIES) do
     local a, b = res.event_log[i], res.event_log_plain[i]
@@ -442,6 +488,8 @@ local function bench_partitioning(schema, tenant)
     io.stderr:write(rows[#rows], "\n")
   end
   psql("DROP TABLE " .. schema .. ".event_log_plain")
+  conn:close()
+  env:close()
 end
 
 local function bench_event_cleanup(name, db)
@@ -458,7 +506,7 @@ end
 local function bench_events(name, db, target, schema, tenant)
   bench_event_append(name, db, target)
   bench_event_queries(name, db)
-  if schema and EV_PEER then bench_partitioning(schema, tenant) end
+  if schema then bench_partitioning(schema, tenant) end
   bench_event_cleanup(name, db)
 end
 
@@ -485,13 +533,13 @@ local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
 on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
-   { target = "sqlite " .. dir .. "/peer.db" })
+   { target = { kind = "sqlite", path = dir .. "/peer.db" } })
 local pg
 if PG_URL then
   local tenant = "bench-" .. os.time()
   pg = on("postgres", function()
     return storage.open { url = PG_URL, tenant = tenant }
-  end, { target = "pg " .. string.format("%q", PG_URL), schema = "llmspell", tenant = tenant })
+  end, { target = { kind = "pg" }, schema = "llmspell", tenant = tenant })
 end
 os.execute("rm -rf " .. dir)
 

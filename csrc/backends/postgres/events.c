@@ -62,8 +62,10 @@ static const pg_stmt ST_EV_APPEND = {
  * pattern (NULL: any), $7 limit, $8 correlation id or type (lower bound),
  * $9 a glob's upper bound; a statement leaves out what its path does not
  * use (PostgreSQL takes declared parameters a text does not name).
- * `sequence + 0` keeps the sequence index out of a plan another index
- * leads. The time range is plain, for pruning, and only in the statements
+ * `sequence + 0` keeps the sequence index out of the plans a correlation
+ * id or a time range leads; with a type the planner chooses, from the
+ * type's statistics, between its index (few matches) and walking the
+ * sequence index in order until `limit` matches (many). The time range is plain, for pruning, and only in the statements
  * of a query that gives one: every condition costs planning time on each
  * of the partitions, and a prepared statement over many partitions keeps
  * being planned for its arguments. */
@@ -78,8 +80,8 @@ static const pg_stmt ST_EV_APPEND = {
   {OID_TEXT, OID_TSTZ, OID_TSTZ, OID_INT8, OID_INT8, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT}
 #define Q(name, sql) {"lls_events_" name, sql, 9, Q_TYPES}
 #define BY_CORR SEL " AND correlation_id = $8" XSEQ ANYTYPE
-#define BY_TYPE SEL " AND event_type = $8" XSEQ
-#define BY_GLOB SEL " AND event_type >= $8 AND event_type < $9" XSEQ ANYTYPE
+#define BY_TYPE SEL " AND event_type = $8" SEQ
+#define BY_GLOB SEL " AND event_type >= $8 AND event_type < $9" SEQ ANYTYPE
 #define BY_TIME SEL TIME XSEQ ANYTYPE
 #define BY_SEQ SEL SEQ ANYTYPE
 #define PAIR(name, sql) {Q(name "_asc", sql ASC), Q(name "_desc", sql DESC)}

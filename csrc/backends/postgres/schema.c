@@ -566,9 +566,9 @@ const pg_stmt lls_pg_stmts[ST_COUNT] = {
   " n bigint; total bigint := 0; BEGIN"                                          \
   " PERFORM pg_advisory_xact_lock(hashtext('@S.event_log'));"                    \
   " FOR mon IN SELECT c.relname FROM pg_inherits i JOIN pg_class c"              \
-  " ON c.oid = i.inhrelid WHERE i.inhparent = '@S.event_log'::regclass"          \
-  " AND (to_date(substr(c.relname, 11, 7), 'YYYY_MM') + interval '1 month')"     \
-  " AT TIME ZONE 'UTC' <= p_before LOOP"                                         \
+  " ON c.oid = i.inhrelid WHERE i.inhparent = '@S.event_log'::regclass LOOP"     \
+  " CONTINUE WHEN (to_date(substr(mon, 11, 7), 'YYYY_MM') + interval '1 month')" \
+  " AT TIME ZONE 'UTC' > p_before;"                                              \
   " leaf := mon || '_' || left(md5(p_tenant), 16);"                              \
   " CONTINUE WHEN NOT" EVENT_HAS("leaf") ";"                                     \
   " EXECUTE format('SELECT count(*) FROM @S.%I', leaf) INTO n;"                  \

@@ -120,10 +120,10 @@ static int tenant_int(sqlite_backend *b, const char *sql, int64_t x, const char 
   return one_int(b, s, rc, what, n, err);
 }
 
-/* Inserts e with sequence seq. */
-static int insert(sqlite_backend *b, const lls_event *e, int64_t seq, lls_error *err) {
-  sqlite3_stmt *s = lls_sqlite_sql_stmt(b, SQL_INSERT, err);
-  if (s == NULL) return -1;
+/* Inserts e with sequence seq through s (SQL_INSERT, fetched once per
+ * batch). */
+static int insert(sqlite_backend *b, sqlite3_stmt *s, const lls_event *e, int64_t seq,
+                  lls_error *err) {
   int rc = bind_tenant(b, s);
   if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 2, seq);
   if (rc == SQLITE_OK) rc = bind_bytes(s, 3, e->id, 1);
@@ -152,8 +152,10 @@ static int sq_append(lls_backend *base, const lls_event *ev, size_t n, int64_t *
   if (lls_sqlite_unit_begin(b, &nested, "event append", err) != 0) return -1;
   if (bump(b, (int64_t)n, &last, err) != 0) goto fail;
   *first = last - (int64_t)n + 1;
+  sqlite3_stmt *s = lls_sqlite_sql_stmt(b, SQL_INSERT, err);
+  if (s == NULL) goto fail;
   for (size_t i = 0; i < n; i++)
-    if (insert(b, &ev[i], *first + (int64_t)i, err) != 0) goto fail;
+    if (insert(b, s, &ev[i], *first + (int64_t)i, err) != 0) goto fail;
   if (lls_sqlite_unit_commit(b, nested, "event append", err) != 0) goto fail;
   return 0;
 fail:
@@ -363,7 +365,8 @@ static int put_row(sqlite_backend *b, const lls_event *e, lls_conflict on_confli
   if (seq > 0 && tenant_int(b, SQL_RAISE, seq, "event import", &x, err) < 0) return -1;
   int taken = seq > 0 ? tenant_int(b, SQL_TAKEN, seq, "event import", &x, err) : 1;
   if (taken < 0 || (taken && bump(b, 1, &seq, err) != 0)) return -1;
-  return insert(b, e, seq, err);
+  sqlite3_stmt *ins = lls_sqlite_sql_stmt(b, SQL_INSERT, err);
+  return ins == NULL ? -1 : insert(b, ins, e, seq, err);
 }
 
 static int sq_put(lls_backend *base, const lls_event *e, lls_conflict on_conflict, int *written,
