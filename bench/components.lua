@@ -528,14 +528,19 @@ end
 
 io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, ", events=", N_EVENTS,
                 "\n")
-on("memory", function() return storage.open("memory") end)
+-- BENCH_BACKENDS="sqlite,postgres": only those (default all three).
+local WANT = os.getenv("BENCH_BACKENDS") or "memory,sqlite,postgres"
+local function wanted(name) return WANT:find(name, 1, true) ~= nil end
+if wanted("memory") then on("memory", function() return storage.open("memory") end) end
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
-on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
-   { target = { kind = "sqlite", path = dir .. "/peer.db" } })
+if wanted("sqlite") then
+  on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
+     { target = { kind = "sqlite", path = dir .. "/peer.db" } })
+end
 local pg
-if PG_URL then
+if PG_URL and wanted("postgres") then
   local tenant = "bench-" .. os.time()
   pg = on("postgres", function()
     return storage.open { url = PG_URL, tenant = tenant }

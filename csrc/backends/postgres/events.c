@@ -63,9 +63,9 @@ static const pg_stmt ST_EV_APPEND = {
  * $9 a glob's upper bound; a statement leaves out what its path does not
  * use (PostgreSQL takes declared parameters a text does not name).
  * `sequence + 0` keeps the sequence index out of the plans a correlation
- * id or a time range leads; with a type the planner chooses, from the
- * type's statistics, between its index (few matches) and walking the
- * sequence index in order until `limit` matches (many). The time range is plain, for pruning, and only in the statements
+ * id or a time range leads; with a type and no time range the planner
+ * chooses, from the type's statistics, between its index (few matches)
+ * and walking the sequence index in order until `limit` matches (many). The time range is plain, for pruning, and only in the statements
  * of a query that gives one: every condition costs planning time on each
  * of the partitions, and a prepared statement over many partitions keeps
  * being planned for its arguments. */
@@ -80,8 +80,13 @@ static const pg_stmt ST_EV_APPEND = {
   {OID_TEXT, OID_TSTZ, OID_TSTZ, OID_INT8, OID_INT8, OID_TEXT, OID_INT8, OID_TEXT, OID_TEXT}
 #define Q(name, sql) {"lls_events_" name, sql, 9, Q_TYPES}
 #define BY_CORR SEL " AND correlation_id = $8" XSEQ ANYTYPE
-#define BY_TYPE SEL " AND event_type = $8" SEQ
-#define BY_GLOB SEL " AND event_type >= $8 AND event_type < $9" SEQ ANYTYPE
+#define TYPE " AND event_type = $8"
+#define GLOB " AND event_type >= $8 AND event_type < $9"
+#define BY_CORR_T BY_CORR TIME
+#define BY_TYPE SEL TYPE SEQ
+#define BY_TYPE_T SEL TYPE XSEQ TIME
+#define BY_GLOB SEL GLOB SEQ ANYTYPE
+#define BY_GLOB_T SEL GLOB XSEQ ANYTYPE TIME
 #define BY_TIME SEL TIME XSEQ ANYTYPE
 #define BY_SEQ SEL SEQ ANYTYPE
 #define PAIR(name, sql) {Q(name "_asc", sql ASC), Q(name "_desc", sql DESC)}
@@ -91,8 +96,8 @@ enum { P_CORR, P_TYPE, P_GLOB, P_TIME, P_SEQ, P_CORR_T, P_TYPE_T, P_GLOB_T };
 static const pg_stmt ST_EV_QUERY[8][2] = {
     PAIR("corr", BY_CORR),         PAIR("type", BY_TYPE),
     PAIR("glob", BY_GLOB),         PAIR("time", BY_TIME),
-    PAIR("seq", BY_SEQ),           PAIR("corr_t", BY_CORR TIME),
-    PAIR("type_t", BY_TYPE TIME),  PAIR("glob_t", BY_GLOB TIME),
+    PAIR("seq", BY_SEQ),           PAIR("corr_t", BY_CORR_T),
+    PAIR("type_t", BY_TYPE_T),     PAIR("glob_t", BY_GLOB_T),
 };
 
 static const pg_stmt ST_EV_CLEANUP = {
