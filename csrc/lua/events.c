@@ -11,7 +11,6 @@
 #include "lua/events.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "backend/events.h"
@@ -50,36 +49,47 @@ static int raw_field(lua_State *L, int tbl, const char *k) {
   return lua_rawget(L, tbl);
 }
 
+/* What errors call field k of a batch's event index (index 0: a lone
+ * event, "k"; else "events[index].k"), pushed. Only built on failure:
+ * formatting it for every field of every event costs more than the rest
+ * of reading it. */
+static const char *name_of(lua_State *L, int index, const char *k) {
+  return index > 0 ? lua_pushfstring(L, "events[%d].%s", index, k) : lua_pushstring(L, k);
+}
+
 /* The string at the top (popped), checked as min..max bytes of UTF-8;
- * ptr NULL when it is nil. `what` names it in errors. */
-static lls_str pop_text(lua_State *L, int arg, const char *what, size_t min, size_t max) {
+ * ptr NULL when it is nil. Field k of event index (name_of) in errors. */
+static lls_str pop_text(lua_State *L, int arg, int index, const char *k, size_t min,
+                        size_t max) {
   lls_str s = {NULL, 0};
   int t = lua_type(L, -1);
   if (t != LUA_TNIL) {
     if (t != LUA_TSTRING)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: string expected, got %s", what,
-                                            luaL_typename(L, -1)));
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: string expected, got %s",
+                                            name_of(L, index, k), luaL_typename(L, -1)));
     s.ptr = lua_tolstring(L, -1, &s.len);
-    lls_check_text(L, arg, s, min, max, what);
+    if (!lls_text_ok(s, min, max)) lls_check_text(L, arg, s, min, max, name_of(L, index, k));
   }
   lua_pop(L, 1); /* the string stays alive in its table */
   return s;
 }
 
 /* Appends the value at the top (popped) as JSON to out; raises naming
- * `what` when it cannot be stored. nil is JSON null. */
-static void pop_data(lua_State *L, int arg, const char *what, lls_buf *out) {
+ * the data of event index when it cannot be stored. nil is JSON null. */
+static void pop_data(lua_State *L, int arg, int index, lls_buf *out) {
   char msg[256];
   if (lua_isnil(L, -1)) {
     lua_pop(L, 1);
     if (lls_buf_append(out, "null", 4) != 0) luaL_error(L, "out of memory");
     return;
   }
-  lls_value *v = lls_lua_to_value(L, -1, what, msg, sizeof msg); /* refuses NUL in strings */
-  if (v == NULL) luaL_argerror(L, arg, msg);
+  lls_value *v = lls_lua_to_value(L, -1, "data", msg, sizeof msg); /* refuses NUL in strings */
+  if (v == NULL) /* msg starts with "data" (or a path below it) */
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s%s", index > 0 ? lua_pushfstring(L,
+                                          "events[%d].", index) : "", msg));
   int rc = lls_json_encode(v, out, msg, sizeof msg);
   lls_value_free(v);
-  if (rc != 0) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s", what, msg));
+  if (rc != 0) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s", name_of(L, index, "data"), msg));
   lua_pop(L, 1);
 }
 
@@ -90,8 +100,6 @@ static void read_event(lua_State *L, int tbl, int arg, int index, lls_buf *out, 
                        ev_slot *s) {
   static const char *const fields[] = {"id", "type", "data", "correlation_id", "language",
                                        "timestamp", NULL};
-  char what[64], label[32] = "";
-  if (index > 0) snprintf(label, sizeof label, "events[%d].", index);
   if (!lua_istable(L, tbl) && index > 0)
     luaL_argerror(L, arg, lua_pushfstring(L, "events[%d]: table expected, got %s", index,
                                           luaL_typename(L, tbl)));
@@ -99,30 +107,33 @@ static void read_event(lua_State *L, int tbl, int arg, int index, lls_buf *out, 
     luaL_argerror(L, arg, lua_pushfstring(L, "event: table expected, got %s",
                                           luaL_typename(L, tbl)));
   lls_check_fields(L, tbl, arg, fields, index > 0 ? "events[%d]: " : NULL, index);
-#define WHAT(k) (snprintf(what, sizeof what, "%s%s", label, k), what)
   raw_field(L, tbl, "type");
-  s->e.type = pop_text(L, arg, WHAT("type"), 1, LLS_MAX_NAME);
-  if (s->e.type.ptr == NULL) luaL_argerror(L, arg, lua_pushfstring(L, "%s is missing", what));
+  s->e.type = pop_text(L, arg, index, "type", 1, LLS_MAX_NAME);
+  if (s->e.type.ptr == NULL)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s is missing", name_of(L, index, "type")));
   raw_field(L, tbl, "id");
-  s->e.id = pop_text(L, arg, WHAT("id"), 1, LLS_MAX_ID);
+  s->e.id = pop_text(L, arg, index, "id", 1, LLS_MAX_ID);
   raw_field(L, tbl, "correlation_id");
-  s->e.correlation_id = pop_text(L, arg, WHAT("correlation_id"), 1, LLS_MAX_ID);
+  s->e.correlation_id = pop_text(L, arg, index, "correlation_id", 1, LLS_MAX_ID);
   raw_field(L, tbl, "language");
-  s->e.language = pop_text(L, arg, WHAT("language"), 1, LLS_MAX_NAME);
+  s->e.language = pop_text(L, arg, index, "language", 1, LLS_MAX_NAME);
   if (s->e.language.ptr == NULL) s->e.language = (lls_str){"lua", 3};
   s->e.timestamp = now;
-  if (raw_field(L, tbl, "timestamp") != LUA_TNIL) {
-    lua_Number t = lls_number_at(L, -1, WHAT("timestamp"), arg);
+  int tt = raw_field(L, tbl, "timestamp");
+  if (tt != LUA_TNIL) {
+    lua_Number t = tt == LUA_TNUMBER ? lua_tonumber(L, -1)
+                                     : lls_number_at(L, -1, name_of(L, index, "timestamp"), arg);
     int64_t us = lls_seconds_to_us(t);
     if (!lls_time_ok(t) || us < LLS_EVENT_MIN_US || us >= LLS_EVENT_MAX_US)
       luaL_argerror(L, arg, lua_pushfstring(L, "%s must be seconds since the epoch within"
-                                            " years 1..9999 (UTC)", what));
+                                            " years 1..9999 (UTC)",
+                                            name_of(L, index, "timestamp")));
     s->e.timestamp = us;
   }
   lua_pop(L, 1);
   raw_field(L, tbl, "data");
   s->data_off = out->len;
-  pop_data(L, arg, WHAT("data"), out);
+  pop_data(L, arg, index, out);
   s->data_len = out->len - s->data_off;
   s->id_off = SIZE_MAX;
   if (s->e.id.ptr == NULL) {
@@ -131,7 +142,6 @@ static void read_event(lua_State *L, int tbl, int arg, int index, lls_buf *out, 
     s->id_off = out->len;
     if (lls_buf_append(out, uuid, 36) != 0) luaL_error(L, "out of memory");
   }
-#undef WHAT
 }
 
 /* Points each slot's data (and made id) into the finished buffer. */
@@ -241,9 +251,9 @@ static void read_query(lua_State *L, int idx, lls_event_query *q) {
   luaL_checktype(L, idx, LUA_TTABLE);
   lls_check_fields(L, idx, idx, fields, NULL, 0);
   raw_field(L, idx, "type");
-  q->type = pop_text(L, idx, "type", 1, LLS_MAX_NAME);
+  q->type = pop_text(L, idx, 0, "type", 1, LLS_MAX_NAME);
   raw_field(L, idx, "correlation_id");
-  q->correlation_id = pop_text(L, idx, "correlation_id", 1, LLS_MAX_ID);
+  q->correlation_id = pop_text(L, idx, 0, "correlation_id", 1, LLS_MAX_ID);
   const char *const bound[] = {"from", "to"};
   int64_t *out[] = {&q->from, &q->to};
   for (int i = 0; i < 2; i++) {
@@ -263,7 +273,7 @@ static void read_query(lua_State *L, int idx, lls_event_query *q) {
   lua_pop(L, 1);
   q->limit = (size_t)lls_opt_int(L, idx, "limit", idx, 1, INT32_MAX, 0);
   raw_field(L, idx, "order");
-  lls_str order = pop_text(L, idx, "order", 1, 8);
+  lls_str order = pop_text(L, idx, 0, "order", 1, 8);
   if (order.ptr && strcmp(order.ptr, "asc") != 0 && strcmp(order.ptr, "desc") != 0)
     luaL_argerror(L, idx, "order must be \"asc\" or \"desc\"");
   q->desc = order.ptr && order.ptr[0] == 'd';
