@@ -1,10 +1,10 @@
--- bench/components.lua: the storage components (issues 10, 11) through the
+-- bench/components.lua: the storage components (issues 10, 11, 12) through the
 -- Lua API, against what a user would write by hand on the same store in the
 -- same run: artifacts against `db:set`/`db:get` of the same bytes, sessions
 -- and agent states against the same data as JSON in KV (lua-cjson) with a
 -- Lua-side index key per record, pattern records against a KV counter read
--- and written in a transaction, the event log against LuaSQL inserting the
--- same rows.
+-- and written in a transaction, hook history against plain SQL (LuaSQL) on
+-- the same engine, the event log against LuaSQL inserting the same rows.
 --
 -- Run with `make bench-components` (it starts a throwaway PostgreSQL).
 -- Each figure is the median of REPS runs; a ratio is ours / the peer's
@@ -247,6 +247,134 @@ local function bench_patterns(name, db)
     end,
     "one atomic UPSERT")
 end
+
+-- Hook history: h:record and h:by_hook against the same rows written and
+-- read with plain SQL through LuaSQL on the same engine (an in-memory
+-- SQLite for memory, whose components live in one; a SQLite file in the
+-- same directory; a plain table in another PostgreSQL schema), with the
+-- same columns and indexes. The peer stores the context as it comes (no
+-- compression) and, like ours, encodes and decodes the JSON columns with
+-- a JSON library. A context is a 2 KB serialized hook context.
+local HOOK_CTX = cjson.encode {
+  operation = "agent.execute", component = { type = "Agent", id = "planner-7" },
+  input = string.rep("the user asked to summarise the quarterly report; ", 30),
+  state = { step = 3, retries = 0, budget = { tokens = 4096, used = 1210 } },
+}
+local PEER_DDL = [[
+CREATE TABLE hook_history (
+  tenant_id TEXT NOT NULL, id TEXT NOT NULL, execution_id TEXT NOT NULL, hook_id TEXT NOT NULL,
+  hook_type TEXT NOT NULL, correlation_id TEXT NOT NULL, hook_context %s NOT NULL,
+  result_data %s, timestamp %s NOT NULL, duration_ms BIGINT NOT NULL,
+  triggering_component TEXT, component_id TEXT, modified_operation BOOLEAN NOT NULL,
+  tags %s NOT NULL, retention_priority INTEGER NOT NULL, context_size BIGINT NOT NULL,
+  contains_sensitive_data BOOLEAN NOT NULL, metadata %s NOT NULL, created_at %s NOT NULL,
+  PRIMARY KEY (tenant_id, execution_id));
+CREATE INDEX hh_corr ON hook_history (tenant_id, correlation_id, timestamp DESC, execution_id DESC);
+CREATE INDEX hh_hook ON hook_history (tenant_id, hook_id, timestamp DESC, execution_id DESC);
+CREATE INDEX hh_type ON hook_history (tenant_id, hook_type, timestamp DESC, execution_id DESC);
+CREATE INDEX hh_ret ON hook_history (tenant_id, retention_priority, timestamp)]]
+
+-- A LuaSQL connection with the peer's table: kind "sqlite" (path, or
+-- ":memory:") or "postgres" (the table in schema bench_peer_hooks, first
+-- on the search path).
+local function hook_peer(kind, where)
+  local c, q
+  if kind == "postgres" then
+    local env = require("luasql.postgres").postgres()
+    c = assert(env:connect(where))
+    assert(c:execute("DROP SCHEMA IF EXISTS bench_peer_hooks CASCADE"))
+    assert(c:execute("CREATE SCHEMA bench_peer_hooks"))
+    assert(c:execute("SET search_path = bench_peer_hooks"))
+    q = { ctx = "bytea", json = "jsonb", time = "timestamptz" }
+  else
+    local env = require("luasql.sqlite3").sqlite3()
+    c = assert(env:connect(where))
+    for _, pragma in ipairs { "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL" } do
+      local cur = c:execute(pragma)
+      if type(cur) == "userdata" then cur:close() end
+    end
+    q = { ctx = "BLOB", json = "TEXT", time = "INTEGER" }
+  end
+  local ddl = PEER_DDL:format(q.ctx, q.json, q.time, q.json, q.json, q.time)
+  for stmt in ddl:gmatch("[^;]+") do assert(c:execute(stmt)) end
+  return { conn = c, kind = kind, close = function()
+    if kind == "postgres" then c:execute("DROP SCHEMA bench_peer_hooks CASCADE") end
+    c:close()
+  end }
+end
+
+local function bench_hooks(name, db, peer)
+  local h, c = db:hook_history(), peer.conn
+  local pgk = peer.kind == "postgres"
+  local run, HOOKS = 0, 20
+  local result, tags, meta = { Continue = true }, { "audit", "agent" }, { source = "bench" }
+  local function lit(s) return "'" .. c:escape(s) .. "'" end
+  local ctx_lit = pgk and ("convert_to(" .. lit(HOOK_CTX) .. ", 'UTF8')") or lit(HOOK_CTX)
+  report(name, "hook record (2 KB context)", "op/s", "SQL INSERT (LuaSQL)",
+    function()
+      run = run + 1
+      local t0 = now()
+      for i = 1, N_REC do
+        h:record { execution_id = string.format("o%d-%d", run, i), hook_id = "hook" .. i % HOOKS,
+                   hook_type = "pre_agent", correlation_id = "corr" .. i % 97, context = HOOK_CTX,
+                   result = result, timestamp = 1700000000 + i, duration_ms = i % 50,
+                   triggering_component = "Agent", component_id = "planner-7", tags = tags,
+                   retention_priority = i % 3, metadata = meta }
+      end
+      return N_REC / (now() - t0)
+    end,
+    function()
+      run = run + 1
+      local t0 = now()
+      for i = 1, N_REC do
+        local ts = pgk and ("to_timestamp(" .. (1700000000 + i) .. ")")
+                   or string.format("%.0f", (1700000000 + i) * 1e6)
+        assert(c:execute(string.format(
+          "INSERT INTO hook_history VALUES ('bench', %s, %s, %s, 'pre_agent', %s, %s, %s, %s, %d,"
+          .. " 'Agent', 'planner-7', false, %s, %d, %d, false, %s, %s)",
+          lit("id" .. run .. "-" .. i), lit(string.format("p%d-%d", run, i)),
+          lit("hook" .. i % HOOKS), lit("corr" .. i % 97), ctx_lit, lit(cjson.encode(result)),
+          ts, i % 50, lit(cjson.encode(tags)), i % 3, #HOOK_CTX,
+          lit(cjson.encode(meta)), pgk and "now()" or string.format("%.0f", os.time() * 1e6))))
+      end
+      return N_REC / (now() - t0)
+    end,
+    "context stored lz4-compressed; peer stores it raw")
+  -- by_hook: the newest 20 of one hook's rows (the table holds REPS x
+  -- N_REC rows of each side), context decompressed and JSON decoded
+  local K = 200
+  local want = math.min(20, REPS * N_REC // HOOKS)
+  local a, b, r = pair(
+    function()
+      local t0 = now()
+      for i = 1, K do assert(#h:by_hook("hook" .. i % HOOKS, { limit = 20 }) == want) end
+      return K / (now() - t0)
+    end,
+    function()
+      local t0 = now()
+      for i = 1, K do
+        local cur = assert(c:execute("SELECT * FROM hook_history WHERE tenant_id = 'bench'"
+          .. " AND hook_id = " .. lit("hook" .. i % HOOKS)
+          .. " ORDER BY timestamp DESC, execution_id DESC LIMIT 20"))
+        local n, row = 0, cur:fetch({}, "a")
+        while row do
+          n = n + 1
+          cjson.decode(row.result_data)
+          cjson.decode(row.tags)
+          cjson.decode(row.metadata)
+          row = cur:fetch(row, "a")
+        end
+        cur:close()
+        assert(n == want)
+      end
+      return K / (now() - t0)
+    end)
+  rows[#rows + 1] = string.format("| %-8s | %-30s | %11.1f %-5s | %-22s | %11.1f | %6.2fx | %s |",
+                                  name, "hook by_hook, 20 newest", 1e6 / a, "us", "SQL SELECT (LuaSQL)",
+                                  1e6 / b, r, "latency per call; ratio = peer / ours")
+  io.stderr:write(rows[#rows], "\n")
+end
+
 
 -- The event log (issue 12). Append rates with batches of 1, 100 and
 -- 10,000; batches of 1,000 against LuaSQL (Debian's lua-sql-sqlite3 /
@@ -510,18 +638,26 @@ local function bench_events(name, db, target, schema, tenant)
   bench_event_cleanup(name, db)
 end
 
--- BENCH_EVENTS_ONLY=1: only the event log (its 1M run takes a while).
+-- BENCH_EVENTS_ONLY=1: only the event log (its 1M run takes a while);
+-- BENCH_ONLY=hooks: only the hook history rows.
 local EVENTS_ONLY = os.getenv("BENCH_EVENTS_ONLY") == "1"
+local ONLY = os.getenv("BENCH_ONLY")
 
-local function on(name, open, ev)
+local function on(name, open, peer, ev)
   local db = open()
-  local r
-  if not EVENTS_ONLY then
+  local r = {}
+  if peer then
+    if not EVENTS_ONLY then bench_hooks(name, db, peer) end
+    peer.close()
+  end
+  if not EVENTS_ONLY and ONLY ~= "hooks" then
     bench_patterns(name, db)
     bench_artifacts(name, db)
     r = bench_records(name, db)
   end
-  bench_events(name, db, ev and ev.target, ev and ev.schema, ev and ev.tenant)
+  if ONLY ~= "hooks" then
+    bench_events(name, db, ev and ev.target, ev and ev.schema, ev and ev.tenant)
+  end
   db:close()
   return r
 end
@@ -531,20 +667,23 @@ io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, ", events=
 -- BENCH_BACKENDS="sqlite,postgres": only those (default all three).
 local WANT = os.getenv("BENCH_BACKENDS") or "memory,sqlite,postgres"
 local function wanted(name) return WANT:find(name, 1, true) ~= nil end
-if wanted("memory") then on("memory", function() return storage.open("memory") end) end
+if wanted("memory") then
+  on("memory", function() return storage.open("memory") end, hook_peer("sqlite", ":memory:"))
+end
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
 if wanted("sqlite") then
   on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
-     { target = { kind = "sqlite", path = dir .. "/peer.db" } })
+     hook_peer("sqlite", dir .. "/peer.db"), { target = { kind = "sqlite", path = dir .. "/peer-events.db" } })
 end
 local pg
 if PG_URL and wanted("postgres") then
   local tenant = "bench-" .. os.time()
   pg = on("postgres", function()
     return storage.open { url = PG_URL, tenant = tenant }
-  end, { target = { kind = "pg" }, schema = "llmspell", tenant = tenant })
+  end, hook_peer("postgres", PG_URL), { target = { kind = "pg" }, schema = "llmspell",
+                                       tenant = tenant })
 end
 os.execute("rm -rf " .. dir)
 

@@ -43,6 +43,21 @@ local function fill(db)
   local p = db:patterns()
   for _ = 1, 3 do p:record("nav", "home", "settings") end
   p:record("tool", "search", "")
+  local kg = db:graph()
+  kg:add_entity { id = "ada", type = "person", name = "Ada", properties = { born = 1815 },
+                  valid_from = 100 }
+  kg:add_entity { id = "engine", type = "machine", name = "Analytical Engine", valid_from = 100 }
+  kg:update_entity("ada", { title = "Countess" }, { valid_from = 200 })
+  kg:add_relationship { id = "wrote", from = "ada", to = "engine", type = "wrote_about",
+                        properties = { year = 1843 }, valid_from = 300 }
+  local h = db:hook_history()
+  h:record { execution_id = "exec-1", hook_id = "audit", hook_type = "pre_agent",
+             correlation_id = "corr-1", context = BIG, result = { Continue = true },
+             duration_ms = 7, tags = { "x" }, retention_priority = 3,
+             metadata = { n = 1, f = 0.5 }, timestamp = 1700000000.5 }
+  h:record { execution_id = "exec-2", hook_id = "audit", hook_type = "post_agent",
+             correlation_id = "corr-1", context = BINARY, triggering_component = "Agent",
+             component_id = "agent-1", modified_operation = true }
   local e = db:events()
   e:append { type = "agent.start", data = { step = 1, big = 9007199254740993 },
              correlation_id = "run-1", timestamp = 1700000000.25 }
@@ -65,7 +80,8 @@ local function sha256(s)
   return out:match("^%x+")
 end
 
-local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states", "event_log" }
+local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states",
+                   "procedural_memory", "knowledge_graph", "hook_history", "event_log" }
 
 --- The component sections of an export, with tenant ids blanked (the
 -- stores of a pair belong to different tenants on PostgreSQL).
@@ -96,7 +112,7 @@ describe("components together", function()
 
       it("are the same objects while referenced, and print what they are", function()
         for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
-                                 "events" } do
+                                "graph", "hook_history", "events" } do
           local c = db[kind](db)
           assert.equal(c, db[kind](db))
           assert.matches(db:backend_type(), tostring(c), 1, true)
@@ -115,6 +131,8 @@ describe("components together", function()
           db:agent_states():save("a-tx", { x = 1 })
           db:workflows():save("w-tx", { name = "x" })
           db:patterns():record("tx", "k", "v")
+          db:graph():add_entity { id = "tx", type = "t", name = "in tx" }
+          db:hook_history():record { execution_id = "h-tx", hook_id = "h", hook_type = "t" }
           db:events():append { type = "tx.event" }
           db:events():append_batch { { type = "tx.a" }, { type = "tx.b" } }
           error({ code = "mine" })
@@ -128,6 +146,8 @@ describe("components together", function()
         assert.is_nil(db:agent_states():load("a-tx"))
         assert.is_nil(db:workflows():load("w-tx"))
         assert.equal(0, db:patterns():frequency("tx", "k", "v"))
+        assert.is_nil(db:graph():get_entity("tx"))
+        assert.is_nil(db:hook_history():get("h-tx"))
         assert.equal(0, db:events():count())
         -- the rolled-back sequences are handed out again: no gap
         assert.equal(1, db:events():append { type = "after.tx" })
@@ -150,7 +170,8 @@ describe("components together", function()
         fill(db)
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
-                      workflow_states = 2, procedural_memory = 2, event_log = 3 }, c)
+                      workflow_states = 2, procedural_memory = 2, entities = 4,
+                      relationships = 1, hook_history = 2, event_log = 3 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -188,12 +209,18 @@ describe("components together", function()
           assert.equal(3, st.artifacts)
           assert.equal(2, st.artifact_content)
           assert.equal(2, st.patterns)
+          assert.equal(4, st.entities)
+          assert.equal(1, st.relationships)
+          assert.equal(2, st.hooks)
           assert.equal(3, st.events)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
           assert.equal(2, ist.artifact_content)
           assert.equal(2, ist.patterns)
+          assert.equal(4, ist.entities)
+          assert.equal(1, ist.relationships)
+          assert.equal(2, ist.hooks)
           assert.equal(3, ist.events)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
@@ -206,6 +233,17 @@ describe("components together", function()
           assert.is_number(wf.started_at)
           assert.equal(2, dst:sessions():get("s1").artifact_count)
           assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+          assert.equal("Countess", dst:graph():get_entity("ada").properties.title)
+          assert.is_nil(dst:graph():get_entity("ada", { at = 150 }).properties.title)
+          assert.same({ "engine" }, { dst:graph():traverse("ada")[1].entity.id })
+          assert.equal(BIG, dst:hook_history():get("exec-1").context)
+          assert.same({ "exec-2", "exec-1" }, (function()
+            local out = {}
+            for i, r in ipairs(dst:hook_history():by_correlation("corr-1")) do
+              out[i] = r.execution_id
+            end
+            return out
+          end)())
           local evs = dst:events():query { correlation_id = "run-1" }
           assert.same({ 1, 2 }, { evs[1].sequence, evs[2].sequence })
           assert.equal(9007199254740993, evs[1].data.big)
@@ -254,7 +292,13 @@ describe("components together", function()
           "state_data":{},"current_step":1,"status":"running",
           "started_at":1700000000000000,"completed_at":null,
           "last_updated":1700000000000000,"created_at":1700000000000000}],
-        "knowledge_graph":{"entities":[],"relationships":[]}}}]], hash, b64, hash, hash,
+        "knowledge_graph":{"entities":[{"entity_id":"rs-e","tenant_id":"t",
+          "entity_type":"topic","name":"X","properties":{},
+          "valid_time_start":1700000000000000,"valid_time_end":9223372036854775807,
+          "transaction_time_start":1700000000000000,
+          "transaction_time_end":9223372036854775807,"created_at":1700000000000000}],
+          "relationships":[]},
+        "rs_extension":{"note":"kept"}}}]], hash, b64, hash, hash,
         state_sum)
       -- a dry run checks the records as the import does, and writes nothing
       local bad = doc:gsub('"agent_id":"rs%-agent"', '"agent_id":""')
@@ -279,7 +323,9 @@ describe("components together", function()
       assert.equal("running", db:workflows():load("rs-wf").status)
       -- a section no component knows stays passthrough, and comes back
       local back = storage.json_decode(storage.exporter(db):to_string())
-      assert.is_table(back.data.knowledge_graph)
+      assert.same({ note = "kept" }, back.data.rs_extension)
+      assert.equal("X", db:graph():get_entity("rs-e").name)
+      assert.equal(1, #back.data.knowledge_graph.entities)
       assert.equal("rs-s1", back.data.sessions[1].session_id)
       assert.equal("6f1c2b1e-0000-4000-8000-000000000001", back.data.sessions[1].id)
     end)
@@ -331,8 +377,13 @@ describe("components together", function()
       assert.equal(2, doc.components.sessions)
       assert.equal(3, doc.components.artifacts)
       assert.equal(2, doc.components.procedural_memory)
+      assert.equal(4, doc.components.entities)
+      assert.equal(1, doc.components.relationships)
+      assert.equal(2, doc.components.hook_history)
       assert.equal(3, doc.components.event_log)
+      assert.equal(BINARY, dst:hook_history():get("exec-2").context)
       assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
+      assert.equal("Ada", dst:graph():get_entity("ada", { at = 150 }).name)
       assert.same(src:events():query(), dst:events():query())
     end)
   end)

@@ -43,7 +43,7 @@ describe("storage.limits", function()
                             "max_tenant_id", "max_section", "max_dimension", "max_k",
                             "min_m", "max_m", "max_ef_construction", "max_ef_search",
                             "max_threads", "max_depth", "max_json_depth", "max_batch",
-                            "max_pattern_key", "max_pattern_value" } do
+                            "max_pattern_key", "max_pattern_value", "max_hook_context" } do
       assert.is_true(math.type(limits[name]) == "integer", name)
       assert.is_true(limits[name] > 0, name)
     end

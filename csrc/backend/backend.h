@@ -34,12 +34,14 @@
 
 /* The components' op tables (COMPONENTS.md), one header each:
  * backend/sessions.h, artifacts.h, agent_states.h, workflows.h,
- * patterns.h, events.h. */
+ * patterns.h, graph.h, hook_history.h, events.h. */
 typedef struct lls_session_ops lls_session_ops;
 typedef struct lls_artifact_ops lls_artifact_ops;
 typedef struct lls_agent_state_ops lls_agent_state_ops;
 typedef struct lls_workflow_ops lls_workflow_ops;
 typedef struct lls_pattern_ops lls_pattern_ops;
+typedef struct lls_graph_ops lls_graph_ops;
+typedef struct lls_hook_ops lls_hook_ops;
 typedef struct lls_event_ops lls_event_ops;
 
 /* Static facts about a backend (characteristics()). Latencies are the
@@ -115,6 +117,8 @@ typedef struct lls_backend_vt {
   const lls_agent_state_ops *agent_states;
   const lls_workflow_ops *workflows;
   const lls_pattern_ops *patterns;
+  const lls_graph_ops *graph;
+  const lls_hook_ops *hook_history;
   const lls_event_ops *events;
 } lls_backend_vt;
 

@@ -36,6 +36,10 @@
  * index entry, which PostgreSQL's B-tree caps near 2.7 kB. */
 #define LLS_MAX_PATTERN_KEY 512
 #define LLS_MAX_PATTERN_VALUE 1024
+/* Hook history: the context of one hook execution, 0..LLS_MAX_HOOK_CONTEXT
+ * bytes before compression (it is one blob / bytea, decompressed whole on
+ * every read and carried whole in one export record). */
+#define LLS_MAX_HOOK_CONTEXT ((size_t)16 << 20)
 /* Tenant ids given to storage.open: 1..LLS_MAX_TENANT bytes. */
 #define LLS_MAX_TENANT 255
 /* storage.tenant ids, which become part of collection names

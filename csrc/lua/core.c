@@ -25,9 +25,11 @@
 #include "lua/error.h"
 #include "lua/events.h"
 #include "lua/export.h"
+#include "lua/hook_history.h"
 #include "lua/import.h"
 #include "lua/kv.h"
 #include "lua/luajson.h"
+#include "lua/graph.h"
 #include "lua/patterns.h"
 #include "lua/records.h"
 #include "lua/sessions.h"
@@ -301,6 +303,7 @@ static void push_limits(lua_State *L) {
       {"max_scope", LLS_MAX_SCOPE},
       {"max_pattern_key", LLS_MAX_PATTERN_KEY},
       {"max_pattern_value", LLS_MAX_PATTERN_VALUE},
+      {"max_hook_context", (lua_Integer)LLS_MAX_HOOK_CONTEXT},
       {"max_tenant", LLS_MAX_TENANT},
       {"max_tenant_id", LLS_MAX_TENANT_ID},
       {"max_section", LLS_MAX_SECTION},
@@ -346,6 +349,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_agent_states_db_methods, /* agent_states.c: agent_states */
       lls_workflows_db_methods, /* workflows.c: workflows */
       lls_patterns_db_methods,  /* patterns.c: patterns */
+      lls_graph_db_methods,     /* graph.c: graph */
+      lls_hook_history_db_methods, /* hook_history.c: hook_history */
       lls_events_db_methods,    /* events.c: events */
       NULL,
   };
@@ -364,6 +369,8 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_agent_states(L);
   lls_open_workflows(L);
   lls_open_patterns(L);
+  lls_open_graph(L);
+  lls_open_hook_history(L);
   lls_open_events(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);

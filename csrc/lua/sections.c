@@ -9,6 +9,8 @@
 #include "lua/agent_states_section.h"
 #include "lua/artifacts_section.h"
 #include "lua/events_section.h"
+#include "lua/graph_section.h"
+#include "lua/hook_history_section.h"
 #include "lua/patterns_section.h"
 #include "lua/sessions_section.h"
 #include "lua/workflows_section.h"
@@ -20,6 +22,8 @@ const lls_section_codec *const lls_section_codecs[] = {
     &lls_agent_states_section,
     &lls_workflows_section,
     &lls_patterns_section,
+    &lls_graph_section,
+    &lls_hook_history_section,
     &lls_events_section,
     NULL,
 };
@@ -35,8 +39,8 @@ const lls_section_codec *lls_section_find(const char *name, size_t len) {
 void lls_section_part_key(const lls_section_codec *c, int part, char *out, size_t cap) {
   const char *p = c->parts[part];
   size_t n = strlen(c->name);
-  if (strcmp(p, c->name) == 0)
-    snprintf(out, cap, "%s", c->name);
+  if (strcmp(p, c->name) == 0 || (n > 0 && c->name[n - 1] != 's'))
+    snprintf(out, cap, "%s", p);
   else
     snprintf(out, cap, "%.*s_%s", (int)(n > 0 && c->name[n - 1] == 's' ? n - 1 : n), c->name, p);
 }

@@ -49,10 +49,12 @@ typedef struct lls_section_codec {
 /* The codecs, NULL-ended. */
 extern const lls_section_codec *const lls_section_codecs[];
 
-/* The name db:stats().components gives part `part` of c: the section's
- * own name for the part named like it, else the section's name without
- * its plural "s", "_" and the part ("artifact_content"), as rs-llmspell's
- * ImportStats names them. Writes at most cap bytes (NUL included). */
+/* The name db:stats().components gives part `part` of c: the part's own
+ * name when it is named like the section or the section's name is not a
+ * plural ("knowledge_graph": "entities", "relationships"), else the
+ * section's name without its plural "s", "_" and the part
+ * ("artifact_content"), as rs-llmspell's ImportStats names them. Writes at
+ * most cap bytes (NUL included). */
 void lls_section_part_key(const lls_section_codec *c, int part, char *out, size_t cap);
 
 /* The codec named name (len bytes), or NULL: the section is passthrough. */

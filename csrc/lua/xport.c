@@ -60,6 +60,11 @@ int64_t lls_xstats_single(lls_xstats *s, lls_str name, const lls_value *v) {
 }
 
 void lls_xstats_part(lls_xstats *s, lls_str name, const char *part, int64_t n) {
+  if (str_is(name, "knowledge_graph")) {
+    if (strcmp(part, "entities") == 0) s->entities += n;
+    else if (strcmp(part, "relationships") == 0) s->relationships += n;
+    return;
+  }
   if (!str_is(name, "artifacts")) return;
   if (strcmp(part, "content") == 0) s->artifact_content += n;
   else if (strcmp(part, "artifacts") == 0) s->artifacts += n;

@@ -69,6 +69,9 @@ local function import_seeds()
   c:workflows():set_status("wf", "running")
   c:patterns():record("tool", "search", "summarise")
   c:patterns():record("tool", "search", "summarise")
+  c:hook_history():record { hook_id = "audit", hook_type = "pre_agent", correlation_id = "c1",
+                            context = string.rep("context ", 100), result = { Continue = true },
+                            tags = { "t" }, metadata = { n = 1 } }
   c:events():append { type = "agent.start", data = { step = 1 }, correlation_id = "run-1",
                       timestamp = 1700000000.5 }
   c:events():append_batch { { type = "tool.call", timestamp = 946684800 },

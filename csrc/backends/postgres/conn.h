@@ -32,7 +32,7 @@ enum {
 enum { V_ID, V_SCOPE, V_VEC, V_MD, V_CREATED, V_UPDATED, V_EVENT, V_EXPIRES, V_COUNT };
 
 /* How many statements the component files may cache per handle. */
-#define LLS_PG_MAX_CSTMT 160
+#define LLS_PG_MAX_CSTMT 256
 
 /* The handle behind every lls_backend this backend opens. */
 typedef struct pg_backend {

@@ -1,6 +1,6 @@
 /*
  * events.c -- the PostgreSQL backend's event-log slots (lls_event_ops,
- * backend/events.h). The tables (migration 9, schema.c), with row-level
+ * backend/events.h). The tables (migration 11, events_schema.c), with row-level
  * security on app.current_tenant_id on every one of them:
  *
  *   event_log (

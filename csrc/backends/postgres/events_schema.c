@@ -1,6 +1,6 @@
 /*
- * events_schema.c -- the PostgreSQL migrations of the event log (9 and
- * 10, listed in schema.c; events.c documents the tables, the partitions
+ * events_schema.c -- the PostgreSQL migrations of the event log (11 and
+ * 12, listed in schema.c; events.c documents the tables, the partitions
  * and what the functions do). Apart from schema.c to keep that file
  * short; two scripts because C caps one string literal near 4 kB.
  */

@@ -5,10 +5,10 @@
 #ifndef LLS_BACKENDS_POSTGRES_EVENTS_SCHEMA_H
 #define LLS_BACKENDS_POSTGRES_EVENTS_SCHEMA_H
 
-/* Migration 9, "event_log": the tables, their RLS, the write functions. */
+/* Migration 11, "event_log": the tables, their RLS, the write functions. */
 extern const char lls_pg_event_log_sql[];
 
-/* Migration 10, "event_log_maintenance": lls_event_put, lls_event_cleanup. */
+/* Migration 12, "event_log_maintenance": lls_event_put, lls_event_cleanup. */
 extern const char lls_pg_event_maintenance_sql[];
 
 #endif

@@ -12,7 +12,9 @@
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
 #include "backends/postgres/events.h"
+#include "backends/postgres/hook_history.h"
 #include "backends/postgres/kv.h"
+#include "backends/postgres/graph.h"
 #include "backends/postgres/patterns.h"
 #include "backends/postgres/sessions.h"
 #include "backends/postgres/vectors.h"
@@ -46,5 +48,7 @@ const lls_backend_vt lls_postgres_vt = {
     .agent_states = &lls_postgres_agent_state_ops,
     .workflows = &lls_postgres_workflow_ops,
     .patterns = &lls_postgres_pattern_ops,
+    .graph = &lls_postgres_graph_ops,
+    .hook_history = &lls_postgres_hook_ops,
     .events = &lls_postgres_event_ops,
 };

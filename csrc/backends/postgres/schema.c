@@ -212,7 +212,8 @@
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
   " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
   " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states',"          \
-  " 'procedural_patterns', 'event_log', 'event_log_sequences']"
+  " 'procedural_patterns', 'entities', 'relationships', 'hook_history',"        \
+  " 'event_log', 'event_log_sequences']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -580,7 +581,7 @@ const pg_migration lls_pg_migration_scripts[] = {
      " PRIMARY KEY (tenant_id, section, ord));"
      RLS("export_sections")},
     /* The components of COMPONENTS.md; each component's file (sessions.c,
-     * artifacts.c, agent_states.c, workflows.c) documents its tables and
+     * artifacts.c, agent_states.c, workflows.c, patterns.c, graph.c) documents its tables and
      * the queries over them. agent_states.state_data is bytea: its
      * checksum covers the stored bytes, which jsonb would rewrite. The
      * foreign keys are checked at commit, so an import may bring artifacts
@@ -709,9 +710,81 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX procedural_patterns_scope_idx ON @S.procedural_patterns"
      " (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"
      RLS("procedural_patterns")},
+    /* The seed's bi-temporal tables (graph.c documents them); 'infinity'
+     * closes nothing. The GiST index holds both time ranges. */
+    {9, "knowledge_graph",
+     "CREATE TABLE @S.entities ("
+     " tenant_id text NOT NULL,"
+     " entity_id text COLLATE \"C\" NOT NULL,"
+     " entity_type text COLLATE \"C\" NOT NULL,"
+     " name text COLLATE \"C\" NOT NULL,"
+     " properties jsonb NOT NULL,"
+     " valid_time_start timestamptz NOT NULL,"
+     " valid_time_end timestamptz NOT NULL CHECK (valid_time_start <= valid_time_end),"
+     " transaction_time_start timestamptz NOT NULL,"
+     " transaction_time_end timestamptz NOT NULL"
+     " CHECK (transaction_time_start <= transaction_time_end),"
+     " created_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, entity_id, transaction_time_start, valid_time_start));"
+     "CREATE INDEX entities_type_idx ON @S.entities (tenant_id, entity_type, name);"
+     "CREATE INDEX entities_name_idx ON @S.entities (tenant_id, name);"
+     "CREATE INDEX entities_temporal_idx ON @S.entities USING gist"
+     " (tstzrange(valid_time_start, valid_time_end),"
+     " tstzrange(transaction_time_start, transaction_time_end));"
+     "CREATE INDEX entities_superseded_idx ON @S.entities (tenant_id, transaction_time_end)"
+     " WHERE transaction_time_end < 'infinity';"
+     "CREATE TABLE @S.relationships ("
+     " tenant_id text NOT NULL,"
+     " relationship_id text COLLATE \"C\" NOT NULL,"
+     " source_entity_id text COLLATE \"C\" NOT NULL,"
+     " target_entity_id text COLLATE \"C\" NOT NULL,"
+     " relationship_type text COLLATE \"C\" NOT NULL,"
+     " properties jsonb NOT NULL,"
+     " valid_time_start timestamptz NOT NULL,"
+     " valid_time_end timestamptz NOT NULL CHECK (valid_time_start <= valid_time_end),"
+     " transaction_time_start timestamptz NOT NULL,"
+     " transaction_time_end timestamptz NOT NULL"
+     " CHECK (transaction_time_start <= transaction_time_end),"
+     " created_at timestamptz NOT NULL,"
+     " PRIMARY KEY (tenant_id, relationship_id, transaction_time_start, valid_time_start));"
+     "CREATE INDEX relationships_from_idx ON @S.relationships"
+     " (tenant_id, source_entity_id, relationship_type) INCLUDE (target_entity_id,"
+     " valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);"
+     "CREATE INDEX relationships_to_idx ON @S.relationships"
+     " (tenant_id, target_entity_id, relationship_type) INCLUDE (source_entity_id,"
+     " valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);"
+     "CREATE INDEX relationships_temporal_idx ON @S.relationships USING gist"
+     " (tstzrange(valid_time_start, valid_time_end),"
+     " tstzrange(transaction_time_start, transaction_time_end));"
+     "CREATE INDEX relationships_superseded_idx ON @S.relationships"
+     " (tenant_id, transaction_time_end) WHERE transaction_time_end < 'infinity';"
+     RLS("entities") RLS("relationships")},
+    {10, "hook_history",
+     "CREATE TABLE @S.hook_history ("
+     " tenant_id text NOT NULL, id text NOT NULL,"
+     " execution_id text COLLATE \"C\" NOT NULL, hook_id text COLLATE \"C\" NOT NULL,"
+     " hook_type text COLLATE \"C\" NOT NULL, correlation_id text COLLATE \"C\" NOT NULL,"
+     " hook_context bytea NOT NULL, result_data jsonb,"
+     " timestamp timestamptz NOT NULL, duration_ms bigint NOT NULL CHECK (duration_ms >= 0),"
+     " triggering_component text, component_id text, modified_operation boolean NOT NULL,"
+     " tags jsonb NOT NULL, retention_priority integer NOT NULL,"
+     " context_size bigint NOT NULL CHECK (context_size >= 0),"
+     " contains_sensitive_data boolean NOT NULL, metadata jsonb NOT NULL,"
+     " created_at timestamptz NOT NULL, PRIMARY KEY (tenant_id, execution_id));"
+     /* already LZ4: TOAST need not try pglz on it */
+     "ALTER TABLE @S.hook_history ALTER COLUMN hook_context SET STORAGE EXTERNAL;"
+     "CREATE INDEX hook_history_correlation_idx ON @S.hook_history"
+     " (tenant_id, correlation_id, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_hook_idx ON @S.hook_history"
+     " (tenant_id, hook_id, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_type_idx ON @S.hook_history"
+     " (tenant_id, hook_type, timestamp DESC, execution_id DESC);"
+     "CREATE INDEX hook_history_retention_idx ON @S.hook_history"
+     " (tenant_id, retention_priority, timestamp);"
+     RLS("hook_history")},
     /* events_schema.c holds the scripts, events.c documents them */
-    {9, "event_log", lls_pg_event_log_sql},
-    {10, "event_log_maintenance", lls_pg_event_maintenance_sql},
+    {11, "event_log", lls_pg_event_log_sql},
+    {12, "event_log_maintenance", lls_pg_event_maintenance_sql},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

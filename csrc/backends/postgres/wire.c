@@ -38,14 +38,19 @@ static uint64_t get_be64(const unsigned char *p) {
 }
 
 /* Unix microseconds -> binary timestamptz; unsigned arithmetic so that no
- * input can overflow (out-of-range times are the server's to reject). */
+ * input can overflow (out-of-range times are the server's to reject).
+ * INT64_MAX and INT64_MIN, the library's open ends (backend/graph.h), are
+ * the server's 'infinity' and '-infinity', which it encodes the same. */
 static void enc_time(unsigned char *p, int64_t us) {
-  put_be64(p, (uint64_t)us - PG_EPOCH_OFFSET_US);
+  if (us == INT64_MAX || us == INT64_MIN) put_be64(p, (uint64_t)us);
+  else put_be64(p, (uint64_t)us - PG_EPOCH_OFFSET_US);
 }
 
-/* Binary timestamptz -> Unix microseconds. */
+/* Binary timestamptz -> Unix microseconds ('infinity' -> INT64_MAX). */
 static int64_t dec_time(const unsigned char *p) {
-  return (int64_t)(get_be64(p) + PG_EPOCH_OFFSET_US);
+  uint64_t x = get_be64(p);
+  if (x == (uint64_t)INT64_MAX || x == (uint64_t)INT64_MIN) return (int64_t)x;
+  return (int64_t)(x + PG_EPOCH_OFFSET_US);
 }
 
 /* ------------------------------------------------------------ parameters */

@@ -1,7 +1,7 @@
 /*
  * events.c -- the SQLite backend's event-log slots (lls_event_ops,
  * backend/events.h), also behind the memory backend's components. The
- * tables (migration 10, schema.c):
+ * tables (migration 12, schema.c):
  *
  *   event_log (
  *     tenant_id      TEXT NOT NULL,

@@ -101,9 +101,10 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
- *   -- migrations 5-10: sessions, artifacts (artifact_content,
+ *   -- migrations 5-12: sessions, artifacts (artifact_content,
  *   artifact_chunks, artifacts), agent_states, workflow_states,
- *   procedural_memory (procedural_patterns), event_log (event_log,
+ *   procedural_memory (procedural_patterns), knowledge_graph (entities,
+ *   relationships), hook_history, event_log (event_log,
  *   event_log_sequences): the components' tables, documented in their
  *   files beside this one.
  *
@@ -340,7 +341,76 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  (tenant_id, frequency DESC, last_seen DESC, scope, key, value);\n"
      "CREATE INDEX IF NOT EXISTS procedural_patterns_scope ON procedural_patterns\n"
      "  (tenant_id, scope, frequency DESC, last_seen DESC, key, value);"},
-    {10, "event_log",
+    {10, "knowledge_graph",
+     "CREATE TABLE IF NOT EXISTS entities (\n"
+     "  tenant_id TEXT NOT NULL, entity_id TEXT NOT NULL,\n"
+     "  entity_type TEXT NOT NULL, name TEXT NOT NULL, properties TEXT NOT NULL,\n"
+     "  valid_time_start INTEGER NOT NULL, valid_time_end INTEGER NOT NULL,\n"
+     "  transaction_time_start INTEGER NOT NULL, transaction_time_end INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  CHECK (valid_time_start <= valid_time_end),\n"
+     "  CHECK (transaction_time_start <= transaction_time_end));\n"
+     "CREATE UNIQUE INDEX IF NOT EXISTS entities_version ON entities\n"
+     "  (tenant_id, entity_id, transaction_time_start, valid_time_start);\n"
+     "CREATE INDEX IF NOT EXISTS entities_type ON entities (tenant_id, entity_type, name);\n"
+     "CREATE INDEX IF NOT EXISTS entities_name ON entities (tenant_id, name);\n"
+     "CREATE INDEX IF NOT EXISTS entities_valid ON entities\n"
+     "  (tenant_id, valid_time_start, valid_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS entities_superseded ON entities\n"
+     "  (tenant_id, transaction_time_end) WHERE transaction_time_end < 9223372036854775807;\n"
+     "CREATE TABLE IF NOT EXISTS relationships (\n"
+     "  tenant_id TEXT NOT NULL, relationship_id TEXT NOT NULL,\n"
+     "  source_entity_id TEXT NOT NULL, target_entity_id TEXT NOT NULL,\n"
+     "  relationship_type TEXT NOT NULL, properties TEXT NOT NULL,\n"
+     "  valid_time_start INTEGER NOT NULL, valid_time_end INTEGER NOT NULL,\n"
+     "  transaction_time_start INTEGER NOT NULL, transaction_time_end INTEGER NOT NULL,\n"
+     "  created_at INTEGER NOT NULL,\n"
+     "  CHECK (valid_time_start <= valid_time_end),\n"
+     "  CHECK (transaction_time_start <= transaction_time_end));\n"
+     "CREATE UNIQUE INDEX IF NOT EXISTS relationships_version ON relationships\n"
+     "  (tenant_id, relationship_id, transaction_time_start, valid_time_start);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_from ON relationships\n"
+     "  (tenant_id, source_entity_id, relationship_type, target_entity_id,\n"
+     "   valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_to ON relationships\n"
+     "  (tenant_id, target_entity_id, relationship_type, source_entity_id,\n"
+     "   valid_time_start, valid_time_end, transaction_time_start, transaction_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_valid ON relationships\n"
+     "  (tenant_id, valid_time_start, valid_time_end);\n"
+     "CREATE INDEX IF NOT EXISTS relationships_superseded ON relationships\n"
+     "  (tenant_id, transaction_time_end) WHERE transaction_time_end < 9223372036854775807;"},
+    {11, "hook_history",
+     "CREATE TABLE IF NOT EXISTS hook_history (\n"
+     "  tenant_id               TEXT NOT NULL,\n"
+     "  id                      TEXT NOT NULL,\n"
+     "  execution_id            TEXT NOT NULL,\n"
+     "  hook_id                 TEXT NOT NULL,\n"
+     "  hook_type               TEXT NOT NULL,\n"
+     "  correlation_id          TEXT NOT NULL,\n"
+     "  hook_context            BLOB NOT NULL,\n"
+     "  result_data             TEXT,\n"
+     "  timestamp               INTEGER NOT NULL,\n"
+     "  duration_ms             INTEGER NOT NULL CHECK (duration_ms >= 0),\n"
+     "  triggering_component    TEXT,\n"
+     "  component_id            TEXT,\n"
+     "  modified_operation      INTEGER NOT NULL CHECK (modified_operation IN (0, 1)),\n"
+     "  tags                    TEXT NOT NULL,\n"
+     "  retention_priority      INTEGER NOT NULL,\n"
+     "  context_size            INTEGER NOT NULL CHECK (context_size >= 0),\n"
+     "  contains_sensitive_data INTEGER NOT NULL CHECK (contains_sensitive_data IN (0, 1)),\n"
+     "  metadata                TEXT NOT NULL,\n"
+     "  created_at              INTEGER NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, execution_id)\n"
+     ");\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_correlation ON hook_history\n"
+     "  (tenant_id, correlation_id, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_hook ON hook_history\n"
+     "  (tenant_id, hook_id, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_type ON hook_history\n"
+     "  (tenant_id, hook_type, timestamp DESC, execution_id DESC);\n"
+     "CREATE INDEX IF NOT EXISTS hook_history_retention ON hook_history\n"
+     "  (tenant_id, retention_priority, timestamp);"},
+    {12, "event_log",
      "CREATE TABLE IF NOT EXISTS event_log (\n"
      "  tenant_id      TEXT NOT NULL,\n"
      "  sequence       INTEGER NOT NULL CHECK (sequence > 0),\n"

@@ -12,8 +12,10 @@
 #include "backends/sqlite/artifacts.h"
 #include "backends/sqlite/conn.h"
 #include "backends/sqlite/events.h"
+#include "backends/sqlite/hook_history.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
+#include "backends/sqlite/graph.h"
 #include "backends/sqlite/patterns.h"
 #include "backends/sqlite/sessions.h"
 #include "backends/sqlite/vectors.h"
@@ -46,5 +48,7 @@ const lls_backend_vt lls_sqlite_vt = {
     .agent_states = &lls_sqlite_agent_state_ops,
     .workflows = &lls_sqlite_workflow_ops,
     .patterns = &lls_sqlite_pattern_ops,
+    .graph = &lls_sqlite_graph_ops,
+    .hook_history = &lls_sqlite_hook_ops,
     .events = &lls_sqlite_event_ops,
 };

@@ -542,7 +542,8 @@ DualCollection.search = dc_read("search", empty)
 function DualCollection:name() return self._name end
 
 -- The storage components (sessions, artifacts, agent states, workflows,
--- patterns, events) are refused rather than handed out from one side: their writes would
+-- patterns, graph, hook_history, events) are refused rather than handed out from one side:
+-- their writes would
 -- reach that side only, and the two stores would part silently. Copy them
 -- with migrate.copy once writes have moved to the new store.
 local function no_components(kind)
@@ -553,12 +554,15 @@ local function no_components(kind)
   end
 end
 --- Refused (error object `invalid`): `sessions`, `artifacts`,
--- `agent_states`, `workflows`, `patterns`, `events` are not dual-written.
+-- `agent_states`, `workflows`, `patterns`, `graph`, `hook_history`, `events` are not
+-- dual-written.
 Dual.sessions = no_components("sessions")
 Dual.artifacts = no_components("artifacts")
 Dual.agent_states = no_components("agent_states")
 Dual.workflows = no_components("workflows")
 Dual.patterns = no_components("patterns")
+Dual.graph = no_components("graph")
+Dual.hook_history = no_components("hook_history")
 Dual.events = no_components("events")
 
 -- Every other store method is store-level information (dual_info), and
