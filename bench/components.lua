@@ -4,7 +4,7 @@
 -- and agent states against the same data as JSON in KV (lua-cjson) with a
 -- Lua-side index key per record, pattern records against a KV counter read
 -- and written in a transaction, hook history against plain SQL (LuaSQL) on
--- the same engine.
+-- the same engine, the event log against LuaSQL inserting the same rows.
 --
 -- Run with `make bench-components` (it starts a throwaway PostgreSQL).
 -- Each figure is the median of REPS runs; a ratio is ours / the peer's
@@ -375,37 +375,315 @@ local function bench_hooks(name, db, peer)
   io.stderr:write(rows[#rows], "\n")
 end
 
-local function on(name, open, peer)
+
+-- The event log (issue 12). Append rates with batches of 1, 100 and
+-- 10,000; batches of 1,000 against LuaSQL (Debian's lua-sql-sqlite3 /
+-- lua-sql-postgres, as bench/kv.lua) inserting the same rows, one INSERT
+-- text per row, 1,000 per transaction, into a plain table with the same
+-- indexes; then queries over BENCH_EVENTS events spread over 24 months
+-- (p50 / p99, ms), on PostgreSQL also as raw SQL through LuaSQL against
+-- the partitioned table and a plain copy of it; then cleanup_before of
+-- the first 12 months.
+local N_EVENTS = tonumber(os.getenv("BENCH_EVENTS") or "") or 200000
+local luasql_ok, luasql_sqlite3 = pcall(require, "luasql.sqlite3")
+local _, luasql_postgres = pcall(require, "luasql.postgres")
+if not luasql_ok then error("lua-sql-sqlite3 / lua-sql-postgres are needed for the event peers") end
+local EV_T0 = 1672531200 -- 2023-01-01T00:00:00Z
+local EV_SPAN = 730 * 86400 -- 24 months (730 days)
+local EV_TYPES = { "agent.start", "agent.step", "agent.stop", "tool.call", "tool.result",
+                   "llm.request", "llm.reply", "hook.run" }
+local ev_run = 0
+
+-- n events: 8 types round robin, a correlation id per 10, a payload.
+local function event_rows(n)
+  local out = {}
+  ev_run = ev_run + 1
+  for i = 0, n - 1 do
+    out[i + 1] = { type = EV_TYPES[i % 8 + 1], correlation_id = "corr-" .. (i // 10),
+                   timestamp = 1700000000 + i / 1000, data = { i = i, text = "event number " .. i } }
+  end
+  return out
+end
+
+local function report_solo(backend, op, unit, f, note)
+  local a = {}
+  for i = 1, REPS do
+    collectgarbage()
+    a[i] = f(i)
+  end
+  rows[#rows + 1] = string.format("| %-8s | %-30s | %11.1f %-5s | %-22s | %11s | %7s | %s |",
+                                  backend, op, median(a), unit, "-", "-", "-", note or "")
+  io.stderr:write(rows[#rows], "\n")
+end
+
+-- A LuaSQL connection for target ({ kind = "sqlite", path = } or
+-- { kind = "pg" }) with the peer table made (the event log's columns and
+-- indexes, no partitions), and the function that inserts n rows (the
+-- rows event_rows makes), `per_tx` per transaction; it returns rows/s.
+local function luasql_peer(target)
+  local env, conn, ts
+  if target.kind == "sqlite" then
+    env = luasql_sqlite3.sqlite3()
+    conn = assert(env:connect(target.path))
+    conn:execute("PRAGMA journal_mode=WAL")
+    conn:execute("PRAGMA synchronous=NORMAL")
+    assert(conn:execute("CREATE TABLE IF NOT EXISTS peer_events (tenant_id TEXT NOT NULL,"
+      .. " sequence INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL,"
+      .. " correlation_id TEXT, timestamp INTEGER NOT NULL, language TEXT NOT NULL,"
+      .. " payload TEXT NOT NULL, PRIMARY KEY (tenant_id, sequence)) WITHOUT ROWID"))
+    ts = function(t) return string.format("%d", math.floor(t * 1e6)) end
+  else
+    env = luasql_postgres.postgres()
+    conn = assert(env:connect(PG_URL))
+    conn:execute("SET client_min_messages = warning")
+    assert(conn:execute("CREATE TABLE IF NOT EXISTS peer_events (tenant_id text NOT NULL,"
+      .. " sequence bigint NOT NULL, event_id text NOT NULL, event_type text COLLATE \"C\""
+      .. " NOT NULL, correlation_id text, timestamp timestamptz NOT NULL, language text NOT NULL,"
+      .. " payload jsonb NOT NULL, PRIMARY KEY (tenant_id, sequence))"))
+    ts = function(t) return string.format("to_timestamp(%.6f)", t) end
+  end
+  for _, ix in ipairs { "timestamp", "correlation_id", "event_type, timestamp" } do
+    assert(conn:execute("CREATE INDEX IF NOT EXISTS peer_events_" .. ix:gsub("%W+", "_")
+                        .. " ON peer_events (tenant_id, " .. ix .. ")"))
+  end
+  local seq = 0
+  local function insert(evs, per_tx)
+    local t0 = now()
+    for i, ev in ipairs(evs) do
+      if i % per_tx == 1 or per_tx == 1 then conn:execute("BEGIN") end
+      seq = seq + 1
+      assert(conn:execute(string.format("INSERT INTO peer_events VALUES ('peer', %d, 'ev-%d',"
+        .. " '%s', '%s', %s, 'lua', '{\"i\":%d,\"text\":\"%s\"}')", seq, seq, ev.type,
+        ev.correlation_id, ts(ev.timestamp), ev.data.i, ev.data.text)))
+      if i % per_tx == 0 or i == #evs then conn:execute("COMMIT") end
+    end
+    return #evs / (now() - t0)
+  end
+  local function close()
+    conn:execute("DROP TABLE peer_events")
+    conn:close()
+    env:close()
+  end
+  return insert, close, conn
+end
+
+-- target: where the LuaSQL peer writes ({ kind = "sqlite", path = } or
+-- { kind = "pg" }), or nil (memory).
+local function bench_event_append(name, db, target)
+  local e = db:events()
+  for _, b in ipairs { { 1, 2000 }, { 100, 20000 }, { 10000, 50000 } } do
+    local size, n = b[1], b[2]
+    local evs = event_rows(n)
+    report_solo(name, "event append, batches of " .. size, "ev/s", function()
+      local t0 = now()
+      if size == 1 then
+        for i = 1, n do e:append(evs[i]) end
+      else
+        for i = 1, n, size do e:append_batch(table.move(evs, i, i + size - 1, 1, {})) end
+      end
+      return n / (now() - t0)
+    end, string.format("seeds: 10K ev/s"))
+  end
+  -- 20 batches of 1,000 (one transaction each) per run, for both
+  local evs = event_rows(20000)
+  local ours = function()
+    local t0 = now()
+    for i = 1, 20000, 1000 do e:append_batch(table.move(evs, i, i + 999, 1, {})) end
+    return 20000 / (now() - t0)
+  end
+  if target then
+    local insert, close = luasql_peer(target)
+    report(name, "event append_batch of 1000", "ev/s", "LuaSQL 1000 INSERTs/tx", ours,
+      function() return insert(evs, 1000) end, "seeds' goal x10: 100K ev/s")
+    close()
+  else
+    report_solo(name, "event append_batch of 1000", "ev/s", ours, "no peer for memory")
+  end
+  e:cleanup_before(3e11)
+end
+
+local function pct(t, p)
+  table.sort(t)
+  return t[math.max(1, math.ceil(#t * p))]
+end
+
+-- K runs of q(i) -> p50, p99 in ms.
+local function latencies(k, q)
+  local t = {}
+  for i = 1, k do
+    local t0 = now()
+    q(i)
+    t[i] = (now() - t0) * 1000
+  end
+  return pct(t, 0.5), pct(t, 0.99)
+end
+
+local function row_lat(backend, op, p50, p99, note)
+  rows[#rows + 1] = string.format("| %-8s | %-30s | p50 %7.2f ms | p99 %8.2f ms | %s |", backend,
+                                  op, p50, p99, note or "")
+  io.stderr:write(rows[#rows], "\n")
+end
+
+-- N_EVENTS events over 24 months: every 10th correlation id shared by
+-- 10 events spread over the whole span; types round robin.
+local function fill_events(e)
+  local groups = N_EVENTS // 10
+  local t0 = now()
+  for base = 0, N_EVENTS - 1, 10000 do
+    local batch = {}
+    for i = base, math.min(base + 10000, N_EVENTS) - 1 do
+      batch[#batch + 1] = { type = EV_TYPES[i % 8 + 1], correlation_id = "c" .. (i * 7919 % groups),
+                            timestamp = EV_T0 + (i * EV_SPAN) // N_EVENTS,
+                            data = { i = i, text = "event number " .. i } }
+    end
+    e:append_batch(batch)
+  end
+  return now() - t0
+end
+
+local K = 200
+local QUERIES = {
+  { "by correlation id (10 ev)", function(e, i) return e:query { correlation_id = "c" .. (i * 37 % (N_EVENTS // 10)) } end },
+  { "one day's range", function(e, i)
+      local d = EV_T0 + (i * 13 % 730) * 86400
+      return e:query { from = d, to = d + 86400 } end },
+  { "type glob tool.* in one day", function(e, i)
+      local d = EV_T0 + (i * 13 % 730) * 86400
+      return e:query { type = "tool.*", from = d, to = d + 86400 } end },
+  { "type glob tool.*, newest 100", function(e) return e:query { type = "tool.*", order = "desc", limit = 100 } end },
+}
+
+local function bench_event_queries(name, db)
+  local e = db:events()
+  local secs = fill_events(e)
+  row_lat(name, string.format("fill %d events (batches 10K)", N_EVENTS), secs * 1000, 0,
+          string.format("%.0f ev/s", N_EVENTS / secs))
+  for _, q in ipairs(QUERIES) do
+    local n = #q[2](e, 1)
+    local p50, p99 = latencies(K, function(i) q[2](e, i) end)
+    row_lat(name, q[1], p50, p99, n .. " events returned (run 1)")
+  end
+end
+
+-- The same queries as raw SQL through LuaSQL (each row fetched into Lua,
+-- as a LuaSQL user reads them) on the partitioned table and on a plain
+-- copy with the same indexes.
+local function bench_partitioning(schema, tenant)
+  local env = luasql_postgres.postgres()
+  local conn = assert(env:connect(PG_URL))
+  local function psql(sql) assert(conn:execute(sql)) end
+  psql("SET client_min_messages = warning")
+  local t0 = now()
+  psql("DROP TABLE IF EXISTS " .. schema .. ".event_log_plain; CREATE TABLE " .. schema
+       .. ".event_log_plain AS SELECT * FROM " .. schema .. ".event_log WHERE tenant_id = '"
+       .. tenant .. "'; CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, timestamp);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, correlation_id);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, event_type, timestamp);"
+       .. " CREATE INDEX ON " .. schema .. ".event_log_plain (tenant_id, sequence);"
+       .. " ANALYZE " .. schema .. ".event_log_plain; ANALYZE " .. schema .. ".event_log;")
+  io.stderr:write(string.format("plain copy built in %.1f s\n", now() - t0))
+  local groups = N_EVENTS // 10
+  local day = "timestamp >= to_timestamp(" .. EV_T0 .. " + (@I * 13 % 730) * 86400) AND timestamp"
+              .. " < to_timestamp(" .. EV_T0 .. " + (@I * 13 % 730 + 1) * 86400)"
+  local sql = {
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND correlation_id = 'c' || (@I * 37 % "
+      .. groups .. ") ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND " .. day .. " ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND event_type >= 'tool.' AND"
+      .. " event_type < 'tool/' AND event_type LIKE 'tool.%' AND " .. day .. " ORDER BY sequence",
+    "SELECT * FROM TBL WHERE tenant_id = '" .. tenant .. "' AND event_type >= 'tool.' AND"
+      .. " event_type < 'tool/' AND event_type LIKE 'tool.%' ORDER BY sequence DESC LIMIT 100",
+  }
+  local res = {}
+  for _, tbl in ipairs { "event_log", "event_log_plain" } do
+    res[tbl] = {}
+    for j, s in ipairs(sql) do
+      s = s:gsub("TBL", schema .. "." .. tbl)
+      local p50, p99 = latencies(K, function(i)
+        local cur = assert(conn:execute((s:gsub("@I", tostring(i)))))
+        local row = cur:fetch({}, "a")
+        while row do row = cur:fetch(row, "a") end
+        cur:close()
+      end)
+      res[tbl][j] = { p50 * 1000, p99 * 1000 }
+    end
+  end
+  for i, q in ipairs(QUERIES) do
+    local a, b = res.event_log[i], res.event_log_plain[i]
+    rows[#rows + 1] = string.format("| postgres | raw SQL: %-21s | partitioned p50 %.2f / p99 %.2f ms"
+      .. " | plain p50 %.2f / p99 %.2f ms | %.2fx (p50 plain / partitioned) |", q[1], a[1] / 1000,
+      a[2] / 1000, b[1] / 1000, b[2] / 1000, b[1] / a[1])
+    io.stderr:write(rows[#rows], "\n")
+  end
+  psql("DROP TABLE " .. schema .. ".event_log_plain")
+  conn:close()
+  env:close()
+end
+
+local function bench_event_cleanup(name, db)
+  local e = db:events()
+  local before = e:count()
+  local t0 = now()
+  local n = e:cleanup_before(EV_T0 + 365 * 86400)
+  local secs = now() - t0
+  row_lat(name, "cleanup_before 12 of 24 months", secs * 1000, 0,
+          string.format("%d of %d events removed, %.0f rows/s", n, before, n / secs))
+  e:cleanup_before(3e11)
+end
+
+local function bench_events(name, db, target, schema, tenant)
+  bench_event_append(name, db, target)
+  bench_event_queries(name, db)
+  if schema then bench_partitioning(schema, tenant) end
+  bench_event_cleanup(name, db)
+end
+
+-- BENCH_EVENTS_ONLY=1: only the event log (its 1M run takes a while);
+-- BENCH_ONLY=hooks: only the hook history rows.
+local EVENTS_ONLY = os.getenv("BENCH_EVENTS_ONLY") == "1"
+local ONLY = os.getenv("BENCH_ONLY")
+
+local function on(name, open, peer, ev)
   local db = open()
+  local r = {}
   if peer then
-    bench_hooks(name, db, peer)
+    if not EVENTS_ONLY then bench_hooks(name, db, peer) end
     peer.close()
   end
-  bench_patterns(name, db)
-  bench_artifacts(name, db)
-  local r = bench_records(name, db)
+  if not EVENTS_ONLY and ONLY ~= "hooks" then
+    bench_patterns(name, db)
+    bench_artifacts(name, db)
+    r = bench_records(name, db)
+  end
+  if ONLY ~= "hooks" then
+    bench_events(name, db, ev and ev.target, ev and ev.schema, ev and ev.tenant)
+  end
   db:close()
   return r
 end
 
-io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, "\n")
-local ONLY = os.getenv("BENCH_ONLY") -- "hooks": the hook history rows alone
-if ONLY == "hooks" then
-  bench_patterns = function() end
-  bench_artifacts = function() end
-  bench_records = function() return {} end
+io.stderr:write("components bench: REPS=", REPS, ", records=", N_REC, ", events=", N_EVENTS,
+                "\n")
+-- BENCH_BACKENDS="sqlite,postgres": only those (default all three).
+local WANT = os.getenv("BENCH_BACKENDS") or "memory,sqlite,postgres"
+local function wanted(name) return WANT:find(name, 1, true) ~= nil end
+if wanted("memory") then
+  on("memory", function() return storage.open("memory") end, hook_peer("sqlite", ":memory:"))
 end
-on("memory", function() return storage.open("memory") end, hook_peer("sqlite", ":memory:"))
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p " .. dir))
-on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
-   hook_peer("sqlite", dir .. "/peer.db"))
+if wanted("sqlite") then
+  on("sqlite", function() return storage.open("sqlite:" .. dir .. "/bench.db") end,
+     hook_peer("sqlite", dir .. "/peer.db"), { target = { kind = "sqlite", path = dir .. "/peer-events.db" } })
+end
 local pg
-if PG_URL then
+if PG_URL and wanted("postgres") then
+  local tenant = "bench-" .. os.time()
   pg = on("postgres", function()
-    return storage.open { url = PG_URL, tenant = "bench-" .. os.time() }
-  end, hook_peer("postgres", PG_URL))
+    return storage.open { url = PG_URL, tenant = tenant }
+  end, hook_peer("postgres", PG_URL), { target = { kind = "pg" }, schema = "llmspell",
+                                       tenant = tenant })
 end
 os.execute("rm -rf " .. dir)
 

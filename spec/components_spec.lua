@@ -58,6 +58,13 @@ local function fill(db)
   h:record { execution_id = "exec-2", hook_id = "audit", hook_type = "post_agent",
              correlation_id = "corr-1", context = BINARY, triggering_component = "Agent",
              component_id = "agent-1", modified_operation = true }
+  local e = db:events()
+  e:append { type = "agent.start", data = { step = 1, big = 9007199254740993 },
+             correlation_id = "run-1", timestamp = 1700000000.25 }
+  e:append_batch {
+    { id = "ev-2", type = "tool.call", correlation_id = "run-1", timestamp = 946684800 },
+    { type = "agent.stop", language = "rust", timestamp = 3786912000, data = "done" },
+  }
 end
 
 --- SHA-256 hex of s, by coreutils (what rs-llmspell computes too).
@@ -74,7 +81,7 @@ local function sha256(s)
 end
 
 local SECTIONS = { "sessions", "artifacts", "agent_state", "workflow_states",
-                   "procedural_memory", "knowledge_graph", "hook_history" }
+                   "procedural_memory", "knowledge_graph", "hook_history", "event_log" }
 
 --- The component sections of an export, with tenant ids blanked (the
 -- stores of a pair belong to different tenants on PostgreSQL).
@@ -105,7 +112,7 @@ describe("components together", function()
 
       it("are the same objects while referenced, and print what they are", function()
         for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
-                                "graph", "hook_history" } do
+                                "graph", "hook_history", "events" } do
           local c = db[kind](db)
           assert.equal(c, db[kind](db))
           assert.matches(db:backend_type(), tostring(c), 1, true)
@@ -126,6 +133,8 @@ describe("components together", function()
           db:patterns():record("tx", "k", "v")
           db:graph():add_entity { id = "tx", type = "t", name = "in tx" }
           db:hook_history():record { execution_id = "h-tx", hook_id = "h", hook_type = "t" }
+          db:events():append { type = "tx.event" }
+          db:events():append_batch { { type = "tx.a" }, { type = "tx.b" } }
           error({ code = "mine" })
         end)
         assert.equal("mine", err.code)
@@ -139,6 +148,9 @@ describe("components together", function()
         assert.equal(0, db:patterns():frequency("tx", "k", "v"))
         assert.is_nil(db:graph():get_entity("tx"))
         assert.is_nil(db:hook_history():get("h-tx"))
+        assert.equal(0, db:events():count())
+        -- the rolled-back sequences are handed out again: no gap
+        assert.equal(1, db:events():append { type = "after.tx" })
         -- and a nested level rolls back alone
         db:transaction(function(tx)
           db:sessions():create("outer")
@@ -159,7 +171,7 @@ describe("components together", function()
         local c = db:stats().components
         assert.same({ sessions = 2, artifacts = 3, artifact_content = 2, agent_state = 2,
                       workflow_states = 2, procedural_memory = 2, entities = 4,
-                      relationships = 1, hook_history = 2 }, c)
+                      relationships = 1, hook_history = 2, event_log = 3 }, c)
       end)
 
       it("pass db:check() when healthy", function()
@@ -200,6 +212,7 @@ describe("components together", function()
           assert.equal(4, st.entities)
           assert.equal(1, st.relationships)
           assert.equal(2, st.hooks)
+          assert.equal(3, st.events)
           local ist = storage.importer(dst):from_string(json)
           assert.equal(2, ist.sessions)
           assert.equal(3, ist.artifacts)
@@ -208,6 +221,7 @@ describe("components together", function()
           assert.equal(4, ist.entities)
           assert.equal(1, ist.relationships)
           assert.equal(2, ist.hooks)
+          assert.equal(3, ist.events)
           local back = storage.exporter(dst):to_string()
           assert.same(sections_of(json), sections_of(back))
           -- and the API reads what came in
@@ -230,6 +244,13 @@ describe("components together", function()
             end
             return out
           end)())
+          local evs = dst:events():query { correlation_id = "run-1" }
+          assert.same({ 1, 2 }, { evs[1].sequence, evs[2].sequence })
+          assert.equal(9007199254740993, evs[1].data.big)
+          assert.equal(1700000000.25, evs[1].timestamp)
+          assert.equal(4, dst:events():append { type = "next" }) -- the counter carries on
+          dst:events():cleanup_before(4e9)
+          storage.importer(dst):from_string(json)
           -- importing again with on_conflict = "error" changes nothing
           local err = helpers.error_of(storage.importer(dst).from_string,
                                        storage.importer(dst), json, { on_conflict = "error" })
@@ -359,9 +380,11 @@ describe("components together", function()
       assert.equal(4, doc.components.entities)
       assert.equal(1, doc.components.relationships)
       assert.equal(2, doc.components.hook_history)
+      assert.equal(3, doc.components.event_log)
       assert.equal(BINARY, dst:hook_history():get("exec-2").context)
       assert.equal(3, dst:patterns():frequency("nav", "home", "settings"))
       assert.equal("Ada", dst:graph():get_entity("ada", { at = 150 }).name)
+      assert.same(src:events():query(), dst:events():query())
     end)
   end)
 end)

@@ -385,7 +385,7 @@ describe("migrate", function()
 
     it("refuses the components, whose writes would reach one side only", function()
       for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
-                              "graph", "hook_history" } do
+                              "graph", "hook_history", "events" } do
         local err = helpers.error_of(h[kind], h)
         assert.equal("invalid", err.code, kind)
         assert.matches("not dual-written", err.message, 1, true)

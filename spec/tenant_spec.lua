@@ -179,7 +179,7 @@ describe("tenant naming", function()
     it("refuses the components, which the store's own tenant partitions", function()
       local t = tenant.open(db, "acme")
       for _, kind in ipairs { "sessions", "artifacts", "agent_states", "workflows", "patterns",
-                              "graph", "hook_history" } do
+                              "graph", "hook_history", "events" } do
         local err = helpers.error_of(t[kind], t)
         assert.equal("invalid", err.code, kind)
         assert.matches("open the store with { tenant = \"acme\" }", err.message, 1, true)

@@ -34,7 +34,7 @@
 
 /* The components' op tables (COMPONENTS.md), one header each:
  * backend/sessions.h, artifacts.h, agent_states.h, workflows.h,
- * patterns.h, graph.h, hook_history.h. */
+ * patterns.h, graph.h, hook_history.h, events.h. */
 typedef struct lls_session_ops lls_session_ops;
 typedef struct lls_artifact_ops lls_artifact_ops;
 typedef struct lls_agent_state_ops lls_agent_state_ops;
@@ -42,6 +42,7 @@ typedef struct lls_workflow_ops lls_workflow_ops;
 typedef struct lls_pattern_ops lls_pattern_ops;
 typedef struct lls_graph_ops lls_graph_ops;
 typedef struct lls_hook_ops lls_hook_ops;
+typedef struct lls_event_ops lls_event_ops;
 
 /* Static facts about a backend (characteristics()). Latencies are the
  * nominal figures reported before a handle has measured its own. */
@@ -118,6 +119,7 @@ typedef struct lls_backend_vt {
   const lls_pattern_ops *patterns;
   const lls_graph_ops *graph;
   const lls_hook_ops *hook_history;
+  const lls_event_ops *events;
 } lls_backend_vt;
 
 /* Every backend struct starts with this, so the core can find the vtable. */

@@ -23,6 +23,7 @@
 #include "lua/collection_write.h"
 #include "lua/core.h"
 #include "lua/error.h"
+#include "lua/events.h"
 #include "lua/export.h"
 #include "lua/hook_history.h"
 #include "lua/import.h"
@@ -350,6 +351,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_patterns_db_methods,  /* patterns.c: patterns */
       lls_graph_db_methods,     /* graph.c: graph */
       lls_hook_history_db_methods, /* hook_history.c: hook_history */
+      lls_events_db_methods,    /* events.c: events */
       NULL,
   };
   static const luaL_Reg *const coll_methods[] = {
@@ -369,6 +371,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_patterns(L);
   lls_open_graph(L);
   lls_open_hook_history(L);
+  lls_open_events(L);
   luaL_newlib(L, funcs);
   lls_open_errors(L);
   lls_open_export(L);

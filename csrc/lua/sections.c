@@ -8,6 +8,7 @@
 
 #include "lua/agent_states_section.h"
 #include "lua/artifacts_section.h"
+#include "lua/events_section.h"
 #include "lua/graph_section.h"
 #include "lua/hook_history_section.h"
 #include "lua/patterns_section.h"
@@ -23,6 +24,7 @@ const lls_section_codec *const lls_section_codecs[] = {
     &lls_patterns_section,
     &lls_graph_section,
     &lls_hook_history_section,
+    &lls_events_section,
     NULL,
 };
 

@@ -79,6 +79,10 @@ local function import_seeds()
   g:update_entity("ada", { title = "Countess" }, { valid_from = 200 })
   g:add_relationship { id = "r1", from = "ada", to = "engine", type = "designed",
                        properties = { year = 1837 }, valid_from = 300 }
+  c:events():append { type = "agent.start", data = { step = 1 }, correlation_id = "run-1",
+                      timestamp = 1700000000.5 }
+  c:events():append_batch { { type = "tool.call", timestamp = 946684800 },
+                            { type = "agent.stop", language = "rust", data = "done" } }
   write("import", "export-components.json", storage.exporter(c):to_string())
   c:close()
   write("import", "version-last.json", '{"data":{"kv_store":[]},"version":"1.0"}')

@@ -11,6 +11,7 @@
 #include "backends/postgres/agent_states.h"
 #include "backends/postgres/artifacts.h"
 #include "backends/postgres/conn.h"
+#include "backends/postgres/events.h"
 #include "backends/postgres/hook_history.h"
 #include "backends/postgres/kv.h"
 #include "backends/postgres/graph.h"
@@ -49,4 +50,5 @@ const lls_backend_vt lls_postgres_vt = {
     .patterns = &lls_postgres_pattern_ops,
     .graph = &lls_postgres_graph_ops,
     .hook_history = &lls_postgres_hook_ops,
+    .events = &lls_postgres_event_ops,
 };

@@ -137,6 +137,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/postgres/events_schema.h"
 #include "base/buf.h"
 
 /* ------------------------------------------------------------ statements */
@@ -211,7 +212,8 @@
   "ARRAY['kv_store', 'collections', 'vectors', 'vector_tombstones',"            \
   " 'vector_snapshots', 'export_sections', 'sessions', 'artifact_content',"      \
   " 'artifact_chunks', 'artifacts', 'agent_states', 'workflow_states',"          \
-  " 'procedural_patterns', 'entities', 'relationships', 'hook_history']"
+  " 'procedural_patterns', 'entities', 'relationships', 'hook_history',"        \
+  " 'event_log', 'event_log_sequences']"
 
 /* $1 is always the tenant. Scan statements differ only in their key range
  * so that each one is a plain index range whatever plan PostgreSQL caches
@@ -784,6 +786,9 @@ const pg_migration lls_pg_migration_scripts[] = {
      "CREATE INDEX hook_history_retention_idx ON @S.hook_history"
      " (tenant_id, retention_priority, timestamp);"
      RLS("hook_history")},
+    /* events_schema.c holds the scripts, events.c documents them */
+    {11, "event_log", lls_pg_event_log_sql},
+    {12, "event_log_maintenance", lls_pg_event_maintenance_sql},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

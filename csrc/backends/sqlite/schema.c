@@ -101,11 +101,12 @@
  *   UPDATE ... SET crc = lls_crc32c(...) -- rows written before it
  *   PRAGMA application_id = 0x4C4C5354 ("LLST"): the file is a store
  *
- *   -- migrations 5-11: sessions, artifacts (artifact_content,
+ *   -- migrations 5-12: sessions, artifacts (artifact_content,
  *   artifact_chunks, artifacts), agent_states, workflow_states,
  *   procedural_memory (procedural_patterns), knowledge_graph (entities,
- *   relationships), hook_history: the components' tables, documented in
- *   their files beside this one.
+ *   relationships), hook_history, event_log (event_log,
+ *   event_log_sequences): the components' tables, documented in their
+ *   files beside this one.
  *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
@@ -415,6 +416,25 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  (tenant_id, hook_type, timestamp DESC, execution_id DESC);\n"
      "CREATE INDEX IF NOT EXISTS hook_history_retention ON hook_history\n"
      "  (tenant_id, retention_priority, timestamp);"},
+    {12, "event_log",
+     "CREATE TABLE IF NOT EXISTS event_log (\n"
+     "  tenant_id      TEXT NOT NULL,\n"
+     "  sequence       INTEGER NOT NULL CHECK (sequence > 0),\n"
+     "  event_id       TEXT NOT NULL,\n"
+     "  event_type     TEXT NOT NULL,\n"
+     "  correlation_id TEXT,\n"
+     "  timestamp      INTEGER NOT NULL,\n"
+     "  language       TEXT NOT NULL,\n"
+     "  payload        TEXT NOT NULL,\n"
+     "  PRIMARY KEY (tenant_id, sequence)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX IF NOT EXISTS event_log_time ON event_log (tenant_id, timestamp);\n"
+     "CREATE INDEX IF NOT EXISTS event_log_correlation ON event_log (tenant_id, correlation_id);\n"
+     "CREATE INDEX IF NOT EXISTS event_log_type ON event_log (tenant_id, event_type, timestamp);\n"
+     "CREATE TABLE IF NOT EXISTS event_log_sequences (\n"
+     "  tenant_id     TEXT PRIMARY KEY,\n"
+     "  last_sequence INTEGER NOT NULL\n"
+     ") WITHOUT ROWID;"},
 };
 
 const int lls_sqlite_nmigrations =

@@ -11,6 +11,7 @@
 #include "backends/sqlite/agent_states.h"
 #include "backends/sqlite/artifacts.h"
 #include "backends/sqlite/conn.h"
+#include "backends/sqlite/events.h"
 #include "backends/sqlite/hook_history.h"
 #include "backends/sqlite/kv.h"
 #include "backends/sqlite/open.h"
@@ -49,4 +50,5 @@ const lls_backend_vt lls_sqlite_vt = {
     .patterns = &lls_sqlite_pattern_ops,
     .graph = &lls_sqlite_graph_ops,
     .hook_history = &lls_sqlite_hook_ops,
+    .events = &lls_sqlite_event_ops,
 };

@@ -812,8 +812,8 @@ function Tenant:drop_collection(name)
 end
 
 -- The storage components (sessions, artifacts, agent states, workflows,
--- patterns, graph, hook_history) hold records by id with no name or scope to carry this
--- layer's tenant,
+-- patterns, graph, hook_history, events) hold records by id with no name or scope to carry
+-- this layer's tenant,
 -- so a tenant handle refuses them rather than show every tenant's records:
 -- the store's own `tenant` option partitions them in the backend (with
 -- row-level security on PostgreSQL).
@@ -828,7 +828,7 @@ end
 
 --- Refused (error object `invalid`): components are partitioned by the
 -- store's own `tenant` option, not by this layer. Also `artifacts`,
--- `agent_states`, `workflows`, `patterns`, `graph`, `hook_history`.
+-- `agent_states`, `workflows`, `patterns`, `graph`, `hook_history`, `events`.
 Tenant.sessions = no_components("sessions")
 Tenant.agent_states = no_components("agent_states")
 Tenant.workflows = no_components("workflows")
@@ -836,6 +836,7 @@ Tenant.artifacts = no_components("artifacts")
 Tenant.patterns = no_components("patterns")
 Tenant.graph = no_components("graph")
 Tenant.hook_history = no_components("hook_history")
+Tenant.events = no_components("events")
 
 -- The state of an open collection wrapper and of its tenant handle.
 local function cstate(self, fname)

@@ -542,8 +542,8 @@ DualCollection.search = dc_read("search", empty)
 function DualCollection:name() return self._name end
 
 -- The storage components (sessions, artifacts, agent states, workflows,
--- patterns, graph, hook_history) are refused rather than handed out from one side: their
--- writes would
+-- patterns, graph, hook_history, events) are refused rather than handed out from one side:
+-- their writes would
 -- reach that side only, and the two stores would part silently. Copy them
 -- with migrate.copy once writes have moved to the new store.
 local function no_components(kind)
@@ -554,7 +554,7 @@ local function no_components(kind)
   end
 end
 --- Refused (error object `invalid`): `sessions`, `artifacts`,
--- `agent_states`, `workflows`, `patterns`, `graph`, `hook_history` are not
+-- `agent_states`, `workflows`, `patterns`, `graph`, `hook_history`, `events` are not
 -- dual-written.
 Dual.sessions = no_components("sessions")
 Dual.artifacts = no_components("artifacts")
@@ -563,6 +563,7 @@ Dual.workflows = no_components("workflows")
 Dual.patterns = no_components("patterns")
 Dual.graph = no_components("graph")
 Dual.hook_history = no_components("hook_history")
+Dual.events = no_components("events")
 
 -- Every other store method is store-level information (dual_info), and
 -- every other collection method (`search_many`, `count`, `stats`,
