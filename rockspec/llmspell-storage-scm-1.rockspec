@@ -59,6 +59,7 @@ build = {
       ["llmspell.storage.cache"] = "lua/llmspell/storage/cache.lua",
       ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
+      ["llmspell.storage.episodic"] = "lua/llmspell/storage/episodic.lua",
       ["llmspell.storage.cli"] = "lua/llmspell/storage/cli.lua",
       ["llmspell.storage.migrate"] = "lua/llmspell/storage/migrate/init.lua",
       ["llmspell.storage.migrate.common"] = "lua/llmspell/storage/migrate/common.lua",
