@@ -69,6 +69,7 @@ build = {
       ["llmspell.storage.migrate.dual"] = "lua/llmspell/storage/migrate/dual.lua",
       ["llmspell.storage.migrate.plan"] = "lua/llmspell/storage/migrate/plan.lua",
       ["llmspell.storage.migrate.roundtrip"] = "lua/llmspell/storage/migrate/roundtrip.lua",
+      ["llmspell.storage.migrate.sections"] = "lua/llmspell/storage/migrate/sections.lua",
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/backend/artifacts.c", "csrc/backend/backend.c", "csrc/backend/config.c",
