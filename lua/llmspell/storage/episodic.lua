@@ -110,7 +110,15 @@ function M.new(db, opts)
     col = db:collection(name, { dimension = o.dimension, metric = o.metric or "cosine",
                                create = true })
   else
-    col = db:collection(name) -- not_found when absent: creating needs a dimension
+    local ok, c = pcall(db.collection, db, name)
+    if not ok then
+      if core.is_error(c) and c.code == "not_found" then
+        error(core.error("not_found", format("collection '%s' does not exist (give dimension= "
+                                             .. "to create it)", name)), 2)
+      end
+      error(c, 0)
+    end
+    col = c
   end
   return setmetatable({ _db = db, _col = col, _embed = o.embed, _name = name }, Episodic)
 end
