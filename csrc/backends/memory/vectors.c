@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/memory/store.h"
+#include "backends/memory/vec_scan.h"
 
 typedef struct row_head {
   int64_t created_at, updated_at, event_time, expires_at, seq;
@@ -350,4 +351,5 @@ const lls_vec_ops lls_memory_vec_ops = {
     .put = mem_vec_put,
     .del = mem_vec_delete,
     .load = mem_vec_load,
+    .scan = lls_memory_vec_scan,
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/postgres/conn.h"
+#include "backends/postgres/vec_scan.h"
 #include "base/utf8.h"
 
 /* Snapshot part size: well under bytea's 1 GB, and small enough that
@@ -523,4 +524,5 @@ const lls_vec_ops lls_postgres_vec_ops = {
     .load = pg_vec_load,
     .snap_save = pg_snap_save,
     .snap_load = pg_snap_load,
+    .scan = lls_pg_vec_scan,
 };

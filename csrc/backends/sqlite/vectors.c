@@ -7,6 +7,7 @@
 #include "backends/sqlite/vectors.h"
 
 #include "backends/sqlite/rowsum.h"
+#include "backends/sqlite/vec_scan.h"
 #include "base/clock.h"
 #include "base/utf8.h"
 #include "vector/distance.h"
@@ -555,4 +556,5 @@ const lls_vec_ops lls_sqlite_vec_ops = {
     .load = sqlite_vec_load,
     .snap_save = sqlite_snap_save,
     .snap_load = sqlite_snap_load,
+    .scan = lls_sqlite_vec_scan,
 };
