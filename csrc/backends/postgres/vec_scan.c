@@ -28,7 +28,10 @@
 #define BY_ID " AND x.id > $3 ORDER BY x.id" TAIL " ORDER BY v.id"
 #define BY_TIME " AND x.event_time IS NOT NULL" AFTER_TIME " ORDER BY x.event_time, x.id" \
   TAIL " ORDER BY v.event_time, v.id"
-#define UNTIMED " AND x.event_time IS NULL AND x.id > $3 ORDER BY x.id" TAIL " ORDER BY v.id"
+/* event_time is NULL throughout, but PostgreSQL takes the index's order
+ * only when the ORDER BY names its columns */
+#define UNTIMED " AND x.event_time IS NULL AND x.id > $3 ORDER BY x.event_time, x.id" TAIL \
+  " ORDER BY v.id"
 #define SCOPED " AND x.scope = $7"
 
 #define TYPES {OID_TEXT, OID_INT8, OID_TEXT, OID_TSTZ, OID_TSTZ, OID_INT8, OID_TEXT}
