@@ -58,6 +58,11 @@ typedef enum lls_vec_order {
   LLS_VEC_UNTIMED     /* rows without an event_time, by id */
 } lls_vec_order;
 
+/* The most rows one scan call is asked for (the Lua layer's page): a
+ * backend may write it into its statements, so the planner knows a page
+ * is small (PostgreSQL plans a LIMIT parameter as a tenth of the table). */
+#define LLS_VEC_SCAN_PAGE 256
+
 typedef struct lls_vec_scan {
   lls_vec_order order;
   lls_str scope;       /* ptr NULL: every scope */
@@ -65,7 +70,7 @@ typedef struct lls_vec_scan {
   lls_str after_id;    /* has_after: rows whose id (or (event_time, id)) */
   int64_t after_time;  /* is greater; after_time only for LLS_VEC_BY_TIME */
   int64_t now;         /* µs: rows expired by then are left out */
-  size_t limit;        /* >= 1 */
+  size_t limit;        /* 1..LLS_VEC_SCAN_PAGE */
 } lls_vec_scan;
 
 /* Receives collections listed by coll_list (same rules as lls_vec_sink). */

@@ -30,7 +30,7 @@
 #include "value/json.h"
 
 #define SCAN_MT "llmspell.storage.CollectionScan"
-#define SCAN_PAGE 256 /* rows asked of the backend per page */
+#define SCAN_PAGE LLS_VEC_SCAN_PAGE /* rows asked of the backend per page */
 
 /* One row of a page: strings in the arena at off (id, scope, metadata,
  * vector, in that order); meta decoded when the filter needed it. */
