@@ -402,7 +402,7 @@ describe("sqlite backend", function()
       local err = helpers.error_of(sqlite_open, path)
       assert.are.equal("version", err.code)
       assert.matches("999", err.message, 1, true)
-      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n999",
+      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n999",
                        cli(path, "SELECT version FROM llmspell_migrations"))
     end)
 

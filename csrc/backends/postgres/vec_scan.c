@@ -1,6 +1,6 @@
 /*
- * vec_scan.c -- the PostgreSQL backend's vector scan slot
- * (lls_vec_ops.scan): one page of a collection's live rows in id or
+ * vec_scan.c -- the statements of the PostgreSQL backend's vector scan
+ * slot (lls_vec_ops.scan, in vectors.c): one page of a collection's live rows in id or
  * (event_time, id) order, read as one range of the primary key or of an
  * index of migration 13 (schema.c), never a sort.
  *
@@ -13,10 +13,6 @@
  */
 #include "backends/postgres/vec_scan.h"
 
-#include <stdint.h>
-
-#include "backends/postgres/conn.h"
-#include "backends/postgres/vectors.h"
 
 #define HEAD                                                                           \
   "SELECT v.id, v.scope, v.vector, v.metadata::text, v.created_at, v.updated_at,"      \
@@ -50,49 +46,7 @@ static const pg_stmt SCAN[3][2] = {
                          {"lls_vec_scan_untimed_s", HEAD SCOPED UNTIMED, 7, TYPES}},
 };
 
-const char *lls_pg_vec_scan_sql(int order, int scoped) {
+const pg_stmt *lls_pg_vec_scan_stmt(int order, int scoped) {
   if (order < 0 || order > LLS_VEC_UNTIMED) return NULL;
-  return SCAN[order][scoped != 0].sql;
-}
-
-/* A read: the whole page arrives before the sink sees a row, so the retry
- * lls_pg_run_stmt makes on a lost connection repeats nothing. */
-int lls_pg_vec_scan(lls_backend *b, int64_t coll_id, const lls_vec_scan *q, lls_vec_sink sink,
-                    void *ud, lls_error *err) {
-  pg_backend *pg = (pg_backend *)b;
-  if ((int)q->order < 0 || q->order > LLS_VEC_UNTIMED)
-    return lls_error_set(err, LLS_EINVALID, "scan vectors: unknown order");
-  const pg_stmt *def = &SCAN[q->order][q->scope.ptr != NULL];
-  pg_params p = {0};
-  lls_pg_param_tenant(&p, pg);
-  lls_pg_param_int8(&p, coll_id);
-  if (q->has_after) lls_pg_param_bytes(&p, q->after_id.ptr, q->after_id.len);
-  else lls_pg_param_bytes(&p, "", 0);
-  if (q->has_after && q->order == LLS_VEC_BY_TIME) lls_pg_param_time(&p, q->after_time);
-  else lls_pg_param_null(&p);
-  lls_pg_param_time(&p, q->now);
-  lls_pg_param_limit(&p, q->limit);
-  if (q->scope.ptr != NULL) lls_pg_param_bytes(&p, q->scope.ptr, q->scope.len);
-  PGresult *r = lls_pg_run_stmt(pg, def, &p, 1, err);
-  if (r == NULL) return -1;
-  int rows = PQntuples(r);
-  if (rows == 0) {
-    PQclear(r);
-    return lls_pg_coll_missing(err, coll_id);
-  }
-  err->code = LLS_OK;
-  err->message[0] = '\0';
-  size_t given = 0;
-  for (int i = 0; i < rows && given < q->limit; i++) {
-    if (PQgetisnull(r, i, 0)) continue; /* the collection, without rows */
-    given++;
-    lls_vec_row row;
-    lls_pg_vec_row_at(r, i, &row);
-    if (sink(ud, &row, err) != 0) {
-      PQclear(r);
-      return lls_error_stopped(err);
-    }
-  }
-  PQclear(r);
-  return 0;
+  return &SCAN[order][scoped != 0];
 }

@@ -1,18 +1,15 @@
 /*
- * vec_scan.h -- the PostgreSQL backend's vector scan slot (vec_scan.c),
- * which vectors.c puts in its op table.
+ * vec_scan.h -- the statements of the PostgreSQL backend's vector scan
+ * slot (vec_scan.c), which vectors.c runs.
  */
 #ifndef LLS_BACKENDS_POSTGRES_VEC_SCAN_H
 #define LLS_BACKENDS_POSTGRES_VEC_SCAN_H
 
 #include "backend/vectors.h"
+#include "backends/postgres/schema.h"
 
-/* lls_vec_ops.scan for PostgreSQL. */
-int lls_pg_vec_scan(lls_backend *b, int64_t coll_id, const lls_vec_scan *q, lls_vec_sink sink,
-                    void *ud, lls_error *err);
-
-/* The statement text scan prepares for order (lls_vec_order) with or
- * without a scope ("@S" for the schema; NULL for an unknown order). */
-const char *lls_pg_vec_scan_sql(int order, int scoped);
+/* The statement scan prepares for order (lls_vec_order) with or without a
+ * scope; NULL for an unknown order. */
+const pg_stmt *lls_pg_vec_scan_stmt(int order, int scoped);
 
 #endif
