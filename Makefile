@@ -54,7 +54,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors bench-components bench-migrate install uninstall deps deps-test \
+.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors bench-components bench-migrate bench-scan install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -157,6 +157,11 @@ bench: deps-bench
 	$(MAKE) bench-export
 	$(MAKE) bench-components
 	$(MAKE) bench-migrate
+	$(MAKE) bench-scan
+
+# col:scan entries/s against LuaSQL SELECTs and a Lua sort (bench/collection_scan.lua).
+bench-scan: deps-bench build
+	scripts/with-postgres.sh $(LUA) bench/collection_scan.lua
 
 # Sessions, artifacts and agent states against the same data in KV; the
 # knowledge graph against a walk with one query per hop (bench/graph.lua).

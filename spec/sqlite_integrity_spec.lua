@@ -210,7 +210,7 @@ describe("sqlite integrity", function()
       assert.are.same({ "001_kv_store", "002_vectors", "003_export", "004_checksums",
                         "005_sessions", "006_artifacts", "007_agent_states", "008_workflow_states",
                         "009_procedural_memory", "010_knowledge_graph", "011_hook_history",
-                        "012_event_log" },
+                        "012_event_log", "013_vector_scan" },
                       (function()
                         local t = {}
                         for i, m in ipairs(db:migrations()) do t[i] = m.name end

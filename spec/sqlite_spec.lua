@@ -210,7 +210,7 @@ describe("sqlite backend", function()
         local ctx = ("round %d: %s"):format(round, out)
         assert.are.equal(N, select(2, out:gsub("ok\n", "")), ctx)
         assert.are.equal(tostring(N), cli(path, "SELECT count(*) FROM kv_store"), ctx)
-        assert.are.equal("12", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
+        assert.are.equal("13", cli(path, "SELECT count(*) FROM llmspell_migrations"), ctx)
       end
     end)
   end)
@@ -373,7 +373,8 @@ describe("sqlite backend", function()
                      { "4", "checksums" }, { "5", "sessions" }, { "6", "artifacts" },
                      { "7", "agent_states" }, { "8", "workflow_states" },
                      { "9", "procedural_memory" }, { "10", "knowledge_graph" },
-                     { "11", "hook_history" }, { "12", "event_log" } }
+                     { "11", "hook_history" }, { "12", "event_log" },
+                     { "13", "vector_scan" } }
       local i = 0
       for line in rows:gmatch("[^\n]+") do
         i = i + 1
@@ -401,7 +402,7 @@ describe("sqlite backend", function()
       local err = helpers.error_of(sqlite_open, path)
       assert.are.equal("version", err.code)
       assert.matches("999", err.message, 1, true)
-      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n999",
+      assert.are.equal("1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n11\n12\n13\n999",
                        cli(path, "SELECT version FROM llmspell_migrations"))
     end)
 

@@ -48,6 +48,31 @@ typedef struct lls_vec_row {
  * sink's own error in err (the sink fills it; LLS_EIO if it did not). */
 typedef int (*lls_vec_sink)(void *ud, const lls_vec_row *row, lls_error *err);
 
+/* What scan streams: live rows (expires_at == 0 || expires_at > now) of
+ * one collection, optionally of one scope, in one of three orders, after
+ * a resume point, at most limit of them. Strings are borrowed for the
+ * call. Byte order for ids everywhere (memcmp). */
+typedef enum lls_vec_order {
+  LLS_VEC_BY_ID,      /* every row, by id */
+  LLS_VEC_BY_TIME,    /* rows with an event_time, by (event_time, id) */
+  LLS_VEC_UNTIMED     /* rows without an event_time, by id */
+} lls_vec_order;
+
+/* The most rows one scan call is asked for (the Lua layer's page): a
+ * backend may write it into its statements, so the planner knows a page
+ * is small (PostgreSQL plans a LIMIT parameter as a tenth of the table). */
+#define LLS_VEC_SCAN_PAGE 256
+
+typedef struct lls_vec_scan {
+  lls_vec_order order;
+  lls_str scope;       /* ptr NULL: every scope */
+  int has_after;       /* 0: from the first row of the order */
+  lls_str after_id;    /* has_after: rows whose id (or (event_time, id)) */
+  int64_t after_time;  /* is greater; after_time only for LLS_VEC_BY_TIME */
+  int64_t now;         /* µs: rows expired by then are left out */
+  size_t limit;        /* 1..LLS_VEC_SCAN_PAGE */
+} lls_vec_scan;
+
 /* Receives collections listed by coll_list (same rules as lls_vec_sink). */
 typedef int (*lls_coll_sink)(void *ud, const lls_coll_info *info, lls_error *err);
 
@@ -114,6 +139,13 @@ typedef struct lls_vec_ops {
    * when there is none. */
   int (*snap_load)(lls_backend *b, int64_t coll_id, lls_buf *out, int64_t *seq,
                    int *found, lls_error *err);
+
+  /* Streams the rows q selects, in q's order, through an index of the
+   * backend (a page of one enumeration: the caller resumes after the last
+   * row it got). The sink gets each row once the page is read, so it may
+   * not call back into the backend but a retried read repeats nothing. */
+  int (*scan)(lls_backend *b, int64_t coll_id, const lls_vec_scan *q, lls_vec_sink sink,
+              void *ud, lls_error *err);
 } lls_vec_ops;
 
 #endif

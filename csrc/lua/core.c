@@ -20,6 +20,7 @@
 #include "lua/artifacts.h"
 #include "lua/collection.h"
 #include "lua/collection_read.h"
+#include "lua/collection_scan.h"
 #include "lua/collection_write.h"
 #include "lua/core.h"
 #include "lua/error.h"
@@ -369,6 +370,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
       lls_coll_methods,       /* collection.c: count, snapshot, seq, name, close */
       lls_coll_write_methods, /* collection_write.c: add, upsert, delete, ... */
       lls_coll_read_methods,  /* collection_read.c: get, search, stats, ... */
+      lls_coll_scan_methods,  /* collection_scan.c: scan */
       NULL,
   };
   luaL_checkversion(L);
@@ -376,6 +378,7 @@ LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   lls_open_kv(L);
   lls_open_sessions(L);
   lls_open_collections(L, coll_methods);
+  lls_open_coll_scan(L);
   lls_open_artifacts(L);
   lls_open_agent_states(L);
   lls_open_workflows(L);

@@ -808,7 +808,7 @@ static void test_schema(void) {
   lls_backend *b = open_at(path, "acme");
   lls_rows rows = {0};
   OK(vt->migrations(b, &rows, &err));
-  CHECK(rows.count == 12 && eq(lls_row_key(&rows, 2), "003_export"), "migration 3 listed");
+  CHECK(rows.count == 13 && eq(lls_row_key(&rows, 2), "003_export"), "migration 3 listed");
   lls_rows_free(&rows);
   lls_kv_rec r[1] = {rec("k", "v", "{\"m\":1}", "id-k", 1, 2, 0)};
   load(b, r, 1, LLS_CONFLICT_REPLACE);

@@ -253,8 +253,8 @@ static void test_migrations(void) {
   lls_rows rows = {0};
   lls_error err;
   OK(vt->migrations(acme, &rows, &err), err);
-  CHECK(rows.count == 12, "%zu migrations", rows.count);
-  if (rows.count == 12) {
+  CHECK(rows.count == 13, "%zu migrations", rows.count);
+  if (rows.count == 13) {
     lls_str k0 = lls_row_key(&rows, 0), k1 = lls_row_key(&rows, 1);
     CHECK(k0.len == 12 && !memcmp(k0.ptr, "001_kv_store", 12), "%.*s", (int)k0.len, k0.ptr);
     CHECK(k1.len == 11 && !memcmp(k1.ptr, "002_vectors", 11), "%.*s", (int)k1.len, k1.ptr);

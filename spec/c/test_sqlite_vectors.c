@@ -292,7 +292,7 @@ static void test_collections(void) {
 
   lls_rows rows = {0};
   OK(vt->migrations(b, &rows, &err));
-  CHECK(rows.count == 12, "%zu migrations", rows.count);
+  CHECK(rows.count == 13, "%zu migrations", rows.count);
   lls_str k0 = lls_row_key(&rows, 0), k1 = lls_row_key(&rows, 1), k3 = lls_row_key(&rows, 3);
   CHECK(k0.len == 12 && memcmp(k0.ptr, "001_kv_store", 12) == 0, "migration 1 name");
   CHECK(k1.len == 11 && memcmp(k1.ptr, "002_vectors", 11) == 0, "migration 2 name");
@@ -382,7 +382,7 @@ static void test_collections(void) {
   /* reopening applies no migration again and keeps everything */
   long long applied = sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations");
   b = open_db(path, "acme");
-  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 12, "migrations reapplied");
+  CHECK(sql_int(path, "SELECT count(*) FROM llmspell_migrations") == 13, "migrations reapplied");
   CHECK(sql_int(path, "SELECT max(applied_at) FROM llmspell_migrations") == applied,
         "applied_at changed");
   EXPECT_LIST(b, "a:", "a:1,a:2");

@@ -119,6 +119,12 @@
  * raising tomb_floor: a handle that wants changes since an older seq must
  * reload (LLS_EVERSION).
  *
+ *   -- migration 13: 013_vector_scan (col:scan's orders, vec_scan.c)
+ *   CREATE INDEX vectors_time_idx ON llmspell.vectors (collection_id, event_time, id);
+ *   CREATE INDEX vectors_scope_time_idx ON llmspell.vectors
+ *     (collection_id, scope, event_time, id);
+ *   CREATE INDEX vectors_scope_id_idx ON llmspell.vectors (collection_id, scope, id);
+ *
  * Every connection runs `set_config('app.current_tenant_id', <tenant>,
  * false)` right after connecting, so a role without BYPASSRLS sees only its
  * tenant even in raw SQL, and no rows at all when no tenant is set. Every
@@ -789,6 +795,14 @@ const pg_migration lls_pg_migration_scripts[] = {
     /* events_schema.c holds the scripts, events.c documents them */
     {11, "event_log", lls_pg_event_log_sql},
     {12, "event_log_maintenance", lls_pg_event_maintenance_sql},
+    /* col:scan's orders (vec_scan.c): by (event_time, id), rows without
+     * one last (NULLS LAST is btree's ascending default), optionally within
+     * a scope; by id within a scope. */
+    {13, "vector_scan",
+     "CREATE INDEX vectors_time_idx ON @S.vectors (collection_id, event_time, id);"
+     "CREATE INDEX vectors_scope_time_idx ON @S.vectors"
+     " (collection_id, scope, event_time, id);"
+     "CREATE INDEX vectors_scope_id_idx ON @S.vectors (collection_id, scope, id);"},
 };
 
 const int lls_pg_n_migrations = (int)(sizeof lls_pg_migration_scripts / sizeof lls_pg_migration_scripts[0]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backends/postgres/conn.h"
+#include "backends/postgres/vec_scan.h"
 #include "base/utf8.h"
 
 /* Snapshot part size: well under bytea's 1 GB, and small enough that
@@ -512,6 +513,47 @@ static int pg_snap_load(lls_backend *b, int64_t coll_id, lls_buf *out, int64_t *
   }
 }
 
+/* A read: the whole page arrives before the sink sees a row, so the retry
+ * lls_pg_run_stmt makes on a lost connection repeats nothing. */
+static int pg_vec_scan(lls_backend *b, int64_t coll_id, const lls_vec_scan *q, lls_vec_sink sink,
+                       void *ud, lls_error *err) {
+  pg_backend *pg = (pg_backend *)b;
+  const pg_stmt *def = lls_pg_vec_scan_stmt((int)q->order, q->scope.ptr != NULL);
+  if (def == NULL) return lls_error_set(err, LLS_EINVALID, "scan vectors: unknown order");
+  pg_params p = {0};
+  lls_pg_param_tenant(&p, pg);
+  lls_pg_param_int8(&p, coll_id);
+  if (q->has_after) lls_pg_param_bytes(&p, q->after_id.ptr, q->after_id.len);
+  else lls_pg_param_bytes(&p, "", 0);
+  if (q->has_after && q->order == LLS_VEC_BY_TIME) lls_pg_param_time(&p, q->after_time);
+  else lls_pg_param_null(&p);
+  lls_pg_param_time(&p, q->now);
+  lls_pg_param_limit(&p, q->limit);
+  if (q->scope.ptr != NULL) lls_pg_param_bytes(&p, q->scope.ptr, q->scope.len);
+  PGresult *r = lls_pg_run_stmt(pg, def, &p, 1, err);
+  if (r == NULL) return -1;
+  int rows = PQntuples(r);
+  if (rows == 0) {
+    PQclear(r);
+    return lls_pg_coll_missing(err, coll_id);
+  }
+  err->code = LLS_OK;
+  err->message[0] = '\0';
+  size_t given = 0;
+  for (int i = 0; i < rows && given < q->limit; i++) {
+    if (PQgetisnull(r, i, 0)) continue; /* the collection, without rows */
+    given++;
+    lls_vec_row row;
+    lls_pg_vec_row_at(r, i, &row);
+    if (sink(ud, &row, err) != 0) {
+      PQclear(r);
+      return lls_error_stopped(err);
+    }
+  }
+  PQclear(r);
+  return 0;
+}
+
 const lls_vec_ops lls_postgres_vec_ops = {
     .coll_create = pg_coll_create,
     .coll_get = pg_coll_get,
@@ -523,4 +565,5 @@ const lls_vec_ops lls_postgres_vec_ops = {
     .load = pg_vec_load,
     .snap_save = pg_snap_save,
     .snap_load = pg_snap_load,
+    .scan = pg_vec_scan,
 };

@@ -108,6 +108,14 @@
  *   event_log_sequences): the components' tables, documented in their
  *   files beside this one.
  *
+ *   -- migration 13: vector_scan (col:scan's orders, vec_scan.c)
+ *   CREATE INDEX vector_embeddings_time ON vector_embeddings
+ *     (collection_id, event_time, id);
+ *   CREATE INDEX vector_embeddings_scope_time ON vector_embeddings
+ *     (collection_id, scope, event_time, id);
+ *   CREATE INDEX vector_embeddings_scope_id ON vector_embeddings
+ *     (collection_id, scope, id);
+ *
  * Every read of a row recomputes its checksum (rowsum.h has the encoding)
  * and raises LLS_EINTEGRITY on a mismatch, so damage shows as an error
  * instead of an altered value. A NULL crc (a row inserted by hand) fails
@@ -435,6 +443,15 @@ const lls_sqlite_migration lls_sqlite_migration_scripts[] = {
      "  tenant_id     TEXT PRIMARY KEY,\n"
      "  last_sequence INTEGER NOT NULL\n"
      ") WITHOUT ROWID;"},
+    /* col:scan's orders (vec_scan.c): by (event_time, id), rows without
+     * one last, optionally within a scope; by id within a scope. */
+    {13, "vector_scan",
+     "CREATE INDEX IF NOT EXISTS vector_embeddings_time ON vector_embeddings\n"
+     "  (collection_id, event_time, id);\n"
+     "CREATE INDEX IF NOT EXISTS vector_embeddings_scope_time ON vector_embeddings\n"
+     "  (collection_id, scope, event_time, id);\n"
+     "CREATE INDEX IF NOT EXISTS vector_embeddings_scope_id ON vector_embeddings\n"
+     "  (collection_id, scope, id);"},
 };
 
 const int lls_sqlite_nmigrations =

@@ -7,6 +7,7 @@
 #include "backends/sqlite/vectors.h"
 
 #include "backends/sqlite/rowsum.h"
+#include "backends/sqlite/vec_scan.h"
 #include "base/clock.h"
 #include "base/utf8.h"
 #include "vector/distance.h"
@@ -544,6 +545,38 @@ static int sqlite_snap_load(lls_backend *base, int64_t coll_id, lls_buf *out, in
   return lls_sqlite_read_end(b, own, 1, what, err);
 }
 
+/* The collection head is read in the same read transaction as the page, so
+ * a dropped collection is LLS_ENOTFOUND rather than an empty page. Rows
+ * stream with their checksums checked (lls_sqlite_stream_rows). */
+static int sqlite_vec_scan(lls_backend *base, int64_t coll_id, const lls_vec_scan *q,
+                           lls_vec_sink sink, void *ud, lls_error *err) {
+  sqlite_backend *b = (sqlite_backend *)base;
+  const char *what = "scan vectors";
+  const char *sql = lls_sqlite_vec_scan_sql((int)q->order, q->scope.ptr != NULL);
+  if (sql == NULL) return lls_error_set(err, LLS_EINVALID, "%s: unknown order", what);
+  int own;
+  coll_head h;
+  if (lls_sqlite_read_begin(b, &own, what, err) != 0) return -1;
+  if (lls_sqlite_read_head(b, coll_id, &h, what, err) != 0)
+    return lls_sqlite_read_end(b, own, 0, what, err);
+  sqlite3_stmt *s = lls_sqlite_sql_stmt(b, sql, err);
+  if (s == NULL) return lls_sqlite_read_end(b, own, 0, what, err);
+  lls_str none = {"", 0};
+  int rc = bind_coll(b, s, coll_id);
+  if (rc == SQLITE_OK) rc = bind_bytes(s, 3, q->has_after ? q->after_id : none, 1);
+  if (rc == SQLITE_OK && q->order == LLS_VEC_BY_TIME)
+    rc = sqlite3_bind_int64(s, 4, q->has_after ? q->after_time : INT64_MIN);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 5, q->now);
+  if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 6, clamp_limit(q->limit));
+  if (rc == SQLITE_OK && q->scope.ptr != NULL) rc = bind_bytes(s, 7, q->scope, 1);
+  if (rc != SQLITE_OK) {
+    lls_sqlite_fail(b->db, rc, what, err);
+    done(s);
+    return lls_sqlite_read_end(b, own, 0, what, err);
+  }
+  return lls_sqlite_stream_rows(b, s, coll_id, own, sink, ud, what, err);
+}
+
 const lls_vec_ops lls_sqlite_vec_ops = {
     .coll_create = sqlite_coll_create,
     .coll_get = sqlite_coll_get,
@@ -555,4 +588,5 @@ const lls_vec_ops lls_sqlite_vec_ops = {
     .load = sqlite_vec_load,
     .snap_save = sqlite_snap_save,
     .snap_load = sqlite_snap_load,
+    .scan = sqlite_vec_scan,
 };

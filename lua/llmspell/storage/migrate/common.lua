@@ -303,8 +303,31 @@ local function collection_infos(h, names)
   return out, by_name
 end
 
+-- The entries of one collection through an exact search and col:get, in
+-- id order: for a collection object without scan (at most MAX_ENUMERATE).
+local function searched_entries(col, info, emit)
+  if info.count > MAX_ENUMERATE then
+    fail("invalid", "collection %s has %d entries: a collection without scan can only "
+         .. "be read up to %d (use store handles)", info.name, info.count, MAX_ENUMERATE)
+  end
+  if info.count == 0 then return end
+  local q = {}
+  for i = 1, info.dimension do q[i] = 1.0 end
+  local hits = col:search(q, { k = info.count, strategy = "exact", exclude_expired = false,
+                               include_metadata = false })
+  local ids = {}
+  for i, hit in ipairs(hits) do ids[i] = hit.id end
+  table.sort(ids, function(a, b) return cmp_bytes(a, b) < 0 end)
+  for _, id in ipairs(ids) do
+    local e = col:get(id, { exclude_expired = false })
+    if e then emit(vec_from_get(info.name, info.dimension, e)) end
+  end
+end
+
 --- The entries of a handle not backed by an exporter: keys through scan
--- (TTLs unknown), vectors of each collection through an exact search
+-- (TTLs unknown), vectors of each collection through col:scan (its live
+-- entries in id order, streamed a page at a time: any number of them),
+-- or, for a collection object without scan, through an exact search
 -- (at most MAX_ENUMERATE per collection) and col:get.
 local function api_entries(h, sel, emit)
   if sel.kv then
@@ -317,24 +340,13 @@ local function api_entries(h, sel, emit)
     return cmp_bytes(a.name, b.name) < 0
   end)
   for _, info in ipairs(infos) do
-    if info.count > MAX_ENUMERATE then
-      fail("invalid", "collection %s has %d entries: a handle that is not a store can only "
-           .. "be read up to %d per collection (use store handles)", info.name, info.count,
-           MAX_ENUMERATE)
-    end
-    if info.count > 0 then
-      local col = h:collection(info.name)
-      local q = {}
-      for i = 1, info.dimension do q[i] = 1.0 end
-      local hits = col:search(q, { k = info.count, strategy = "exact", exclude_expired = false,
-                                   include_metadata = false })
-      local ids = {}
-      for i, hit in ipairs(hits) do ids[i] = hit.id end
-      table.sort(ids, function(a, b) return cmp_bytes(a, b) < 0 end)
-      for _, id in ipairs(ids) do
-        local e = col:get(id, { exclude_expired = false })
-        if e then emit(vec_from_get(info.name, info.dimension, e)) end
+    local col = h:collection(info.name)
+    if type(col.scan) == "function" then
+      for e in col:scan { include_vector = true } do
+        emit(vec_from_get(info.name, info.dimension, e))
       end
+    else
+      searched_entries(col, info, emit)
     end
   end
 end

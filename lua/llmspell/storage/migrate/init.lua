@@ -26,8 +26,10 @@
 --   carried: key-value metadata, `kv_id`, creation times, passthrough
 --   sections; each batch is atomic on its own, not the whole copy; and
 --   from a source that is not a store handle, TTLs are lost (the
---   key-value API cannot read them) and a collection of more than 10000
---   entries (`storage.limits.max_k`) cannot be enumerated (`invalid`).
+--   key-value API cannot read them) and collections are read through
+--   `col:scan` (live entries, any number, streamed in id order; a
+--   collection object without `scan` is read through an exact search,
+--   at most `storage.limits.max_k` entries, else `invalid`).
 --
 -- Errors from either side are the library's error objects, with
 -- `side = "source"|"target"` (dual-write: `"primary"|"secondary"`) and
