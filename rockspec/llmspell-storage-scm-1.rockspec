@@ -60,6 +60,7 @@ build = {
       ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
       ["llmspell.storage.cli"] = "lua/llmspell/storage/cli.lua",
+      ["llmspell.storage.set"] = "lua/llmspell/storage/set.lua",
       ["llmspell.storage.migrate"] = "lua/llmspell/storage/migrate/init.lua",
       ["llmspell.storage.migrate.common"] = "lua/llmspell/storage/migrate/common.lua",
       ["llmspell.storage.migrate.files"] = "lua/llmspell/storage/migrate/files.lua",
