@@ -237,6 +237,17 @@ describe("storage.open_set", function()
     local db = storage.open("sqlite:" .. path)
     assert.equal(1, #db:events():query {})
     db:close()
+    -- seed 003's hot-swap example, as it is: [storage] with per-component sections
+    s = storage.open_set { storage = { backend = helpers.pg_url(), tenant = tenant,
+      vector_embeddings = { backend = "hnsw" }, sessions = { backend = "memory" },
+      event_log = { backend = "postgres" } } }
+    d = s:describe()
+    assert.equal(2, #d.stores)
+    assert.same({ "sessions", "artifacts" }, d.stores[2].components)
+    assert.equal(1, d.components.vectors.store)
+    assert.equal(1, d.components.events.store)
+    assert.is_true(rawequal(s.kv, s.vectors))
+    s:close()
     -- "hnsw:PATH" persists the collections in SQLite at PATH
     s = storage.open_set { default = "memory", vectors = "hnsw:" .. path }
     assert.equal("sqlite", s.vectors:backend_type())
