@@ -28,8 +28,7 @@ local M = {}
 
 local THIS_FILE = debug.getinfo(1, "S").short_src
 
-local type, pairs, ipairs, error, pcall, tostring, select = type, pairs, ipairs, error, pcall,
-  tostring, select
+local type, pairs, ipairs, error, pcall, tostring = type, pairs, ipairs, error, pcall, tostring
 local format, concat, sort = string.format, table.concat, table.sort
 local pack, unpack = table.pack, table.unpack
 
@@ -55,8 +54,7 @@ local ROUTE = {
   hook_history = "hook_history", api_keys = "api_keys",
 }
 
--- Keys a component's options table may hold besides the store's own
--- options: `backend`, `url`, `path` and the seeds' sled settings.
+-- The seeds' sled `mode`s (storage.open's `synchronous` takes them).
 local SLED_MODES = { fast = true, balanced = true, safe = true }
 
 -- ---------------------------------------------------------------------------
