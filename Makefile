@@ -54,7 +54,7 @@ export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
 BUSTED := $(LUA) /usr/bin/busted
 
-.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors bench-components install uninstall deps deps-test \
+.PHONY: print-cflags print-libs all build objects demo examples test test-only asan valgrind bench bench-vectors bench-components bench-migrate install uninstall deps deps-test \
         deps-bench lint clean
 
 all: build
@@ -156,12 +156,18 @@ bench: deps-bench
 	$(MAKE) bench-vectors
 	$(MAKE) bench-export
 	$(MAKE) bench-components
+	$(MAKE) bench-migrate
 
 # Sessions, artifacts and agent states against the same data in KV; the
 # knowledge graph against a walk with one query per hop (bench/graph.lua).
 bench-components: deps-bench build
 	scripts/with-postgres.sh $(LUA) bench/components.lua
 	scripts/with-postgres.sh $(LUA) bench/graph.lua
+
+# SQLite -> PostgreSQL with storage.migrate: copy and verify, records/s and
+# peak RSS, against the API path (bench/migrate.lua).
+bench-migrate: deps-bench build
+	scripts/with-postgres.sh $(LUA) bench/migrate.lua
 
 # Vector collections through the Lua API against hnswlib (Debian's
 # libhnswlib-dev, header-only) built from bench/hnswlib_peer.cpp.

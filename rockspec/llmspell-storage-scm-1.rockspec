@@ -59,6 +59,7 @@ build = {
       ["llmspell.storage.cache"] = "lua/llmspell/storage/cache.lua",
       ["llmspell.storage.tenant"] = "lua/llmspell/storage/tenant.lua",
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
+      ["llmspell.storage.episodic"] = "lua/llmspell/storage/episodic.lua",
       ["llmspell.storage.cli"] = "lua/llmspell/storage/cli.lua",
       ["llmspell.storage.set"] = "lua/llmspell/storage/set.lua",
       ["llmspell.storage.migrate"] = "lua/llmspell/storage/migrate/init.lua",
@@ -69,6 +70,7 @@ build = {
       ["llmspell.storage.migrate.dual"] = "lua/llmspell/storage/migrate/dual.lua",
       ["llmspell.storage.migrate.plan"] = "lua/llmspell/storage/migrate/plan.lua",
       ["llmspell.storage.migrate.roundtrip"] = "lua/llmspell/storage/migrate/roundtrip.lua",
+      ["llmspell.storage.migrate.sections"] = "lua/llmspell/storage/migrate/sections.lua",
       ["llmspell.storage.core"] = {
          sources = {
             "csrc/backend/artifacts.c", "csrc/backend/backend.c", "csrc/backend/config.c",

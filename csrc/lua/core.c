@@ -29,6 +29,7 @@
 #include "lua/import.h"
 #include "lua/kv.h"
 #include "lua/luajson.h"
+#include "lua/component.h"
 #include "lua/graph.h"
 #include "lua/patterns.h"
 #include "lua/records.h"
@@ -334,9 +335,19 @@ static void push_limits(lua_State *L) {
   lua_setfield(L, -2, "name_chars_text");
 }
 
+/* storage.uuid() --> a new random UUID v4 (OpenSSL's RAND_bytes), for
+ * ids the Lua layer makes (episodic turns). */
+static int core_uuid(lua_State *L) {
+  char out[37];
+  lls_component_uuid(L, out);
+  lua_pushlstring(L, out, 36);
+  return 1;
+}
+
 LUALIB_API int luaopen_llmspell_storage_core(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"open", core_open},
+      {"uuid", core_uuid},
       {NULL, NULL},
   };
   /* Every method of `db` and of `col`, by the file that implements it. */

@@ -88,6 +88,7 @@ static int export_body(lua_State *L) {
   if (!lua_isnil(L, 3)) prefix.ptr = lua_tolstring(L, 3, &prefix.len);
   int names = lua_isnil(L, 4) ? 0 : 4;
   int sections = lua_toboolean(L, 5);
+  j->only = lua_istable(L, 5) ? 5 : 0;
   j->progress = lua_isnil(L, 6) ? 0 : 6;
   j->tenant = h->tenant;
   j->backend = h->vt->name;
@@ -97,7 +98,7 @@ static int export_body(lua_State *L) {
     return lls_raisef(L, h->vt->name, LLS_EINVALID, "backend %s cannot export", h->vt->name);
   lls_export_list_collections(L, j, h, names);
   j->total = j->progress ? lls_export_count_total(L, j, h, prefix, sections) : -1;
-  if (j->progress && sections) j->total += lls_export_count_components(L, h);
+  if (j->progress && sections) j->total += lls_export_count_components(L, j, h);
   lls_xjob_report(L, j, "kv_store", 1);
   write_header(L, j, h);
   /* a progress call at the end of each phase too, so a bar shows it */
@@ -184,14 +185,22 @@ static void push_options(lua_State *L, int arg) {
   } else if (!has) {
     lua_pushnil(L);
   }
-  /* sections */
-  int sections = 1;
+  /* sections: a boolean, or the names of the sections to write */
   if (has && lua_getfield(L, arg, "sections") != LUA_TNIL) {
-    if (!lua_isboolean(L, -1)) luaL_argerror(L, arg, "option 'sections': boolean expected");
-    sections = lua_toboolean(L, -1);
+    if (lua_istable(L, -1)) {
+      for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, -1); i <= n; i++)
+        if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+          luaL_argerror(L, arg, lua_pushfstring(L, "option 'sections': name %d is not a string",
+                                                (int)i));
+        else
+          lua_pop(L, 1);
+    } else if (!lua_isboolean(L, -1)) {
+      luaL_argerror(L, arg, "option 'sections': boolean or array of section names expected");
+    }
+  } else {
+    if (has) lua_pop(L, 1);
+    lua_pushboolean(L, 1);
   }
-  if (has) lua_pop(L, 1);
-  lua_pushboolean(L, sections);
   /* progress */
   if (has && lua_getfield(L, arg, "progress") != LUA_TNIL) {
     if (!lua_isfunction(L, -1)) luaL_argerror(L, arg, "option 'progress': function expected");
@@ -304,7 +313,8 @@ static int run_export(lua_State *L, int file) {
  * its position, flushed, left open; nothing is removed). opts:
  * collections = { names } (default all), prefix = KV key prefix (default
  * all), sections = false to leave out the component sections (sessions,
- * artifacts, agent_state, workflow_states) and the passthrough sections,
+ * artifacts, ..., event_log) and the passthrough sections, or an array of
+ * section names to write only those,
  * progress = function(done, total, phase) called every 1000
  * records and at the end (phase "kv_store", "vector_embeddings",
  * "sections", "done"). stats: see storage.exporter.

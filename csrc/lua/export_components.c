@@ -117,6 +117,7 @@ void lls_export_components(lua_State *L, lls_xjob *j, lls_handle *h) {
   for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
     const lls_section_codec *c = lls_section_codecs[i];
     lls_str name = {c->name, strlen(c->name)};
+    if (!lls_xjob_wants(L, j, name.ptr, name.len)) continue;
     /* a component the store does not use writes no section: an export of
      * keys and vectors only stays what it was */
     lls_error err;
@@ -144,10 +145,12 @@ void lls_export_components(lua_State *L, lls_xjob *j, lls_handle *h) {
   }
 }
 
-int64_t lls_export_count_components(lua_State *L, lls_handle *h) {
+int64_t lls_export_count_components(lua_State *L, const lls_xjob *j, lls_handle *h) {
   lls_backend *cb = components_of(L, h);
   int64_t total = 0, now = lls_now_us();
   for (size_t i = 0; lls_section_codecs[i] != NULL; i++) {
+    const char *name = lls_section_codecs[i]->name;
+    if (!lls_xjob_wants(L, j, name, strlen(name))) continue;
     lls_error err;
     int64_t n = 0;
     if (lls_section_codecs[i]->count(cb, now, &n, &err) != 0) lls_raise(L, &err, h->vt->name);

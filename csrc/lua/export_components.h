@@ -13,6 +13,6 @@
 void lls_export_components(lua_State *L, lls_xjob *j, lls_handle *h);
 
 /* The records the components' sections will hold, for progress. */
-int64_t lls_export_count_components(lua_State *L, lls_handle *h);
+int64_t lls_export_count_components(lua_State *L, const lls_xjob *j, lls_handle *h);
 
 #endif

@@ -118,6 +118,19 @@ void lls_xjob_still_open(lua_State *L, lls_handle *h) {
   if (h->b == NULL) lls_raisef(L, h->vt->name, LLS_ECLOSED, "store was closed during the export");
 }
 
+int lls_xjob_wants(lua_State *L, const lls_xjob *j, const char *name, size_t len) {
+  if (j->only == 0) return 1;
+  for (lua_Integer i = 1, n = (lua_Integer)lua_rawlen(L, j->only); i <= n; i++) {
+    size_t sl;
+    lua_rawgeti(L, j->only, i);
+    const char *s = lua_tolstring(L, -1, &sl);
+    int hit = s != NULL && sl == len && memcmp(s, name, len) == 0;
+    lua_pop(L, 1);
+    if (hit) return 1;
+  }
+  return 0;
+}
+
 lls_xjob *lls_xjob_new(lua_State *L) {
   lls_xjob *j = lua_newuserdatauv(L, sizeof *j, 0);
   memset(j, 0, sizeof *j);

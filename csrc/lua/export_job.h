@@ -37,6 +37,8 @@ typedef struct lls_xjob {
   lls_xstats st;
   /* progress */
   int progress;        /* stack index of the function, 0 = none */
+  int only;            /* stack index of the array of section names to
+                        * write (option sections = {...}), 0 = all */
   int64_t done, total, reported;
   const char *tenant;
   const char *backend; /* the store's backend name, for the errors the run raises */
@@ -74,6 +76,10 @@ void lls_xjob_report(lua_State *L, lls_xjob *j, const char *phase, int force);
 
 /* Raises when the progress function closed the store under us. */
 void lls_xjob_still_open(lua_State *L, lls_handle *h);
+
+/* 1 when section name (len bytes) is to be written: every one unless the
+ * caller named some (j->only). */
+int lls_xjob_wants(lua_State *L, const lls_xjob *j, const char *name, size_t len);
 
 /* The generator calls, small enough to inline: a failure is kept in
  * j->gst and reported by lls_xjob_error. */

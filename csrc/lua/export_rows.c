@@ -460,7 +460,8 @@ void lls_export_sections(lua_State *L, lls_xjob *j, lls_handle *h) {
          * component's section is written from its tables (rows a store
          * kept from before the component existed stay unexported) */
         if (str_is(name, "kv_store") || str_is(name, "vector_embeddings") ||
-            str_is(name, "vector_collections") || lls_section_find(name.ptr, name.len) != NULL)
+            str_is(name, "vector_collections") || lls_section_find(name.ptr, name.len) != NULL ||
+            !lls_xjob_wants(L, j, name.ptr, name.len))
           continue;
         g_str(j, name.ptr, name.len);
         if (ord < 0) {

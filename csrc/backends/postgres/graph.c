@@ -189,20 +189,20 @@ static const pg_stmt ST_R_BOTH = {
 /* ---------------------------------------------------------- traversal */
 
 /* As on SQLite (its graph.c): walk keeps (entity, depth, parent) rows once
- * each, best is each entity's smallest depth, hop that depth's smallest
- * parent. */
+ * each; hop takes per entity the least "depth as two digits" || parent
+ * (byte order): its smallest depth and that depth's smallest parent. */
 #define R_OK "($4::text IS NULL OR r.relationship_type = $4) AND " LIVE("r")
 #define TRAVERSE(NEXT, JOIN)                                                   \
   "WITH RECURSIVE walk(id, depth, parent) AS (SELECT $2::text COLLATE \"C\", 0," \
   " NULL::text COLLATE \"C\" UNION SELECT " NEXT ", w.depth + 1, w.id"           \
   " FROM walk w JOIN @S.relationships r ON r.tenant_id = $1 AND " JOIN           \
   " WHERE w.depth < $3 AND " R_OK "),"                                          \
-  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id),"          \
-  " hop(id, depth, parent) AS (SELECT w.id, w.depth, min(w.parent) FROM best b" \
-  " JOIN walk w ON w.id = b.id AND w.depth = b.depth GROUP BY w.id, w.depth)"   \
-  " SELECT h.depth, h.parent, " E_SEL("e.") " FROM hop h JOIN @S.entities e"     \
+  " hop(id, k) AS (SELECT id, min((lpad(depth::text, 2, '0')"                   \
+  " || coalesce(parent, '')) COLLATE \"C\") FROM walk GROUP BY id)"              \
+  " SELECT substr(h.k, 1, 2)::int4, substr(h.k, 3), " E_SEL("e.")               \
+  " FROM hop h JOIN @S.entities e"                                              \
   " ON e.tenant_id = $1 AND e.entity_id = h.id AND " LIVE("e")                  \
-  " WHERE h.depth > 0 ORDER BY h.depth, h.id, e.transaction_time_start DESC"
+  " WHERE h.k >= '01' ORDER BY 1, h.id, e.transaction_time_start DESC"
 static const pg_stmt ST_WALK_OUT = {
     "lls_graph_walk_out", TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id"), 6,
     {T_WHEN}};

@@ -151,22 +151,23 @@ static const char SQL_R_BOTH[] = R_OUT " UNION " R_IN " ORDER BY 1, 7";
 
 /* ?2 start, ?3 depth, ?4 type or NULL, ?5/?6 the time. NEXT is the far end
  * of relationship r from w.id, JOIN what finds r, IDX the index to find it
- * by. walk keeps (entity, depth, parent) rows once each; best is each
- * entity's smallest depth, hop that depth's smallest parent. SQLite has
- * no statistics here, so the plan is spelled out: the walk's index, and
- * CROSS JOIN for hop-then-entities (the other order scans every entity). */
+ * by. walk keeps (entity, depth, parent) rows once each; hop takes, per
+ * entity, the least of "depth as two digits" || parent: its smallest depth
+ * and, at that depth, its smallest parent, in one GROUP BY (depth is at
+ * most 32). SQLite has no statistics here, so the plan is spelled out: the
+ * walk's index, and CROSS JOIN for hop-then-entities (the other order
+ * scans every entity). */
 #define R_OK "(?4 IS NULL OR r.relationship_type = ?4) AND " LIVE("r")
 #define TRAVERSE(NEXT, JOIN, IDX)                                              \
   "WITH RECURSIVE walk(id, depth, parent) AS (SELECT ?2, 0, NULL UNION"         \
   " SELECT " NEXT ", w.depth + 1, w.id FROM walk w JOIN relationships r" IDX    \
   " ON r.tenant_id = ?1 AND " JOIN " WHERE w.depth < ?3 AND " R_OK "),"         \
-  " best(id, depth) AS (SELECT id, min(depth) FROM walk GROUP BY id),"          \
-  " hop(id, depth, parent) AS (SELECT w.id, w.depth, min(w.parent) FROM best b" \
-  " JOIN walk w ON w.id = b.id AND w.depth = b.depth GROUP BY w.id)"            \
-  " SELECT h.depth, h.parent, " E_SEL("e.") " FROM hop h CROSS JOIN entities e"  \
-  " INDEXED BY entities_version WHERE e.tenant_id = ?1 AND e.entity_id = h.id"  \
-  " AND " LIVE("e") " AND h.depth > 0"                                          \
-  " ORDER BY h.depth, h.id, e.transaction_time_start DESC"
+  " hop(id, k) AS (SELECT id, min(printf('%02d', depth) || coalesce(parent, ''))" \
+  " FROM walk GROUP BY id)"                                                     \
+  " SELECT CAST(substr(h.k, 1, 2) AS INTEGER), substr(h.k, 3), " E_SEL("e.")    \
+  " FROM hop h CROSS JOIN entities e INDEXED BY entities_version"               \
+  " WHERE e.tenant_id = ?1 AND e.entity_id = h.id AND " LIVE("e")               \
+  " AND h.k >= '01' ORDER BY 1, h.id, e.transaction_time_start DESC"
 static const char SQL_WALK_OUT[] =
     TRAVERSE("r.target_entity_id", "r.source_entity_id = w.id", " INDEXED BY relationships_from");
 static const char SQL_WALK_IN[] =

@@ -265,7 +265,10 @@ Commands:
                                     migrations
   export URL -o FILE                write the store to a JSON export file (- stdout)
   import URL -i FILE                load an export file, all or nothing (- stdin)
-  migrate --from URL --to URL       copy one store into another, then verify
+  migrate --from URL --to URL       copy one store (or --components) into another,
+                                    then verify
+  migrate plan --from URL --to URL -o PLAN   write a migration plan (JSON)
+  migrate execute --plan PLAN       carry out a saved plan: check, copy, verify
   validate URL                      check the store; exit 3 on problems
 
 URLs: "sqlite:PATH", "sqlite::memory:", "postgresql://...", "memory".
@@ -336,10 +339,19 @@ Options:
   },
   migrate = {
     args = {},
-    options = { "from", "to", "on-conflict", "batch-size", "dry-run" },
+    actions = { plan = { "from", "to", "output" }, execute = { "plan" } },
+    options = { "from", "to", "on-conflict", "batch-size", "dry-run", "components", "plan",
+                "output" },
     required = { "from", "to" },
     help = [[
 Usage: llmspell-storage migrate --from URL --to URL [OPTIONS]
+       llmspell-storage migrate plan --from URL --to URL --output PLAN [OPTIONS]
+       llmspell-storage migrate execute --plan PLAN [--dry-run]
+
+plan writes a migration plan (JSON: from, to, components, batch size,
+conflict mode) without touching either store; execute reads one, checks
+both stores, copies and verifies (llmspell.storage.migrate.plan /
+execute). Without plan or execute, migrate copies and verifies at once:
 
 Exports the source to a temporary file (in $TMPDIR, else /tmp), imports it
 into the target in one transaction, then verifies: every source key and
@@ -354,14 +366,26 @@ Options:
   --batch-size N              records written per batch (default 1000)
   --on-conflict MODE          replace (default), skip or error
   --dry-run                   export and check the file, write nothing to the target
+  --components LIST           what to move, comma-separated: kv, vectors, sessions,
+                              artifacts, agent_states, workflows, graph, patterns,
+                              events, hook_history, sections (all the components
+                              and passthrough sections); default kv,vectors,sections.
+                              The seeds' names are accepted too (agent_state,
+                              workflow_states, knowledge_graph, procedural_memory,
+                              event_log). Verification compares each chosen
+                              component's records.
+  --plan FILE, -o/--output FILE   the plan to execute / to write
   --tenant T, --json, --quiet
 ]],
   },
   validate = {
     args = { "URL" },
-    options = {},
+    options = { "components" },
     help = [[
-Usage: llmspell-storage validate URL [--tenant T] [--json]
+Usage: llmspell-storage validate URL [--components LIST] [--tenant T] [--json]
+
+With --components (as for migrate), only those components are checked
+(the backend's integrity check always runs; collections with vectors).
 
 Checks the store: the backend's own integrity check (SQLite PRAGMA
 integrity_check), then every collection of the tenant: it opens, its HNSW
@@ -388,6 +412,8 @@ local OPTIONS = {
   ["dry-run"] = {},
   from = { value = "URL" },
   to = { value = "URL" },
+  components = { value = "LIST" },
+  plan = { value = "FILE" },
 }
 local GLOBAL_OPTIONS = { help = true, version = true, json = true, quiet = true, tenant = true }
 local SHORT = {}
@@ -450,9 +476,39 @@ local function parse_args(argv)
   return { command = cmd, args = positional, opts = opts }
 end
 
+-- The seeds' names for what --components lists, as migrate names them.
+local COMPONENT_ALIASES = {
+  agent_state = "agent_states", workflow_states = "workflows", workflow = "workflows",
+  knowledge_graph = "graph", procedural_memory = "patterns", event_log = "events",
+  hooks = "hook_history", kv_store = "kv", vector_embeddings = "vectors",
+}
+local COMPONENT_LIST = { "kv", "vectors", "sessions", "artifacts", "agent_states", "workflows",
+                         "graph", "patterns", "events", "hook_history", "sections" }
+
+-- --components "a,b" -> { "a", "b" } in migrate's names.
+local function parse_components(list)
+  local known, out = {}, {}
+  for _, n in ipairs(COMPONENT_LIST) do known[n] = true end
+  for item in (list .. ","):gmatch("([^,]*),") do
+    local name = item:match("^%s*(.-)%s*$")
+    name = COMPONENT_ALIASES[name] or name
+    if not known[name] then
+      usage_error("--components: unknown component '%s' (expected %s)", item,
+                  table.concat(COMPONENT_LIST, ", "))
+    end
+    out[#out + 1] = name
+  end
+  return out
+end
+
 -- Checks the parsed line against the command's rules.
 local function check_args(p)
   local spec = COMMANDS[p.command]
+  if spec.actions and spec.actions[p.args[1]] then
+    p.action = table.remove(p.args, 1)
+    spec = setmetatable({ required = spec.actions[p.action] }, { __index = spec })
+  end
+  if p.opts.components then p.opts.components = parse_components(p.opts.components) end
   local allowed = {}
   for _, n in ipairs(spec.options) do allowed[n] = true end
   for name in pairs(p.opts) do
@@ -742,8 +798,13 @@ local function verify_json(vr)
     return { checked = s.checked, missing = s.missing, extra = s.extra,
              different = s.different, mismatches = list }
   end
+  local comps
+  if vr.components then
+    comps = {}
+    for name, s in pairs(vr.components) do comps[name] = section(s) end
+  end
   return { ok = vr.ok, mode = vr.mode, kv = section(vr.kv), vectors = section(vr.vectors),
-           problems = array(vr.problems), truncated = vr.truncated }
+           components = comps, problems = array(vr.problems), truncated = vr.truncated }
 end
 
 -- Copies --from into --to with llmspell.storage.migrate (export to a
@@ -751,7 +812,53 @@ end
 -- migrate.verify: every source key and vector is in the target, with the
 -- same value, vector, metadata, scope and times (presence only with
 -- --on-conflict skip); the target may hold more.
+-- migrate plan: writes a plan (migrate.plan, migrate.save_plan); touches
+-- neither store.
+local function cmd_migrate_plan(p, out)
+  local from, to = p.opts.from, p.opts.to
+  check_url(from, "--from")
+  check_url(to, "--to")
+  local migrate = require "llmspell.storage.migrate"
+  local plan = migrate.plan { from = from, to = to, components = p.opts.components,
+                              batch_size = p.opts["batch-size"], tenant = p.opts.tenant,
+                              on_conflict = p.opts["on-conflict"] }
+  migrate.save_plan(plan, p.opts.output)
+  if p.opts.json then
+    out(to_json({ ok = true, command = "migrate plan", plan = p.opts.output,
+                  from = redact(from), to = redact(to), components = array(plan.components) }))
+  elseif not p.opts.quiet then
+    out(string.format("plan written to %s: %s from %s to %s", p.opts.output,
+                      table.concat(plan.components, ","), redact(from), redact(to)))
+  end
+  return EXIT_OK
+end
+
+-- migrate execute: carries out a saved plan (migrate.execute): the checks
+-- before, the copy, the verification.
+local function cmd_migrate_execute(p, out, progress)
+  local migrate = require "llmspell.storage.migrate"
+  local dry = p.opts["dry-run"] == true
+  local report = migrate.execute(p.opts.plan, { dry_run = dry, progress = progress:callback() })
+  progress:finish()
+  if not report.ok then
+    fail("migrate execute: %s failed: %s", report.stage, table.concat(report.problems, "; "))
+  end
+  if p.opts.json then
+    out(to_json({ ok = true, command = "migrate execute", plan = p.opts.plan, dry_run = dry,
+                  components = array(report.plan.components),
+                  copied = report.copied and stats_json(report.copied.import) or nil,
+                  verify = report.verify and verify_json(report.verify) or nil }))
+  elseif not p.opts.quiet then
+    out(string.format("%s %s from %s to %s (%.2f s)", dry and "dry run: checked" or "migrated",
+                      table.concat(report.plan.components, ","), redact(report.plan.from),
+                      redact(report.plan.to), report.seconds or 0))
+  end
+  return EXIT_OK
+end
+
 local function cmd_migrate(p, out, progress)
+  if p.action == "plan" then return cmd_migrate_plan(p, out) end
+  if p.action == "execute" then return cmd_migrate_execute(p, out, progress) end
   local from, to = p.opts.from, p.opts.to
   check_url(from, "--from")
   check_url(to, "--to")
@@ -768,7 +875,7 @@ local function cmd_migrate(p, out, progress)
     local source = in_context("source", census, src)
     local counts = migrate.copy(src, dst, {
       method = "export", batch_size = p.opts["batch-size"], on_conflict = on_conflict,
-      dry_run = dry, progress = progress:callback() })
+      dry_run = dry, progress = progress:callback(), components = p.opts.components })
     progress:finish()
     local problems, target, vr = {}, nil, nil
     if dry then
@@ -783,6 +890,7 @@ local function cmd_migrate(p, out, progress)
       local ok
       ok, vr = migrate.verify(src, dst, { allow_extra = true,
                                           values = on_conflict ~= "skip",
+                                          components = p.opts.components,
                                           progress = progress:callback() })
       progress:finish()
       if not ok then problems = vr.problems end
@@ -820,6 +928,15 @@ end
 
 -- ---------------------------------------------------------------- validate
 
+-- Whether db:check's `where` names a component section.
+local function common_section(where)
+  local common = require "llmspell.storage.migrate.common"
+  for _, s in pairs(common.COMPONENT_SECTIONS) do
+    if s == where then return true end
+  end
+  return false
+end
+
 -- SQLite primary result codes that mean a damaged file.
 local SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
@@ -841,13 +958,32 @@ local function cmd_validate(p, out)
     end
   else
     local db_ <close> = db
+    -- with --components: the chosen components' problems (by the section
+    -- db:check names: agent_state, artifacts, ...) and the store's own
+    local only, sections = p.opts.components, nil
+    if only then
+      sections = {}
+      local common = require "llmspell.storage.migrate.common"
+      for _, c in ipairs(only) do
+        if c == "sections" then sections = nil break end
+        if common.COMPONENT_SECTIONS[c] then sections[common.COMPONENT_SECTIONS[c]] = true end
+      end
+    end
+    local function wanted(where)
+      return not sections or not common_section(where) or sections[where]
+    end
     local okc, found = pcall(db.check, db)
     if not okc then
       problem("integrity check", error_line(found))
     else
-      for _, pr in ipairs(found) do problem(pr.where, pr.what) end
+      for _, pr in ipairs(found) do
+        if wanted(pr.where) then problem(pr.where, pr.what) end
+      end
     end
+    local vectors = not only
+    for _, c in ipairs(only or {}) do vectors = vectors or c == "vectors" end
     local okl, cols = pcall(db.list_collections, db)
+    if not vectors then okl, cols = true, {} end
     if not okl then
       problem("collections", error_line(cols))
       cols = {}

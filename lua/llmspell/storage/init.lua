@@ -157,6 +157,11 @@ storage.json_decode = core.json_decode
 -- @treturn table t
 storage.array = core.array
 
+--- A new random UUID v4 ("xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", from
+-- OpenSSL's RAND_bytes): the ids the components make when none is given.
+-- @treturn string
+storage.uuid = core.uuid
+
 --- Makes (does not raise) an error object like the library's own:
 -- `error(storage.error("quota", "tenant acme is over max_kv_bytes"))`.
 -- Error objects carry `code`, `message`, `backend` (every object a store,
@@ -205,10 +210,16 @@ end
 --- The pure-Lua layer, loaded on first use so a submodule may itself
 -- require "llmspell.storage": `storage.tenant`, `storage.cache`,
 -- `storage.migrate`, `storage.router` (also reachable as
--- `require "llmspell.storage.<name>"`).
+-- `require "llmspell.storage.<name>"`), and `storage.episodic(db, opts)`
+-- (llmspell.storage.episodic's `new`).
 local SUBMODULES = { tenant = true, cache = true, migrate = true, router = true }
 setmetatable(storage, {
   __index = function(t, k)
+    if k == "episodic" then
+      local new = require("llmspell.storage.episodic").new
+      rawset(t, k, new)
+      return new
+    end
     if SUBMODULES[k] then
       local m = require("llmspell.storage." .. k)
       rawset(t, k, m)

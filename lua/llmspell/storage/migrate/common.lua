@@ -16,8 +16,19 @@ local limits = core.limits
 local DEFAULT_BATCH = 1000
 local MAX_BATCH = limits.max_batch
 local MAX_ENUMERATE = limits.max_k -- col:search's largest k: the API path's limit
-local COMPONENT_NAMES = { "kv", "vectors", "sections" }
-local COMPONENTS = { kv = true, vectors = true, sections = true }
+-- What a migration can move: keys, vectors, each storage component (by
+-- its export section), or "sections" (every component and passthrough
+-- section).
+local COMPONENT_NAMES = { "kv", "vectors", "sessions", "artifacts", "agent_states", "workflows",
+                          "graph", "patterns", "events", "hook_history", "sections" }
+local COMPONENT_SECTIONS = {
+  sessions = "sessions", artifacts = "artifacts", agent_states = "agent_state",
+  workflows = "workflow_states", graph = "knowledge_graph", patterns = "procedural_memory",
+  events = "event_log", hook_history = "hook_history",
+}
+local DEFAULT_COMPONENTS = { "kv", "vectors", "sections" }
+local COMPONENTS = {}
+for _, name in ipairs(COMPONENT_NAMES) do COMPONENTS[name] = true end
 -- A key prefix no key can have except one exact key of the longest length
 -- (U+10FFFF is 4 bytes): the exporter has no "no keys" option, and records
 -- past it are dropped anyway.
@@ -88,7 +99,22 @@ local function opt_enum(o, name, values, default, n, fname)
   argerror(n, fname, format("option '%s' must be \"%s\"", name, table.concat(values, "\", \"")))
 end
 
---- Reads `components` (array of "kv", "vectors", "sections") into a set.
+--- The exporter's `sections` for a components set: true (every section)
+-- with "sections", else the chosen components' section names, or false.
+-- Sessions and artifacts go together (COMPONENTS.md: artifacts follow
+-- sessions): an artifact refers to its session, and a session counts its
+-- artifacts.
+local function sections_of(set)
+  if set.sections then return true end
+  if set.sessions or set.artifacts then set.sessions, set.artifacts = true, true end
+  local names = {}
+  for _, c in ipairs(COMPONENT_NAMES) do
+    if set[c] and COMPONENT_SECTIONS[c] then names[#names + 1] = COMPONENT_SECTIONS[c] end
+  end
+  return #names > 0 and names or false
+end
+
+--- Reads `components` (array of COMPONENT_NAMES) into a set.
 local function opt_components(o, n, fname)
   local c = o.components
   if c == nil then return { kv = true, vectors = true, sections = true } end
@@ -409,6 +435,8 @@ end
 M.KV, M.VEC = KV, VEC
 M.DEFAULT_BATCH, M.MAX_BATCH = DEFAULT_BATCH, MAX_BATCH
 M.COMPONENT_NAMES, M.COMPONENTS = COMPONENT_NAMES, COMPONENTS
+M.COMPONENT_SECTIONS, M.sections_of = COMPONENT_SECTIONS, sections_of
+M.DEFAULT_COMPONENTS = DEFAULT_COMPONENTS
 M.clock = clock
 M.argerror, M.fail, M.check_opts, M.set_of = argerror, fail, check_opts, set_of
 M.opt_batch, M.opt_type, M.opt_enum = opt_batch, opt_type, opt_enum

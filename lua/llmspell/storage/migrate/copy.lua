@@ -48,6 +48,7 @@ local function copy_export(src, dst, o)
   imp:close()
   return { kv_entries = ist.kv_entries or 0, vectors = ist.vectors or 0,
            collections = ist.collections or 0, skipped = ist.skipped or 0,
+           sections = ist.sections,
            method = "export", dry_run = o.dry_run, export = est, import = ist,
            seconds = clock() - t0 }
 end
@@ -181,7 +182,10 @@ end
 --   `get_batch`, `create_collection` and `collection`)
 -- @tparam[opt] table opts `prefix` (keys starting with it), `collections`
 --   (array of names; default all), `components` (array of `"kv"`,
---   `"vectors"`, `"sections"`; default all), `batch_size` (records per
+--   `"vectors"`, `"sessions"`, `"artifacts"`, `"agent_states"`,
+--   `"workflows"`, `"graph"`, `"patterns"`, `"events"`, `"hook_history"`,
+--   `"sections"` (every component and passthrough section); default
+--   `{ "kv", "vectors", "sections" }`: all), `batch_size` (records per
 --   write, default 1000), `on_conflict` (`"replace"` default, `"skip"`,
 --   `"error"`), `dry_run` (read and check everything, write nothing),
 --   `method` (`"auto"` default, `"export"`, `"api"`), `tmpdir` (for the
@@ -203,7 +207,7 @@ function M.copy(src, dst, opts)
   local comp = opt_components(o, 3, "copy")
   local c = {
     prefix = opt_prefix(o, 3, "copy"), collections = opt_names(o, 3, "copy"),
-    kv = comp.kv, vectors = comp.vectors, sections = comp.sections == true,
+    kv = comp.kv, vectors = comp.vectors, sections = common.sections_of(comp),
     batch_size = opt_batch(o, 3, "copy"),
     progress = opt_type(o, "progress", "function", 3, "copy"),
     on_conflict = opt_enum(o, "on_conflict", { "replace", "skip", "error" }, "replace", 3,
@@ -218,6 +222,10 @@ function M.copy(src, dst, opts)
     argerror(is_store(src) and 2 or 1, "copy", "method 'export' needs store handles")
   end
   if method == "export" then return copy_export(src, dst, c) end
+  if type(c.sections) == "table" then
+    argerror(3, "copy", "components other than \"kv\" and \"vectors\" need method \"export\""
+             .. " (store handles on both sides)")
+  end
   return copy_api(src, dst, c)
 end
 

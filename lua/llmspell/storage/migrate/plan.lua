@@ -62,7 +62,7 @@ local function check_plan(p, n, fname, from_json)
     created_at = int(p.created_at, "created_at", 0),
   }
   if out.batch_size > MAX_BATCH then bad(format("'batch_size' must be at most %d", MAX_BATCH)) end
-  local comps = p.components or COMPONENT_NAMES
+  local comps = p.components or common.DEFAULT_COMPONENTS
   if type(comps) ~= "table" then bad("'components' must be an array") end
   out.components = {}
   for i, c in ipairs(comps) do
@@ -306,10 +306,7 @@ function M.execute(plan_or_path, opts)
     return report
   end
   report.stage = "verify"
-  local vcomp = {}
-  for _, c in ipairs(plan.components) do
-    if c ~= "sections" then vcomp[#vcomp + 1] = c end
-  end
+  local vcomp = plan.components
   local ok, vr = true, nil
   if #vcomp > 0 then
     ok, vr = verify(src, dst, {

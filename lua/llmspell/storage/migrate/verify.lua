@@ -8,6 +8,7 @@
 
 local core = require "llmspell.storage.core"
 local common = require "llmspell.storage.migrate.common"
+local sections = require "llmspell.storage.migrate.sections"
 
 local M = {}
 
@@ -124,7 +125,11 @@ end
 --   extra=, different=, mismatches = { { key=, reason = "missing"|"extra"|
 --   "different", fields = {...}, source_bytes=, target_bytes= } } },
 --   vectors = { ..., mismatches = { { collection=, id=, reason=, fields= }
---   } }, problems = { "one line each" }, truncated= }`
+--   } }, components = { <section> = { checked=, missing=, extra=, different=,
+--   mismatches = { { key=, reason=, fields= } } } } (the components'
+--   records, compared by key: sessions by session_id, ...; only when
+--   `components` names them or "sections"), problems = { "one line
+--   each" }, truncated= }`
 -- @raise error objects with `side` = `"source"` or `"target"`
 function M.verify(src, dst, opts)
   check_handle(src, 1, "verify")
@@ -327,6 +332,18 @@ function M.verify(src, dst, opts)
     end
     flush_kv()
     flush_vec()
+  end
+
+  -- the components' records (and passthrough sections), through each
+  -- side's export of them alone
+  local secs = o.components ~= nil and common.sections_of(comp)
+  if secs and common.is_store(src) and common.is_store(dst) then
+    report.components = sections.compare(src, dst, secs, { allow_extra = cfg.allow_extra,
+                                                           values = cfg.values, limit = limit,
+                                                           tmpdir = tmpdir },
+                                         problem)
+  elseif secs then
+    argerror(3, "verify", "components other than \"kv\" and \"vectors\" need store handles")
   end
 
   for _, pair in ipairs { { "kv", "key" }, { "vectors", "vector" } } do
