@@ -61,6 +61,7 @@ build = {
       ["llmspell.storage.router"] = "lua/llmspell/storage/router.lua",
       ["llmspell.storage.episodic"] = "lua/llmspell/storage/episodic.lua",
       ["llmspell.storage.cli"] = "lua/llmspell/storage/cli.lua",
+      ["llmspell.storage.set"] = "lua/llmspell/storage/set.lua",
       ["llmspell.storage.migrate"] = "lua/llmspell/storage/migrate/init.lua",
       ["llmspell.storage.migrate.common"] = "lua/llmspell/storage/migrate/common.lua",
       ["llmspell.storage.migrate.files"] = "lua/llmspell/storage/migrate/files.lua",

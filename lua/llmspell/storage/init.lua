@@ -181,6 +181,32 @@ storage.error = core.error
 -- @treturn boolean
 storage.is_error = core.is_error
 
+--- Opens a set of stores, one component to each (per-component backends,
+-- "hot-swap"; docs/open_set.md):
+--
+--    local set <close> = storage.open_set{ default = "postgresql://app@db/llm",
+--                                          sessions = "memory", vectors = "sqlite:vec.db",
+--                                          tenant = "acme" }
+--    local set2 = storage.open_set("storage.lua")   -- a Lua file holding the table
+--
+-- Each component (`kv`, `vectors`, `sessions`, `artifacts`, `agent_states`,
+-- `workflows`, `graph`, `patterns`, `events`, `hook_history`, `api_keys`)
+-- goes to the URL or `storage.open` options table its key names, else to
+-- `default`; stores named by several components are opened once;
+-- artifacts follow sessions; `tenant` applies to every store. The seeds'
+-- names are read too: `sled` (SQLite), `hnsw` (the vectors' store),
+-- `backend` for `default`, `vector_embeddings`, `event_log`, ...
+-- @tparam table|string config the config, or a Lua file returning it
+-- @treturn table the set (`llmspell.storage.Set`): the store's API routed
+--   per component, `set.kv`, `set.vectors`, `set:store(c)`,
+--   `set:describe()`, `set:close()`
+-- @raise bad argument naming the key (unknown component, bad URL or
+--   option, artifacts away from sessions); the store's error objects, with
+--   `component`, when one cannot open
+function storage.open_set(config)
+  return require("llmspell.storage.set").open(config)
+end
+
 --- The pure-Lua layer, loaded on first use so a submodule may itself
 -- require "llmspell.storage": `storage.tenant`, `storage.cache`,
 -- `storage.migrate`, `storage.router` (also reachable as
