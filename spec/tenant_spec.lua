@@ -818,3 +818,27 @@ describe("tenant spec coverage", function()
     assert.equal(3, found)
   end)
 end)
+
+describe("a tenant collection's scan", function()
+  it("streams only the tenant's entries, in order, and refuses another scope", function()
+    local db = storage.open("memory")
+    finally(function() db:close() end)
+    local t = storage.tenant.open(db, "acme")
+    local col = t:create_collection("docs", { dimension = 2 })
+    for i = 1, 5 do col:add { id = "d" .. i, vector = { i, 1 }, event_time = 10 - i } end
+    -- an entry in the same store collection without the tenant's tags
+    db:collection("tenant_acme:docs"):add { id = "intruder", vector = { 1, 1 },
+                                            scope = "tenant:acme" }
+    local ids = {}
+    for e in col:scan { order = "event_time" } do ids[#ids + 1] = e.id end
+    assert.same({ "d5", "d4", "d3", "d2", "d1" }, ids)
+    ids = {}
+    for e in col:scan { include_metadata = false, limit = 2 } do
+      ids[#ids + 1] = e.id
+      assert.is_nil(e.metadata)
+    end
+    assert.same({ "d1", "d2" }, ids)
+    local err = helpers.error_of(col.scan, col, { scope = "global" })
+    assert.matches("scope must be 'tenant:acme'", err, 1, true)
+  end)
+end)

@@ -1105,6 +1105,32 @@ function TenantCollection:search(vector, opts)
   return recheck(s, call(function() return c.col:search(vector, o) end), want_md)
 end
 
+--- Streams this tenant's entries without a query vector, as `col:scan`:
+-- scope `tenant:<id>` (a different `scope` is refused), `filter` ANDed with
+-- `{ tenant_id = <id> }`, each entry checked again before it is handed
+-- out. Breaking out of the loop closes the scan.
+-- @tparam[opt] table opts as `col:scan` (`order`, `after`, `limit`, ...)
+-- @return the generic-for values
+function TenantCollection:scan(opts)
+  local c, s = cstate(self, "scan")
+  local o, want_md = search_options(s, opts, "scan")
+  local ok, f, st, _, closer = pcall(c.col.scan, c.col, o)
+  if not ok then reraise(f) end
+  local ctl
+  local function next_entry()
+    while true do
+      local e = f(st, ctl)
+      ctl = e
+      if e == nil then return nil end
+      if owned(s, e) then
+        if not want_md then e.metadata = nil end
+        return e
+      end
+    end
+  end
+  return next_entry, st, nil, closer
+end
+
 --- Answers a batch of queries, each as `search` does.
 -- @tparam table vectors an array of queries
 -- @tparam[opt] table opts as `search` (plus `threads`)
