@@ -622,35 +622,10 @@ for _, b in ipairs {
     it("end with procs x N distinct, gap-free sequences and every event", function()
       local db = open() -- the schema exists before the children race
       local target = b.kind == "sqlite" and path or helpers.pg_url()
-      local children, errs = {}, {}
-      for i = 1, b.procs do
-        errs[i] = helpers.tmpname(".err")
-        local args = { script, b.kind, target, tenant, go, tostring(N), tostring(i) }
-        for j, a in ipairs(args) do args[j] = sh_quote(a) end
-        children[i] = assert(io.popen(helpers.lua_command(table.concat(args, " ")) .. " 2>"
-                                      .. sh_quote(errs[i])))
-      end
-      for i = 1, b.procs do
-        local deadline = helpers.now() + 30
-        while true do
-          local f = io.open(errs[i])
-          local text = f and f:read("a") or ""
-          if f then f:close() end
-          if text:match("ready") then break end
-          assert(helpers.now() < deadline, "child " .. i .. " not ready: " .. text)
-          helpers.sleep(0.01)
-        end
-      end
-      assert(io.open(go, "w")):close()
+      local argv = {}
+      for i = 1, b.procs do argv[i] = { script, b.kind, target, tenant, go, N, i } end
       local seen, total = {}, 0
-      for i, c in ipairs(children) do
-        local out = c:read("a")
-        local ok = c:close()
-        local f = assert(io.open(errs[i]))
-        local err = f:read("a")
-        f:close()
-        os.remove(errs[i])
-        assert.is_true(ok, "child " .. i .. " failed: " .. err)
+      for i, out in ipairs(helpers.race(argv, go)) do
         local last = 0
         for x in out:gmatch("%d+") do
           x = tonumber(x)

@@ -214,6 +214,47 @@ function helpers.section_stores(prefix, clean)
   return t
 end
 
+--- Races processes: starts one child per argument list in `argv` (each a
+-- Lua script and its arguments, run with helpers.lua_command), waits until
+-- every child has written "ready" to its stderr, then creates the file
+-- `go` they wait for. Returns each child's stdout, in order, after
+-- asserting that every child succeeded.
+function helpers.race(argv, go)
+  local quote = helpers.shell_quote
+  local children, errs = {}, {}
+  for i, args in ipairs(argv) do
+    errs[i] = helpers.tmpname(".err")
+    local q = {}
+    for j, a in ipairs(args) do q[j] = quote(tostring(a)) end
+    children[i] = assert(io.popen(helpers.lua_command(table.concat(q, " ")) .. " 2>"
+                                  .. quote(errs[i])))
+  end
+  -- all are ready (or failed) before the go file appears
+  for i = 1, #argv do
+    local deadline = helpers.now() + 30
+    while true do
+      local f = io.open(errs[i])
+      local text = f and f:read("a") or ""
+      if f then f:close() end
+      if text:match("ready") then break end
+      assert(helpers.now() < deadline, "child " .. i .. " not ready: " .. text)
+      helpers.sleep(0.01)
+    end
+  end
+  assert(io.open(go, "w")):close()
+  local outs = {}
+  for i, c in ipairs(children) do
+    outs[i] = c:read("a")
+    local ok = c:close()
+    local f = assert(io.open(errs[i]))
+    local err = f:read("a")
+    f:close()
+    os.remove(errs[i])
+    assert(ok, "child " .. i .. " failed: " .. err)
+  end
+  return outs
+end
+
 --- Calls f and returns the error it raised (fails the test when it did not).
 function helpers.error_of(f, ...)
   local ok, err = pcall(f, ...)
