@@ -221,6 +221,22 @@ static int push_all(lua_State *L, lls_handle *h, int rel) {
 
 /* ------------------------------------------------------------ entities */
 
+/* The fields add_entity and add_relationship share, from the table at 2:
+ * id (a new UUID v4 in uuid when absent), valid_from (default now) and
+ * properties (JSON text in h->scratch). */
+static void add_fields(lua_State *L, lls_handle *h, lls_graph_row *v, char uuid[37],
+                       int64_t now) {
+  v->id = text_field(L, 2, 2, "id", LLS_MAX_ID, 0);
+  if (v->id.ptr == NULL) {
+    lls_component_uuid(L, uuid);
+    v->id = (lls_str){uuid, 36};
+  }
+  v->valid_from = time_field(L, 2, 2, "valid_from", now);
+  lua_getfield(L, 2, "properties");
+  properties_arg(L, -1, 2, "properties", &h->scratch);
+  v->properties = (lls_str){h->scratch.data, h->scratch.len};
+}
+
 /** g:add_entity{id=, type=, name=, properties=, valid_from=} --> id
  * A new entity (id: a UUID v4 when omitted), valid from valid_from
  * (default now). Raises `conflict` when the entity has a current version. */
@@ -232,18 +248,10 @@ static int gr_add_entity(lua_State *L) {
   lls_check_fields(L, 2, 2, fields, NULL, 0);
   char uuid[37];
   lls_graph_row e = {0};
-  e.id = text_field(L, 2, 2, "id", LLS_MAX_ID, 0);
-  if (e.id.ptr == NULL) {
-    lls_component_uuid(L, uuid);
-    e.id = (lls_str){uuid, 36};
-  }
+  int64_t now = lls_now_us();
+  add_fields(L, h, &e, uuid, now);
   e.type = text_field(L, 2, 2, "type", LLS_MAX_NAME, 1);
   e.name = text_field(L, 2, 2, "name", LLS_MAX_KEY, 1);
-  int64_t now = lls_now_us();
-  e.valid_from = time_field(L, 2, 2, "valid_from", now);
-  lua_getfield(L, 2, "properties");
-  properties_arg(L, -1, 2, "properties", &h->scratch);
-  e.properties = (lls_str){h->scratch.data, h->scratch.len};
   lls_error err;
   if (cb->vt->graph->add_entity(cb, &e, now, &err) != 0) return lls_raise(L, &err, h->vt->name);
   lua_pushlstring(L, e.id.ptr, e.id.len);
@@ -371,19 +379,11 @@ static int gr_add_relationship(lua_State *L) {
   lls_check_fields(L, 2, 2, fields, NULL, 0);
   char uuid[37];
   lls_graph_row r = {0};
-  r.id = text_field(L, 2, 2, "id", LLS_MAX_ID, 0);
-  if (r.id.ptr == NULL) {
-    lls_component_uuid(L, uuid);
-    r.id = (lls_str){uuid, 36};
-  }
+  int64_t now = lls_now_us();
   r.from = text_field(L, 2, 2, "from", LLS_MAX_ID, 1);
   r.to = text_field(L, 2, 2, "to", LLS_MAX_ID, 1);
   r.type = text_field(L, 2, 2, "type", LLS_MAX_NAME, 1);
-  int64_t now = lls_now_us();
-  r.valid_from = time_field(L, 2, 2, "valid_from", now);
-  lua_getfield(L, 2, "properties");
-  properties_arg(L, -1, 2, "properties", &h->scratch);
-  r.properties = (lls_str){h->scratch.data, h->scratch.len};
+  add_fields(L, h, &r, uuid, now);
   lls_error err;
   if (cb->vt->graph->add_relationship(cb, &r, now, &err) != 0)
     return lls_raise(L, &err, h->vt->name);
